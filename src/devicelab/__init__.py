@@ -1,0 +1,20 @@
+"""devicelab: know your hardware, train on it correctly and fast, and see where the time goes."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["TrainConfig", "__version__", "train"]
+
+
+def __getattr__(name: str):
+    # Lazy: `import devicelab` (and `devicelab --help`) must not pay for importing torch.
+    if name == "TrainConfig":
+        from devicelab.train.config import TrainConfig
+
+        return TrainConfig
+    if name == "train":
+        from devicelab.train.loop import train
+
+        return train
+    raise AttributeError(f"module 'devicelab' has no attribute {name!r}")

@@ -1,0 +1,5 @@
+import sys
+
+from devicelab.cli import main
+
+sys.exit(main())

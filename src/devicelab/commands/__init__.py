@@ -1,0 +1,1 @@
+"""One module per CLI verb. Each has ``register(subparsers)``; heavy imports happen inside ``run``."""

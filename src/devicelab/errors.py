@@ -1,0 +1,21 @@
+"""The one exception type the CLI turns into a clear line and exit status 2."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input or an unusable environment: what is wrong, where, and how to fix it.
+
+    The CLI prints ``devicelab: error: <message>`` on one line and exits with status 2.
+    Library callers get the exception and can show it however they like.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message

@@ -1,0 +1,62 @@
+"""Writes that never leave a half-written file, and run folders that are never overwritten."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def new_run_dir(root: str | os.PathLike, name: str | None = None) -> Path:
+    """Create and return a fresh folder under ``root``; an existing one is never reused.
+
+    With no name, a timestamp is used; a name that exists gets ``-2``, ``-3``... appended.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    base = _SAFE_NAME.sub("-", name).strip("-") if name else time.strftime("%Y%m%d-%H%M%S")
+    if not base:
+        base = "run"
+    candidate, n = root / base, 1
+    while True:
+        try:
+            candidate.mkdir()  # atomic: fails if another process made it first
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = root / f"{base}-{n}"

@@ -1,0 +1,59 @@
+"""The models devicelab trains: an MLP whose layer names match the lesson's (fc1, relu, fc2)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+
+
+class MLP(nn.Sequential):
+    """``Linear → activation [→ Dropout]`` per hidden layer, then a final ``Linear``.
+
+    With one hidden layer the modules are named exactly like the lesson's model (``fc1``, ``relu``,
+    ``fc2``), so its ``state_dict`` keys match and weights move between the two. Layers are created in
+    the lesson's order, so the same seed gives the same initial weights.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: Sequence[int],
+        n_outputs: int,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        widths = [n_inputs, *hidden]
+        single = len(hidden) == 1
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths), start=1):
+            layers[f"fc{i}"] = nn.Linear(fan_in, fan_out)
+            layers[activation if single else f"{activation}{i}"] = ACTIVATIONS[activation]()
+            if dropout > 0:
+                layers["dropout" if single else f"dropout{i}"] = nn.Dropout(dropout)
+        layers[f"fc{len(widths)}"] = nn.Linear(widths[-1], n_outputs)
+        super().__init__(layers)
+        self.spec = {
+            "n_inputs": n_inputs,
+            "hidden": list(hidden),
+            "n_outputs": n_outputs,
+            "activation": activation,
+            "dropout": dropout,
+        }
+
+
+def build_mlp(spec: dict) -> MLP:
+    """Rebuild an MLP from the ``spec`` dict that ``MLP.spec`` holds (as saved in a run folder)."""
+    return MLP(
+        int(spec["n_inputs"]),
+        [int(h) for h in spec["hidden"]],
+        int(spec["n_outputs"]),
+        activation=str(spec.get("activation", "relu")),
+        dropout=float(spec.get("dropout", 0.0)),
+    )

@@ -1,0 +1,1 @@
+"""Formatting: terminal tables, Markdown, JSON helpers and plots. Nothing here collects data."""

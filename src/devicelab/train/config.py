@@ -1,0 +1,54 @@
+"""Everything that defines a training run. The defaults are the lesson's seed workload."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class TrainConfig:
+    """A training run. ``TrainConfig()`` is the seed workload: Iris, 80/20 split with seed 42, MinMax
+    scaling fitted on the training rows, MLP 4-10-3 with ReLU, cross-entropy, SGD lr 0.01, full batch,
+    20000 epochs, a log line every 100 epochs."""
+
+    # data
+    dataset: str = "iris"  # a built-in toy set; ignored when `data` (a CSV path) is given
+    data: str | None = None
+    target: str | None = None
+    task: str | None = None  # "classification" | "regression"; inferred when None
+    test_size: float = 0.2
+    seed: int = 42
+    scaler: str = "minmax"  # "minmax" | "standard" | "none"
+    dropna: bool = False
+    # model
+    hidden: tuple[int, ...] = (10,)
+    activation: str = "relu"
+    dropout: float = 0.0
+    # optimisation
+    optimizer: str = "sgd"  # "sgd" | "adam" | "adamw"
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    epochs: int = 20000
+    batch_size: int | None = None  # None: full batch
+    # running
+    device: str = "auto"
+    threads: int | None = None  # CPU intra-op threads; None: decided by devicelab
+    log_every: int = 100
+    runs_dir: str = "runs"
+    name: str | None = None
+    quiet: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if "hidden" in kwargs:
+            kwargs["hidden"] = tuple(int(h) for h in kwargs["hidden"])
+        return cls(**kwargs)
