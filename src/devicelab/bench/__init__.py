@@ -1,0 +1,1 @@
+"""Benchmarks that answer questions with measurements: ``bench logging`` (the lesson's homework)."""

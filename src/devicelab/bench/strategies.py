@@ -1,0 +1,129 @@
+"""The four ways of recording the loss that ``bench logging`` compares, as small loops.
+
+Each runs ``epochs`` full-batch steps of a fresh model and records the loss every ``every`` epochs
+(``None``: never). All return the same thing, the recorded losses with their epochs, so their results can
+be checked against each other and against a plain PyTorch loop:
+
+- ``item``: the lesson's ``losses.append(loss.item())``: one sync per record.
+- ``tensor``: ``losses.append(loss)`` without ``detach()``: no sync, but every record keeps its step's
+  autograd graph alive (the mistake PyTorch's FAQ warns about); read once at the end.
+- ``detach``: ``losses.append(loss.detach())``: no sync, no graph; read once at the end.
+- ``buffer``: devicelab's step (``devicelab.train.step.make_step``) writes every epoch's loss into a
+  preallocated device buffer; the host reads the new part of it at each record point (one sync each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from devicelab.bench.eta import Marks
+from devicelab.bench.syncs import SyncCounter
+from devicelab.data import Dataset
+from devicelab.train.config import TrainConfig
+from devicelab.train.setup import build_model, make_loss, make_optimizer
+from devicelab.train.step import make_step
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A fresh model, its loss and optimizer, and the training tensors on the device."""
+
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+def fresh_parts(config: TrainConfig, dataset: Dataset, x: torch.Tensor, y: torch.Tensor) -> Parts:
+    """The same initial weights every time (``config.seed``), so every run trains the same numbers."""
+    model = build_model(config, dataset).to(x.device)
+    return Parts(model, make_loss(dataset.task), make_optimizer(config, model.parameters()), x, y)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    epochs: list[int]  # the epochs (1-based) whose loss was recorded
+    values: list[float]
+    kept: object  # what the loop keeps alive until the caller drops it (measured as memory)
+
+
+def _step(p: Parts) -> torch.Tensor:
+    loss = p.loss_fn(p.model(p.x), p.y)
+    p.optimizer.zero_grad()
+    loss.backward()
+    p.optimizer.step()
+    return loss
+
+
+def _due(epoch: int, every: int | None) -> bool:
+    return every is not None and epoch % every == 0
+
+
+def run_item(p: Parts, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
+    at, losses = [], []
+    for epoch in range(1, epochs + 1):
+        loss = _step(p)
+        if _due(epoch, every):
+            at.append(epoch)
+            losses.append(reads.item(loss))  # sync: the lesson's loss.item(), once per record
+        marks.tick(epoch)
+    return Recorded(at, losses, losses)
+
+
+def _read_at_end(tensors: list[torch.Tensor], reads: SyncCounter) -> list[float]:
+    if not tensors:
+        return []
+    with torch.no_grad():
+        stacked = torch.stack([t.detach() for t in tensors])
+    return reads.tolist(stacked)  # sync: one read of every record, after the loop
+
+
+def run_tensor(p: Parts, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
+    at, losses = [], []
+    for epoch in range(1, epochs + 1):
+        loss = _step(p)
+        if _due(epoch, every):
+            at.append(epoch)
+            losses.append(loss)  # keeps this step's graph alive: the mistake being measured
+        marks.tick(epoch)
+    return Recorded(at, _read_at_end(losses, reads), losses)
+
+
+def run_detach(p: Parts, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
+    at, losses = [], []
+    for epoch in range(1, epochs + 1):
+        loss = _step(p)
+        if _due(epoch, every):
+            at.append(epoch)
+            losses.append(loss.detach())  # a device tensor without its graph: no sync
+        marks.tick(epoch)
+    return Recorded(at, _read_at_end(losses, reads), losses)
+
+
+def run_buffer(p: Parts, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
+    step = make_step(p.model, p.loss_fn, p.optimizer)
+    buffer = torch.zeros(epochs, device=p.x.device)
+    values: list[float] = []
+    for epoch in range(1, epochs + 1):
+        step(p.x, p.y, buffer, epoch - 1)
+        if _due(epoch, every):
+            values += reads.tolist(buffer[len(values) : epoch])  # sync: one read per record point
+        marks.tick(epoch)
+    if len(values) < epochs:
+        values += reads.tolist(buffer[len(values) :])  # sync: the rest, once after the loop
+    return Recorded(list(range(1, epochs + 1)), values, buffer)
+
+
+Strategy = Callable[[Parts, int, "int | None", SyncCounter, Marks], Recorded]
+
+STRATEGIES: dict[str, Strategy] = {
+    "item": run_item,
+    "tensor": run_tensor,
+    "detach": run_detach,
+    "buffer": run_buffer,
+}

@@ -1,0 +1,239 @@
+"""The answer to the homework: one verdict per explanation and device, computed from the measurements.
+
+Each verdict is ``supported``, ``refuted`` or ``within noise`` (``not measured`` when the grid lacks the
+cells it needs), with the figures behind it. The rules, where "spread" is the larger IQR of the two cells
+compared:
+
+1. Graph memory ("more records keep more graphs, so more memory and slower steps"). The ``tensor``
+   strategy is the positive control: appending the loss tensor does keep graphs. If its memory growth
+   from the fewest to the most records is not beyond the memory noise (the larger of the cells' IQRs and
+   of the growth of a run that records nothing), the run cannot tell: *within noise*. Otherwise the
+   lesson's ``item`` is judged: *supported* when it also grows beyond the noise by at least half as many
+   bytes per record as ``tensor``, else *refuted*.
+2. Sync hidden by overlap ("GPU compute hides the cost of each ``.item()`` sync"). Predicted cost P =
+   extra syncs x the directly measured cost of one sync; observed cost D = time with the most records
+   minus time with the fewest (``item``). If D is beyond the spread, the cost is visible: *refuted* when
+   D >= P/2 (paid, not hidden), *supported* when D < P/2 (mostly hidden). If D is within the spread:
+   *supported* when P exceeds the spread (the syncs should have shown but were hidden), else *within
+   noise* (the syncs cost less than the run-to-run spread; there is nothing to hide).
+3. Remaining-time estimate ("the estimate is too noisy to show the difference"). D = the time difference
+   between the homework's two intervals (100 and 2000, or the nearest the grid has), E = the median error
+   of the tqdm-style estimate. *Refuted* when D exceeds both the spread and E (a real difference the
+   estimate would show); otherwise *supported* when E exceeds the spread (the estimate is noisier than the
+   runs themselves), else *within noise* (the estimate is as good as the runs are repeatable, and the
+   difference is lost in run-to-run spread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from devicelab.bench.logging_experiment import CellResult
+
+SUPPORTED, REFUTED, WITHIN_NOISE, NOT_MEASURED = "supported", "refuted", "within noise", "not measured"
+TITLES = {
+    1: "the computation graph is kept, so more records mean more memory and slower steps",
+    2: "the cost of each .item() sync is hidden by GPU compute running alongside",
+    3: "the remaining-time estimate is too noisy to show the difference",
+}
+HOMEWORK_PAIR = (100, 2000)  # the lesson's "every 100 vs every 2000 epochs"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    explanation: int
+    device: str
+    outcome: str
+    text: str
+    figures: dict[str, object] = field(default_factory=dict)
+
+
+def judge(cells: Sequence[CellResult], per_sync_s: Mapping[str, float]) -> list[Verdict]:
+    """All verdicts, explanation by explanation, each for every device in the order the cells list them."""
+    devices = list(dict.fromkeys(c.device for c in cells))
+    verdicts = []
+    for rule in (graph_memory, sync_overlap, eta_noise):
+        for device in devices:
+            verdicts.append(rule([c for c in cells if c.device == device], device, per_sync_s.get(device)))
+    return verdicts
+
+
+def _k(interval: int | None) -> str:
+    return "never" if interval is None else str(interval)
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:+.2f} MB"
+
+
+def _by_interval(cells: Sequence[CellResult], strategy: str) -> dict[int | None, CellResult]:
+    return {c.interval: c for c in cells if c.strategy == strategy}
+
+
+def _extremes(by_interval: dict[int | None, CellResult]) -> tuple[CellResult, CellResult] | None:
+    """(the cell with the most records, the one with the fewest), or None with fewer than two cells."""
+    if len(by_interval) < 2:
+        return None
+    ordered = sorted(by_interval.values(), key=lambda c: c.records)
+    return ordered[-1], ordered[0]
+
+
+def _spread(a: CellResult, b: CellResult) -> float:
+    return max(a.times.iqr, b.times.iqr)
+
+
+def _missing(n: int, device: str, what: str) -> Verdict:
+    return Verdict(n, device, NOT_MEASURED, f"Not measured on {device}: needs {what}.")
+
+
+def graph_memory(cells: Sequence[CellResult], device: str, per_sync_s: float | None = None) -> Verdict:
+    item, tensor = _extremes(_by_interval(cells, "item")), _extremes(_by_interval(cells, "tensor"))
+    if item is None or tensor is None or item[0].records == item[1].records:
+        return _missing(1, device, "the item and tensor strategies at two or more intervals")
+    (item_hi, item_lo), (tensor_hi, tensor_lo) = item, tensor
+    records = item_hi.records - item_lo.records
+    item_growth = item_hi.memory_median - item_lo.memory_median
+    tensor_growth = tensor_hi.memory_median - tensor_lo.memory_median
+    noise = max(
+        *(c.memory_iqr for c in (item_hi, item_lo, tensor_hi, tensor_lo)),
+        abs(item_lo.memory_median) if item_lo.records == 0 else 0.0,
+        abs(tensor_lo.memory_median) if tensor_lo.records == 0 else 0.0,
+    )
+    item_per_record = item_growth / records
+    tensor_per_record = tensor_growth / max(1, tensor_hi.records - tensor_lo.records)
+    figures = {
+        "records": records,
+        "from_interval": _k(item_lo.interval),
+        "to_interval": _k(item_hi.interval),
+        "item_growth_bytes": item_growth,
+        "tensor_growth_bytes": tensor_growth,
+        "item_bytes_per_record": item_per_record,
+        "tensor_bytes_per_record": tensor_per_record,
+        "memory_noise_bytes": noise,
+        "item_us_per_epoch": (item_lo.us_per_epoch, item_hi.us_per_epoch),
+        "tensor_us_per_epoch": (tensor_lo.us_per_epoch, tensor_hi.us_per_epoch),
+    }
+    span = f"from k={_k(item_lo.interval)} to k={_k(item_hi.interval)}, {records} more records"
+    times = (
+        f"Per epoch: item {item_lo.us_per_epoch:.0f} -> {item_hi.us_per_epoch:.0f} µs, "
+        f"tensor {tensor_lo.us_per_epoch:.0f} -> {tensor_hi.us_per_epoch:.0f} µs."
+    )
+    if tensor_growth <= noise:
+        outcome = WITHIN_NOISE
+        text = (
+            f"Within noise on {device}: even appending the loss tensor changed memory by only "
+            f"{_mb(tensor_growth)} {span}, not beyond the memory noise of {noise / 1e6:.2f} MB, so this run "
+            f"cannot tell (run more epochs). {times}"
+        )
+    elif item_growth > noise and item_per_record >= 0.5 * tensor_per_record:
+        outcome = SUPPORTED
+        text = (
+            f"Supported on {device}: recording with loss.item() grew memory by {_mb(item_growth)} {span}, "
+            f"{item_per_record:.0f} bytes per record, comparable to appending the tensor "
+            f"({tensor_per_record:.0f} bytes per record). {times}"
+        )
+    else:
+        outcome = REFUTED
+        text = (
+            f"Refuted for the lesson's loss.item() on {device}: its memory changed by {_mb(item_growth)} "
+            f"{span} ({item_per_record:.0f} bytes per record; noise {noise / 1e6:.2f} MB), while appending "
+            f"the loss tensor grew it by {_mb(tensor_growth)} ({tensor_per_record * 1000 / 1e6:.2f} MB per "
+            f"1000 records). .item() returns a Python float and keeps no graph; the explanation holds only "
+            f"for the mistake of keeping the tensor. {times}"
+        )
+    return Verdict(1, device, outcome, text, figures)
+
+
+def sync_overlap(cells: Sequence[CellResult], device: str, per_sync_s: float | None = None) -> Verdict:
+    item = _extremes(_by_interval(cells, "item"))
+    if item is None or per_sync_s is None or item[0].syncs == item[1].syncs:
+        return _missing(2, device, "the item strategy at two or more intervals and the measured sync cost")
+    hi, lo = item
+    syncs = hi.syncs - lo.syncs
+    predicted = syncs * per_sync_s
+    observed = hi.times.median - lo.times.median
+    spread = _spread(hi, lo)
+    run = lo.times.median
+    percent = 100 * predicted / run if run > 0 else 0.0
+    figures = {
+        "per_sync_us": per_sync_s * 1e6,
+        "syncs": syncs,
+        "predicted_s": predicted,
+        "observed_s": observed,
+        "spread_s": spread,
+        "run_s": run,
+        "predicted_percent": percent,
+    }
+    facts = (
+        f"one sync costs {per_sync_s * 1e6:.1f} µs here, so {syncs} syncs (k={_k(hi.interval)} vs "
+        f"k={_k(lo.interval)}) should cost {predicted:.3f} s = {percent:.1f}% of the "
+        f"{run:.2f} s run; the run took {abs(observed):.3f} s {'longer' if observed >= 0 else 'less'}, against a "
+        f"run-to-run spread of {spread:.3f} s"
+    )
+    if observed > spread:
+        if observed >= predicted / 2:
+            outcome = REFUTED
+            text = f"Refuted on {device}: {facts}. The recording cost is visible and paid, not hidden."
+        else:
+            outcome = SUPPORTED
+            text = f"Supported on {device}: {facts}. Less than half of the syncs' cost shows: most is hidden."
+    elif predicted > spread:
+        outcome = SUPPORTED
+        text = f"Supported on {device}: {facts}. The syncs should have shown but did not: they were hidden."
+    else:
+        outcome = WITHIN_NOISE
+        text = (
+            f"Within noise on {device}: {facts}. The syncs cost less than the run-to-run spread, so there is "
+            "nothing for overlap to hide; recording frequency cannot matter here."
+        )
+    return Verdict(2, device, outcome, text, figures)
+
+
+def _homework_pair(by_interval: dict[int | None, CellResult]) -> tuple[CellResult, CellResult] | None:
+    extremes = _extremes(by_interval)
+    if extremes is None:
+        return None
+    a = by_interval.get(HOMEWORK_PAIR[0], extremes[0])
+    b = by_interval.get(HOMEWORK_PAIR[1], extremes[1])
+    return None if a is b else (a, b)
+
+
+def eta_noise(cells: Sequence[CellResult], device: str, per_sync_s: float | None = None) -> Verdict:
+    by_interval = _by_interval(cells, "item")
+    pair = _homework_pair(by_interval)
+    if pair is None:
+        return _missing(3, device, "the item strategy at two or more intervals")
+    a, b = pair
+    difference = abs(a.times.median - b.times.median)
+    spread = _spread(a, b)
+    eta = max(a.eta_smoothed_s, b.eta_smoothed_s)
+    eta_mean = max(a.eta_mean_s, b.eta_mean_s)
+    figures = {
+        "interval_a": _k(a.interval),
+        "interval_b": _k(b.interval),
+        "difference_s": difference,
+        "spread_s": spread,
+        "eta_smoothed_error_s": eta,
+        "eta_mean_error_s": eta_mean,
+    }
+    facts = (
+        f"k={_k(a.interval)} and k={_k(b.interval)} differ by {difference:.3f} s, against a run-to-run spread "
+        f"of {spread:.3f} s; the tqdm-style estimate of the remaining time was off by {eta:.3f} s (median "
+        f"over the run; the cumulative mean by {eta_mean:.3f} s)"
+    )
+    if difference > max(spread, eta):
+        outcome = REFUTED
+        text = (
+            f"Refuted on {device}: {facts}. The difference is real and an estimate this good would show it."
+        )
+    elif eta > spread:
+        outcome = SUPPORTED
+        text = f"Supported on {device}: {facts}. The estimate is noisier than the runs themselves."
+    else:
+        outcome = WITHIN_NOISE
+        text = (
+            f"Within noise on {device}: {facts}. The estimate is as good as the runs are repeatable; the "
+            "difference itself is lost in run-to-run spread, not in the estimate."
+        )
+    return Verdict(3, device, outcome, text, figures)

@@ -1,0 +1,90 @@
+"""`devicelab bench logging` end to end, as a user runs it (subprocess), in quick mode."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from conftest import assert_user_error
+
+OUTCOMES = ("[SUPPORTED]", "[REFUTED]", "[WITHIN NOISE]")
+
+
+@pytest.mark.slow
+def test_quick_prints_the_table_and_three_verdicts_and_writes_files(cli, tmp_path):
+    result = cli(
+        "bench",
+        "logging",
+        "--quick",
+        "--csv",
+        "out/cells.csv",
+        "--markdown",
+        "out/report.md",
+        "--plots",
+        "out/plots",
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "epochs per run:     1000" in out
+    for strategy in ("item", "tensor", "detach", "buffer"):
+        assert f"cpu     {strategy}" in out
+    for n in (1, 2, 3):
+        assert f"Explanation {n}:" in out
+    verdict_lines = [line for line in out.splitlines() if line.strip().startswith(OUTCOMES)]
+    assert len(verdict_lines) == 3, out
+    assert " 1/64]" in result.stderr and "[64/64]" in result.stderr  # progress goes to stderr
+
+    rows = list(csv.DictReader((tmp_path / "out/cells.csv").open()))
+    assert len(rows) == 16  # 4 strategies x 4 intervals x 1 device
+    by = {(r["strategy"], r["interval"]): r for r in rows}
+    assert by["item", "1"]["syncs"] == "1000" and by["item", "never"]["syncs"] == "0"
+    assert by["buffer", "10"]["records"] == "1000" and by["buffer", "10"]["syncs"] == "100"
+    # the mistake keeps a graph per record (kilobytes each); .item() keeps a float
+    assert int(by["tensor", "1"]["memory_median_bytes"]) > 1000 * 1000
+    assert int(by["item", "1"]["memory_median_bytes"]) < int(by["tensor", "1"]["memory_median_bytes"]) / 10
+
+    report = (tmp_path / "out/report.md").read_text()
+    assert report.startswith("# Why does recording")
+    assert report.count("### Explanation") == 3
+    assert "](plots/time_per_epoch.png)" in report and "](plots/memory.png)" in report
+    for name in ("time_per_epoch.png", "memory.png"):
+        assert (tmp_path / "out/plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_quick_json_parses_and_holds_the_grid_order_and_verdicts(cli):
+    result = cli(
+        "bench", "logging", "--quick", "--epochs", "200", "--repeats", "2", "--intervals", "1,never", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["grid"]["epochs"] == 200 and data["grid"]["repeats"] == 2 and data["grid"]["threads"] == 1
+    assert data["grid"]["order_seed"] == 42
+    assert len(data["cells"]) == 8
+    assert len(data["order"]) == 8 * 3  # a warm-up and two repeats of every cell
+    assert all(len(c["times_s"]) == 2 for c in data["cells"])
+    assert [v["explanation"] for v in data["verdicts"]] == [1, 2, 3]
+    assert all(v["outcome"] in ("supported", "refuted", "within noise") for v in data["verdicts"])
+    assert data["sync_costs"][0]["device"] == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--intervals", "1,ten"], ["--intervals", "'ten'"]),
+        (["--strategies", "item,tensr"], ["--strategies", "tensr"]),
+        (["--epochs", "100", "--intervals", "1,1000"], ["1000", "longer than the 100 epochs"]),
+        (["--epochs", "0"], ["--epochs", "positive"]),
+        (["--device", "cuda:7"], ["cuda:7"]),
+        (["--repeats", "0"], ["--repeats"]),
+    ],
+)
+def test_bad_input_is_one_clear_line(cli, args, fragments):
+    assert_user_error(cli("bench", "logging", *args), *fragments)
+
+
+def test_bench_without_a_benchmark_shows_its_help(cli):
+    result = cli("bench")
+    assert result.returncode == 0
+    assert "logging" in result.stdout

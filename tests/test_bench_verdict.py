@@ -1,0 +1,198 @@
+"""The verdict rules on synthetic measurements: every explanation x every outcome, and the words chosen."""
+
+from __future__ import annotations
+
+import pytest
+
+from devicelab.bench.eta import EtaError
+from devicelab.bench.logging_experiment import CellResult
+from devicelab.bench.verdict import (
+    NOT_MEASURED,
+    REFUTED,
+    SUPPORTED,
+    WITHIN_NOISE,
+    eta_noise,
+    graph_memory,
+    judge,
+    sync_overlap,
+)
+from devicelab.timing import Measurement
+
+EPOCHS = 20000
+MB = 1_000_000
+
+
+def cell(strategy, interval, *, times, memory=(50_000,) * 5, eta=0.01, syncs=None, device="cpu"):
+    records = 0 if interval is None else EPOCHS // interval
+    return CellResult(
+        device=device,
+        strategy=strategy,
+        interval=interval,
+        epochs=EPOCHS,
+        records=records,
+        syncs=records if syncs is None else syncs,
+        device_syncs=None,
+        times=Measurement(tuple(times)),
+        host_bytes=tuple(memory),
+        device_bytes=None,
+        eta=tuple(EtaError(eta, eta, 0.01, 0.01) for _ in times),
+    )
+
+
+STEADY = (4.80, 4.81, 4.82, 4.83, 4.84)  # IQR 0.02 s
+
+
+def shifted(delta: float) -> tuple[float, ...]:
+    return tuple(t + delta for t in STEADY)
+
+
+# --- explanation 1: graph memory ------------------------------------------------------------------
+
+
+def memory_cells(item_growth: int, tensor_growth: int, spread: int = 0):
+    base = (50_000, 50_000 + spread, 50_000 + spread, 50_000, 50_000)
+    grown = lambda g: tuple(b + g for b in base)  # noqa: E731
+    return [
+        cell("item", 1, times=STEADY, memory=grown(item_growth)),
+        cell("item", None, times=STEADY, memory=base),
+        cell("tensor", 1, times=STEADY, memory=grown(tensor_growth)),
+        cell("tensor", None, times=STEADY, memory=base),
+    ]
+
+
+def test_graph_memory_refuted_when_item_is_flat_and_tensor_grows():
+    v = graph_memory(memory_cells(item_growth=10_000, tensor_growth=125 * MB), "cpu")
+    assert v.outcome == REFUTED
+    assert v.figures["records"] == 20000
+    assert v.figures["tensor_bytes_per_record"] == pytest.approx(125 * MB / 20000)
+    assert "+125.00 MB" in v.text and "6.25 MB per 1000 records" in v.text
+    assert v.text.startswith("Refuted")
+
+
+def test_graph_memory_refuted_when_item_grows_but_far_less_than_a_graph():
+    # a list of 20000 Python floats is real growth, but not graph-sized: 32 B vs 6250 B per record
+    v = graph_memory(memory_cells(item_growth=640_000, tensor_growth=125 * MB), "cpu")
+    assert v.outcome == REFUTED
+
+
+def test_graph_memory_supported_when_item_grows_like_tensor():
+    v = graph_memory(memory_cells(item_growth=100 * MB, tensor_growth=125 * MB), "cpu")
+    assert v.outcome == SUPPORTED
+    assert v.text.startswith("Supported") and "5000 bytes per record" in v.text
+
+
+def test_graph_memory_within_noise_when_even_tensor_growth_is_not_resolved():
+    v = graph_memory(memory_cells(item_growth=0, tensor_growth=2 * MB, spread=3 * MB), "cpu")
+    assert v.outcome == WITHIN_NOISE
+    assert v.figures["memory_noise_bytes"] >= 3 * MB
+    assert "cannot tell" in v.text
+
+
+def test_graph_memory_noise_includes_the_growth_of_a_run_that_records_nothing():
+    cells = memory_cells(item_growth=0, tensor_growth=2 * MB)
+    cells[1] = cell("item", None, times=STEADY, memory=(3 * MB,) * 5)
+    cells[0] = cell("item", 1, times=STEADY, memory=(3 * MB,) * 5)
+    assert graph_memory(cells, "cpu").outcome == WITHIN_NOISE
+
+
+def test_graph_memory_not_measured_without_tensor():
+    v = graph_memory([c for c in memory_cells(0, MB) if c.strategy == "item"], "cpu")
+    assert v.outcome == NOT_MEASURED
+
+
+# --- explanation 2: sync hidden by overlap --------------------------------------------------------
+
+
+def sync_cells(observed_s: float):
+    return [cell("item", 1, times=shifted(observed_s)), cell("item", None, times=STEADY)]
+
+
+def test_sync_overlap_refuted_when_the_predicted_cost_shows_in_full():
+    # 20000 syncs x 15 µs = 0.3 s predicted; the run is 0.29 s slower, spread 0.02 s
+    v = sync_overlap(sync_cells(0.29), "cuda:0", per_sync_s=15e-6)
+    assert v.outcome == REFUTED
+    assert v.figures["syncs"] == 20000
+    assert v.figures["predicted_s"] == pytest.approx(0.3)
+    assert v.figures["observed_s"] == pytest.approx(0.29)
+    assert "15.0 µs" in v.text and "0.300 s" in v.text and "paid, not hidden" in v.text
+
+
+def test_sync_overlap_supported_when_visible_but_mostly_hidden():
+    v = sync_overlap(sync_cells(0.1), "cuda:0", per_sync_s=15e-6)
+    assert v.outcome == SUPPORTED and "most is hidden" in v.text
+
+
+def test_sync_overlap_supported_when_predicted_but_not_seen():
+    v = sync_overlap(sync_cells(0.005), "cuda:0", per_sync_s=15e-6)
+    assert v.outcome == SUPPORTED and "were hidden" in v.text
+
+
+def test_sync_overlap_within_noise_when_syncs_are_cheaper_than_the_spread():
+    v = sync_overlap(sync_cells(0.004), "cpu", per_sync_s=0.3e-6)
+    assert v.outcome == WITHIN_NOISE
+    assert v.figures["predicted_s"] == pytest.approx(0.006)
+    assert "nothing for overlap to hide" in v.text
+
+
+def test_sync_overlap_not_measured_without_a_sync_cost():
+    assert sync_overlap(sync_cells(0.1), "cpu", per_sync_s=None).outcome == NOT_MEASURED
+
+
+# --- explanation 3: remaining-time estimate -------------------------------------------------------
+
+
+def eta_cells(difference_s: float, eta_s: float):
+    return [
+        cell("item", 1, times=STEADY, eta=eta_s),
+        cell("item", 100, times=shifted(difference_s), eta=eta_s),
+        cell("item", 2000, times=STEADY, eta=eta_s),
+        cell("item", None, times=STEADY, eta=eta_s),
+    ]
+
+
+def test_eta_noise_compares_the_homework_pair():
+    v = eta_noise(eta_cells(0.5, 0.01), "cpu")
+    assert (v.figures["interval_a"], v.figures["interval_b"]) == ("100", "2000")
+    assert v.figures["difference_s"] == pytest.approx(0.5)
+
+
+def test_eta_noise_refuted_when_the_difference_beats_spread_and_estimate():
+    v = eta_noise(eta_cells(0.5, 0.01), "cpu")
+    assert v.outcome == REFUTED and "would show it" in v.text
+
+
+def test_eta_noise_supported_when_the_estimate_is_noisier_than_the_runs():
+    v = eta_noise(eta_cells(0.005, 0.3), "cpu")
+    assert v.outcome == SUPPORTED
+    assert "0.300 s" in v.text and "noisier than the runs" in v.text
+
+
+def test_eta_noise_within_noise_when_difference_and_estimate_are_inside_the_spread():
+    v = eta_noise(eta_cells(0.005, 0.01), "cpu")
+    assert v.outcome == WITHIN_NOISE and "run-to-run spread" in v.text
+
+
+def test_eta_noise_falls_back_to_the_grid_extremes():
+    cells = [cell("item", 1, times=shifted(0.5)), cell("item", None, times=STEADY)]
+    v = eta_noise(cells, "cpu")
+    assert (v.figures["interval_a"], v.figures["interval_b"]) == ("1", "never")
+    assert v.outcome == REFUTED
+
+
+# --- all together ---------------------------------------------------------------------------------
+
+
+def test_judge_gives_three_verdicts_per_device_in_order():
+    cells = memory_cells(0, 125 * MB) + [
+        cell(s, k, times=STEADY, device="cuda:0") for s in ("item", "tensor") for k in (1, None)
+    ]
+    verdicts = judge(cells, {"cpu": 0.3e-6, "cuda:0": 15e-6})
+    assert [(v.explanation, v.device) for v in verdicts] == [
+        (1, "cpu"),
+        (1, "cuda:0"),
+        (2, "cpu"),
+        (2, "cuda:0"),
+        (3, "cpu"),
+        (3, "cuda:0"),
+    ]
+    assert all(v.outcome in (SUPPORTED, REFUTED, WITHIN_NOISE) for v in verdicts)

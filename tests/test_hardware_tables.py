@@ -1,0 +1,183 @@
+"""The lookup tables against public references: real CPUs' CPUID family/model, NVIDIA's compute capabilities,
+and the peak figures NVIDIA publishes for real cards (computed here from SM count and clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from devicelab.hardware import cpu_tables, gpu_tables
+from devicelab.hardware.gpu import cuda_peaks
+
+# (vendor, family, model, stepping, expected) for real processors (CPUID as Linux reports it).
+REAL_CPUS = [
+    ("GenuineIntel", 6, 0x3F, 2, "Haswell"),  # Xeon E5-2680 v3
+    ("GenuineIntel", 6, 0x4F, 1, "Broadwell"),  # Xeon E5-2690 v4
+    ("GenuineIntel", 6, 0x55, 4, "Skylake-SP"),  # Xeon Platinum 8180
+    ("GenuineIntel", 6, 0x55, 7, "Cascade Lake"),  # Xeon Gold 6248
+    ("GenuineIntel", 6, 0x55, 11, "Cooper Lake"),  # Xeon Platinum 8380H
+    ("GenuineIntel", 6, 0x9E, 10, "Kaby Lake / Coffee Lake"),  # Core i7-8700K
+    ("GenuineIntel", 6, 0x6A, 6, "Ice Lake-SP"),  # Xeon Platinum 8380
+    ("GenuineIntel", 6, 0x9A, 4, "Alder Lake"),  # Core i7-1255U (the lesson's laptop)
+    ("GenuineIntel", 6, 0x97, 2, "Alder Lake"),  # Core i7-12700K
+    ("GenuineIntel", 6, 0xB7, 1, "Raptor Lake"),  # Core i9-13900K
+    ("GenuineIntel", 6, 0x8F, 8, "Sapphire Rapids"),  # Xeon Platinum 8480+
+    ("GenuineIntel", 6, 0xCF, 2, "Emerald Rapids"),  # Xeon Platinum 8592+
+    ("GenuineIntel", 6, 0xAD, 1, "Granite Rapids"),  # Xeon 6980P
+    ("GenuineIntel", 6, 0xC6, 2, "Arrow Lake"),  # Core Ultra 9 285K
+    ("AuthenticAMD", 0x15, 0x02, 0, "Piledriver"),  # FX-8350
+    ("AuthenticAMD", 0x17, 0x01, 2, "Zen"),  # EPYC 7601
+    ("AuthenticAMD", 0x17, 0x08, 2, "Zen+"),  # Ryzen 7 2700X
+    ("AuthenticAMD", 0x17, 0x31, 0, "Zen 2"),  # EPYC 7742
+    ("AuthenticAMD", 0x17, 0x71, 0, "Zen 2"),  # Ryzen 9 3900X
+    ("AuthenticAMD", 0x19, 0x01, 1, "Zen 3"),  # EPYC 7763
+    ("AuthenticAMD", 0x19, 0x21, 0, "Zen 3"),  # Ryzen 9 5950X
+    ("AuthenticAMD", 0x19, 0x44, 1, "Zen 3+"),  # Ryzen 7 6800H
+    ("AuthenticAMD", 0x19, 0x11, 1, "Zen 4"),  # EPYC 9654
+    ("AuthenticAMD", 0x19, 0x61, 2, "Zen 4"),  # Ryzen 9 7950X
+    ("AuthenticAMD", 0x19, 0xA0, 2, "Zen 4c"),  # EPYC 9754
+    ("AuthenticAMD", 0x1A, 0x02, 1, "Zen 5"),  # EPYC 9755
+    ("AuthenticAMD", 0x1A, 0x44, 0, "Zen 5"),  # Ryzen 9 9950X
+]
+
+
+@pytest.mark.parametrize(("vendor", "family", "model", "stepping", "expected"), REAL_CPUS)
+def test_real_cpus(vendor, family, model, stepping, expected):
+    uarch = cpu_tables.lookup(vendor, family, model, stepping)
+    assert uarch is not None and uarch.name == expected
+
+
+def test_table_archspec_names_are_archspec_targets():
+    from archspec.cpu import TARGETS
+
+    entries = list(cpu_tables.INTEL_FAMILY_6.values()) + list(cpu_tables.ARM_PARTS.values())
+    entries += [uarch for ranges in cpu_tables.AMD_FAMILIES.values() for *_, uarch in ranges]
+    for uarch in entries:
+        assert uarch.archspec is None or uarch.archspec in TARGETS, uarch
+
+
+def test_unknown_cpus_are_none():
+    assert cpu_tables.lookup("GenuineIntel", 6, 0x01, 0) is None
+    assert cpu_tables.lookup("HygonGenuine", 0x18, 0x00, 0) is None
+    assert cpu_tables.lookup("GenuineIntel", None, None, None) is None
+
+
+def test_arm_parts():
+    assert cpu_tables.arm_uarch(0x41, 0xD4F).name == "Neoverse V2"  # NVIDIA Grace, AWS Graviton4
+    assert cpu_tables.arm_uarch(0x41, 0xD0C).name == "Neoverse N1"  # AWS Graviton2
+    assert cpu_tables.arm_uarch(0x61, 0x022) is None  # Apple: not by part number
+
+
+# Every compute capability design.md lists (cuda-samples helper_cuda.h names), and some it implies.
+CAPABILITIES = [
+    ((3, 0), "Kepler"),
+    ((3, 5), "Kepler"),
+    ((3, 7), "Kepler"),
+    ((5, 0), "Maxwell"),
+    ((5, 2), "Maxwell"),
+    ((5, 3), "Maxwell"),
+    ((6, 0), "Pascal"),
+    ((6, 1), "Pascal"),
+    ((6, 2), "Pascal"),
+    ((7, 0), "Volta"),
+    ((7, 2), "Volta"),
+    ((7, 5), "Turing"),
+    ((8, 0), "Ampere"),
+    ((8, 6), "Ampere"),
+    ((8, 7), "Ampere"),
+    ((8, 9), "Ada Lovelace"),
+    ((9, 0), "Hopper"),
+    ((10, 0), "Blackwell"),
+    ((10, 3), "Blackwell"),
+    ((11, 0), "Blackwell"),
+    ((12, 0), "Blackwell"),
+    ((12, 1), "Blackwell"),
+]
+
+
+@pytest.mark.parametrize(("cc", "name"), CAPABILITIES)
+def test_compute_capability_architecture(cc, name):
+    assert gpu_tables.cuda_architecture(*cc) == name
+
+
+def test_unlisted_capability_is_unknown():
+    assert gpu_tables.cuda_architecture(7, 7) is None
+    assert gpu_tables.cuda_architecture(2, 0) is None
+
+
+# (card, cc, SMs, clock MHz the datasheet figure assumes, dtype, NVIDIA's published dense TFLOP/s)
+PUBLISHED_PEAKS = [
+    ("V100 SXM2", (7, 0), 80, 1530, "fp32", 15.7),
+    ("V100 SXM2", (7, 0), 80, 1530, "fp16", 125),
+    ("T4", (7, 5), 40, 1590, "fp16", 65),
+    ("A100 SXM", (8, 0), 108, 1410, "fp32", 19.5),
+    ("A100 SXM", (8, 0), 108, 1410, "tf32", 156),
+    ("A100 SXM", (8, 0), 108, 1410, "bf16", 312),
+    ("RTX A6000", (8, 6), 84, 1800, "fp32", 38.7),
+    ("RTX A6000", (8, 6), 84, 1800, "tf32", 77.4),
+    ("L40S", (8, 9), 142, 2520, "fp32", 91.6),
+    ("L40S", (8, 9), 142, 2520, "bf16", 362),
+    ("L40S", (8, 9), 142, 2520, "fp8", 733),
+    ("H100 SXM", (9, 0), 132, 1980, "fp32", 66.9),
+    ("H100 SXM", (9, 0), 132, 1830, "tf32", 494.7),
+    ("H100 SXM", (9, 0), 132, 1830, "bf16", 989.4),
+    ("H100 SXM", (9, 0), 132, 1830, "fp8", 1978.9),
+    ("RTX 5090", (12, 0), 170, 2407, "fp32", 104.8),
+]
+
+
+@pytest.mark.parametrize(("card", "cc", "sms", "mhz", "dtype", "published"), PUBLISHED_PEAKS)
+def test_peak_matches_published_figure(card, cc, sms, mhz, dtype, published):
+    peaks = {p.what: p.value for p in cuda_peaks(*cc, sms, mhz, None, None)}
+    assert peaks[f"matmul_{dtype}"] == pytest.approx(published, rel=0.015), card
+
+
+@pytest.mark.parametrize(
+    ("card", "mem_mhz", "bus", "published_gbs"),
+    [("H100 SXM", 2619, 5120, 3350), ("A100 40GB", 1215, 5120, 1555), ("RTX 4090", 10501, 384, 1008)],
+)
+def test_memory_bandwidth_peak_matches_published_figure(card, mem_mhz, bus, published_gbs):
+    (peak,) = cuda_peaks(9, 0, None, None, mem_mhz, bus)
+    assert peak.what == "memory_bandwidth"
+    assert peak.value == pytest.approx(published_gbs, rel=0.01), card
+
+
+def test_native_dtypes_follow_hardware_generations():
+    assert gpu_tables.cuda_native_dtypes(7, 5) == ("fp16",)
+    assert gpu_tables.cuda_native_dtypes(8, 0) == ("tf32", "bf16", "fp16")
+    assert gpu_tables.cuda_native_dtypes(8, 9) == ("tf32", "bf16", "fp16", "fp8")
+    assert gpu_tables.cuda_native_dtypes(6, 1) == ()
+
+
+@pytest.mark.parametrize(
+    ("gfx", "name"),
+    [
+        ("gfx906", "GCN 5 (Vega 20)"),
+        ("gfx908", "CDNA 1"),
+        ("gfx90a:sramecc+:xnack-", "CDNA 2"),
+        ("gfx942:sramecc+:xnack-", "CDNA 3"),
+        ("gfx950", "CDNA 4"),
+        ("gfx1030", "RDNA 2"),
+        ("gfx1100", "RDNA 3"),
+        ("gfx1151", "RDNA 3.5"),
+        ("gfx1201", "RDNA 4"),
+    ],
+)
+def test_amd_gfx_targets(gfx, name):
+    assert gpu_tables.amd_architecture(gfx) == name
+
+
+@pytest.mark.parametrize(
+    ("cc", "arch_list", "expected"),
+    [
+        ((9, 0), ["sm_80", "sm_90"], True),
+        ((8, 6), ["sm_80"], True),  # an sm_80 cubin runs on 8.6
+        ((8, 9), ["sm_90a"], False),  # arch-specific cubins run only on 9.0
+        ((9, 0), ["sm_90a"], True),
+        ((12, 0), ["sm_80", "sm_90", "compute_90"], True),  # PTX JIT
+        ((12, 0), ["sm_80", "sm_86", "sm_90"], False),
+        ((7, 5), ["sm_80", "compute_80"], False),  # PTX only runs on newer cards
+        ((9, 0), [], None),
+    ],
+)
+def test_arch_list_rule(cc, arch_list, expected):
+    assert gpu_tables.cuda_arch_supported(*cc, arch_list) is expected
