@@ -1,14 +1,115 @@
-"""devicelab profile (being written)."""
+"""devicelab profile: per-layer time through module hooks, a step breakdown, a sync audit and a verdict on
+whether the step is overhead-bound or compute/memory-bound."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from devicelab.commands._workload import add_workload_arguments, config_from_args
+from devicelab.errors import UserError
+
+DESCRIPTION = """\
+Profile one training step of a workload (default: the lesson's Iris MLP) from the outside, through
+nn.Module hooks, without changing the model:
+  - layers: output shape, parameters, multiply-accumulates, forward and backward time, activation stats;
+  - step breakdown: forward, loss, backward, optimizer, other; operators per step; GPU busy time;
+  - sync audit: every host-device sync of the lesson's loop and of devicelab's loop, by source line;
+  - regime: the step timed at batch ×1, ×4, ×16, ×64 and hidden width ×4, and the verdict
+    overhead-bound or compute/memory-bound, with what helps.
+The data, model and optimiser options are those of 'devicelab train' (--epochs is not used: --steps is)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("profile", help="(not yet available)")
+    parser = subparsers.add_parser(
+        "profile",
+        help="per-layer time (module hooks), step phases, sync audit, overhead-vs-compute verdict",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_workload_arguments(parser)
+    run_group = parser.add_argument_group("profiling")
+    run_group.add_argument(
+        "--device", default="auto", help="auto (the first GPU if any, else cpu), cpu, cuda, cuda:N, mps"
+    )
+    run_group.add_argument(
+        "--steps", type=int, default=20, help="steps timed per measurement and audited per loop (default: 20)"
+    )
+    run_group.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    run_group.add_argument(
+        "--plot",
+        metavar="FILE.png|DIR",
+        help="write a bar chart of time per layer and per phase (in a folder: profile.png and profile.json)",
+    )
+    run_group.add_argument("--no-regime", action="store_true", help="skip the size probe (faster)")
     parser.set_defaults(run=run)
 
 
+def _plot_paths(spec: str) -> tuple[Path, Path | None]:
+    """``(png, json or None)`` for ``--plot``; checked before any work so a bad path fails at once."""
+    target = Path(spec)
+    is_file = target.suffix.lower() == ".png"
+    png, report = (target, None) if is_file else (target / "profile.png", target / "profile.json")
+    for parent in (png.parent, *png.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(
+                    f"--plot {spec}: {parent} is a file, not a folder", hint="choose another path"
+                )
+            break
+    if png.is_dir():
+        raise UserError(f"--plot {spec}: {png} is a folder", hint="give a FILE.png or a folder")
+    return png, report
+
+
+def _pick_device(spec: str):
+    import torch
+
+    from devicelab.devices import available_devices, resolve_device
+
+    if spec == "auto":
+        accelerators = [d for d in available_devices() if d.type != "cpu"]
+        return accelerators[0] if accelerators else torch.device("cpu")
+    return resolve_device(spec)
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    config = config_from_args(args)
+    if args.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {args.steps}")
+    paths = _plot_paths(args.plot) if args.plot else None
+
+    import torch
+
+    from devicelab.data import load_dataset
+    from devicelab.fsutil import atomic_write_text
+    from devicelab.profile.run import profile_workload
+    from devicelab.report.profile import format_report, to_json
+
+    device = _pick_device(args.device)
+    dataset = load_dataset(config)  # bad data fails here, before any progress line
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    quiet = args.json
+
+    def stage(name: str) -> None:
+        if not quiet:
+            print(f"devicelab profile: {name}...", file=sys.stderr, flush=True)
+
+    report = profile_workload(
+        config, dataset, device, steps=args.steps, regime=not args.no_regime, on_stage=stage
+    )
+    print(to_json(report) if args.json else format_report(report))
+    if paths is not None:
+        from devicelab.report.profile_plots import write_profile_png
+
+        png, report_json = paths
+        try:
+            write_profile_png(report, png)
+            if report_json is not None:
+                atomic_write_text(report_json, to_json(report) + "\n")
+        except OSError as error:
+            raise UserError(f"cannot write --plot {args.plot}: {error.strerror or error}") from None
+        print(f"wrote {png}" + (f" and {report_json}" if report_json else ""), file=sys.stderr)
+    return 0

@@ -1,0 +1,177 @@
+"""The layer table: for each leaf module, its output shape, parameters, MACs, forward and backward time
+per call and activation statistics, plus the model's totals. Collected through the hooks in
+``devicelab.profile.hooks`` in three short passes, so that no measurement pays for another:
+
+1. inspect: one forward (no grad) records shapes, MACs and statistics;
+2. forward: ``steps`` forwards timed by forward pre-hooks and forward hooks;
+3. backward: ``steps`` forward+backward passes timed by backward pre-hooks and backward hooks.
+
+Every clock stamp and statistic is read once, at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+
+from devicelab.profile import hooks
+from devicelab.profile.clocks import clock_for
+from devicelab.profile.macs import parameter_count
+
+
+@dataclass(frozen=True)
+class ActivationStats:
+    mean: float
+    std: float
+    zero_fraction: float
+    dead_fraction: float | None  # share of units zero for every row; None for a 1-d output
+    nonfinite_fraction: float
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    name: str
+    type: str
+    output_shape: tuple[int, ...] | None
+    params: int
+    macs: int | None  # per call; None when unknown
+    calls: float  # calls per step
+    forward_s: float | None  # median seconds per call
+    backward_s: float | None
+    stats: ActivationStats | None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["output_shape"] = list(self.output_shape) if self.output_shape is not None else None
+        return d
+
+
+@dataclass(frozen=True)
+class LayerProfile:
+    """Leaf layers in call order, and the model as a whole (``total``)."""
+
+    layers: tuple[LayerRecord, ...]
+    total: LayerRecord  # the model: its own time, all parameters, the sum of the layers' MACs
+    steps: int
+    clock: str  # "perf_counter" | "cuda_events"
+
+    def forward_share(self, layer: LayerRecord) -> float | None:
+        """The layer's share of the model's forward time (all its calls in one step)."""
+        if layer.forward_s is None or not self.total.forward_s:
+            return None
+        return layer.forward_s * layer.calls / self.total.forward_s
+
+    def backward_share(self, layer: LayerRecord) -> float | None:
+        if layer.backward_s is None or not self.total.backward_s:
+            return None
+        return layer.backward_s * layer.calls / self.total.backward_s
+
+    def to_dict(self) -> dict:
+        return {
+            "steps": self.steps,
+            "clock": self.clock,
+            "layers": [
+                {
+                    **layer.to_dict(),
+                    "forward_share": self.forward_share(layer),
+                    "backward_share": self.backward_share(layer),
+                }
+                for layer in self.layers
+            ],
+            "total": self.total.to_dict(),
+        }
+
+
+def profile_layers(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    steps: int = 10,
+    warmup: int = 2,
+    backward: bool = True,
+) -> LayerProfile:
+    """Profile ``model`` on input ``x`` through hooks; ``loss(output)`` gives the scalar to
+    differentiate (default: the sum of the output). The model's weights are not changed and its
+    gradients are put back as they were."""
+    device = x.device
+    saved_grads = [(p, p.grad) for p in model.parameters()]
+    try:
+        for _ in range(warmup):
+            _forward_backward(model, x, loss, backward)
+        with torch.no_grad(), hooks.attach(model, inspect=True) as inspected:
+            model(x)
+        n_hooked = len(hooks.hooked_modules(model))
+        clock = clock_for(device, capacity=4 * n_hooked * steps + 8)
+        with hooks.attach(model, clock=clock, forward=True) as timed_forward:
+            for _ in range(steps):
+                model(x)
+        timed_backward = None
+        if backward:
+            x_grad = x.detach().requires_grad_(x.is_floating_point())  # so the first layer's hook fires last
+            with hooks.attach(model, clock=clock, backward=True) as timed_backward:
+                for _ in range(steps):
+                    _forward_backward(model, x_grad, loss, True)
+        clock.read()
+        return _collect(inspected, timed_forward, timed_backward, clock, steps)
+    finally:
+        for parameter, grad in saved_grads:
+            parameter.grad = grad
+
+
+def _forward_backward(model, x, loss, backward: bool) -> None:
+    output = model(x)
+    if backward:
+        value = loss(output) if loss is not None else output.float().sum()
+        model.zero_grad(set_to_none=True)
+        value.backward()
+
+
+def _median_seconds(pairs: list[tuple[int, int]], clock) -> float | None:
+    if not pairs:
+        return None
+    return statistics.median(clock.seconds(a, b) for a, b in pairs)
+
+
+def _collect(inspected, timed_forward, timed_backward, clock, steps: int) -> LayerProfile:
+    names = [name for name in inspected if name]
+    stacked = [inspected[n].stats for n in ["", *names] if inspected[n].stats is not None]
+    # sync: the one read of every layer's activation statistics, after all passes
+    values = torch.stack(stacked).cpu().tolist() if stacked else []
+    stats_by_name = {}
+    for name in ["", *names]:
+        if inspected[name].stats is not None:
+            row = values.pop(0)
+            dead = None if math.isnan(row[3]) else row[3]
+            stats_by_name[name] = ActivationStats(row[0], row[1], row[2], dead, row[4])
+
+    def record(name: str, label: str, params: int) -> LayerRecord:
+        module = inspected[name].module
+        forward_pairs = timed_forward[name].forward
+        backward_pairs = timed_backward[name].backward if timed_backward is not None else []
+        return LayerRecord(
+            name=label,
+            type=type(module).__name__,
+            output_shape=inspected[name].output_shape,
+            params=params,
+            macs=inspected[name].macs,
+            calls=len(forward_pairs) / steps,
+            forward_s=_median_seconds(forward_pairs, clock),
+            backward_s=_median_seconds(backward_pairs, clock),
+            stats=stats_by_name.get(name),
+        )
+
+    model = inspected[""].module
+    if not names:  # the model is itself a single layer
+        only = record("", type(model).__name__, parameter_count(model, recurse=True))
+        return LayerProfile((only,), only, steps, clock.kind)
+    layers = tuple(record(n, n, parameter_count(inspected[n].module)) for n in names)
+    total = record("", "(total)", parameter_count(model, recurse=True))
+    macs = [layer.macs * layer.calls for layer in layers]
+    total = replace(total, macs=None if None in macs else round(sum(macs)))  # MACs of one step's forward
+    return LayerProfile(layers, total, steps, clock.kind)

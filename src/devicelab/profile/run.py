@@ -1,0 +1,88 @@
+"""Profile one workload (a TrainConfig on a device) from every side, into one ``ProfileReport``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from devicelab.data import Dataset
+from devicelab.profile import loops, sync_audit
+from devicelab.profile.layers import LayerProfile, profile_layers
+from devicelab.profile.phases import StepBreakdown, step_breakdown
+from devicelab.profile.regime import RegimeProbe, probe_regime
+from devicelab.profile.workload import STEP_KINDS, build_workload
+from devicelab.train.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    workload: dict
+    layers: LayerProfile
+    breakdown: StepBreakdown
+    audits: tuple[sync_audit.SyncAudit, ...]
+    regime: RegimeProbe | None
+
+    def to_dict(self) -> dict:
+        return {
+            "workload": self.workload,
+            "layers": self.layers.to_dict(),
+            "step": self.breakdown.to_dict(),
+            "sync_audit": [a.to_dict() for a in self.audits],
+            "regime": self.regime.to_dict() if self.regime is not None else None,
+        }
+
+
+def audit_loops(
+    config: TrainConfig, dataset: Dataset, device: torch.device, steps: int
+) -> tuple[sync_audit.SyncAudit, ...]:
+    """The lesson's loop and devicelab's loop, ``steps`` epochs each on a fresh model, audited for syncs."""
+    audits = []
+    for name, loop in (("lesson", loops.lesson_loop), ("devicelab", loops.devicelab_loop)):
+        warm, work = build_workload(config, dataset, device), build_workload(config, dataset, device)
+        ours = loop is loops.devicelab_loop
+
+        def run(work=work, n: int = steps, loop=loop, ours=ours) -> None:
+            extra = {"log_every": config.log_every, "step": work.train_step()} if ours else {}
+            loop(work.model, work.loss_fn, work.optimizer, work.x, work.y, n, **extra)
+
+        run(warm, 2)  # first calls allocate; keep them out of the audit
+        audits.append(sync_audit.audit(name, run, device, steps))
+    return tuple(audits)
+
+
+def profile_workload(
+    config: TrainConfig,
+    dataset: Dataset,
+    device: torch.device,
+    *,
+    steps: int = 20,
+    regime: bool = True,
+    on_stage: Callable[[str], None] = lambda stage: None,
+) -> ProfileReport:
+    """Layers, step phases, the sync audit and (with ``regime``) the regime probe for ``config``
+    (whose data is ``dataset``, from ``devicelab.data.load_dataset``)."""
+    work = build_workload(config, dataset, device)
+    on_stage("timing layers")
+    layers = profile_layers(work.model, work.x, loss=lambda out: work.loss_fn(out, work.y), steps=steps)
+    on_stage("timing phases")
+    breakdown = step_breakdown(build_workload(config, dataset, device), steps=steps)
+    on_stage("auditing syncs")
+    audits = audit_loops(config, dataset, device, steps)
+    probe = None
+    if regime:
+        on_stage("probing sizes")
+        probe = probe_regime(config, dataset, device)
+    summary = {
+        "dataset": dataset.name,
+        "task": dataset.task,
+        "batch": work.batch,
+        "hidden": list(config.hidden),
+        "optimizer": config.optimizer,
+        "step": STEP_KINDS[work.kind],
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    return ProfileReport(summary, layers, breakdown, audits, probe)

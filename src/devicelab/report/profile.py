@@ -1,0 +1,219 @@
+"""``devicelab profile`` as terminal text and JSON (from a ``ProfileReport``; nothing is measured here)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from devicelab.report.tables import format_table
+
+
+def _us(seconds: float | None) -> str | None:
+    return None if seconds is None else f"{seconds * 1e6:,.1f}"
+
+
+def _pct(fraction: float | None) -> str | None:
+    return None if fraction is None or math.isnan(fraction) else f"{fraction * 100:.0f}%"
+
+
+def _num(value: float | None) -> str | None:
+    return None if value is None or math.isnan(value) else f"{value:.3g}"
+
+
+def _shape(shape) -> str | None:
+    return None if shape is None else "[" + ", ".join(str(n) for n in shape) + "]"
+
+
+def _count(n: float | None) -> str | None:
+    if n is None:
+        return None
+    return f"{n:,.0f}" if float(n).is_integer() else f"{n:,.1f}"
+
+
+def format_header(report) -> str:
+    w = report.workload
+    widths = "-".join(str(n) for n in w["hidden"])
+    return (
+        f"devicelab profile: {w['dataset']} ({w['task']}), hidden {widths}, batch {w['batch']}, "
+        f"{w['optimizer']}, on {w['device']} with {w['threads']} thread(s), torch {w['torch']}\n"
+        f"  the step devicelab train runs for this config: {w['step']}"
+    )
+
+
+def format_layers(profile) -> str:
+    headers = ["layer", "type", "output", "params", "MACs", "forward µs", "share", "backward µs", "share"]
+    rows = []
+    for layer in profile.layers:
+        calls = "" if layer.calls == 1 else f" ×{_count(layer.calls)}"
+        rows.append(
+            [
+                layer.name + calls,
+                layer.type,
+                _shape(layer.output_shape),
+                _count(layer.params),
+                _count(layer.macs),
+                _us(layer.forward_s),
+                _pct(profile.forward_share(layer)),
+                _us(layer.backward_s),
+                _pct(profile.backward_share(layer)),
+            ]
+        )
+    total = profile.total
+    if len(profile.layers) > 1 or profile.layers[0] is not total:
+        between_f = _gap(total.forward_s, [(x.forward_s, x.calls) for x in profile.layers])
+        between_b = _gap(total.backward_s, [(x.backward_s, x.calls) for x in profile.layers])
+        rows.append(["(between layers)", "", "", "", "", _us(between_f), _share(between_f, total.forward_s),
+                     _us(between_b), _share(between_b, total.backward_s)])  # fmt: skip
+        rows.append(
+            [
+                "(total)",
+                total.type,
+                _shape(total.output_shape),
+                _count(total.params),
+                _count(total.macs),
+                _us(total.forward_s),
+                _pct(1.0) if total.forward_s else None,
+                _us(total.backward_s),
+                _pct(1.0) if total.backward_s else None,
+            ]
+        )
+    clock = "CUDA events" if profile.clock == "cuda_events" else "perf_counter"
+    title = f"Layers (module hooks; {clock}; median per call over {profile.steps} steps; MACs per call)"
+    return title + "\n" + format_table(rows, headers, indent="  ")
+
+
+def _gap(total: float | None, parts: list[tuple[float | None, float]]) -> float | None:
+    if total is None or any(t is None for t, _ in parts):
+        return None
+    return total - sum(t * calls for t, calls in parts)
+
+
+def _share(part: float | None, total: float | None) -> str | None:
+    return _pct(part / total) if part is not None and total else None
+
+
+def format_activations(profile) -> str:
+    headers = ["layer", "mean", "std", "zeros", "dead units", "non-finite"]
+    rows = []
+    for layer in (*profile.layers, profile.total) if len(profile.layers) > 1 else profile.layers:
+        s = layer.stats
+        if s is None:
+            rows.append([layer.name, None, None, None, None, None])
+            continue
+        rows.append(
+            [layer.name, _num(s.mean), _num(s.std), _pct(s.zero_fraction), _pct(s.dead_fraction),
+             _pct(s.nonfinite_fraction)]
+        )  # fmt: skip
+    title = "Activations (one forward; dead units: zero for every row of the batch)"
+    return title + "\n" + format_table(rows, headers, indent="  ")
+
+
+def format_breakdown(breakdown) -> str:
+    on_gpu = any(p.device_s is not None for p in breakdown.phases)
+    headers = ["phase", "host µs", "share", *(["GPU µs"] if on_gpu else [])]
+    rows = [
+        [p.name, _us(p.host_s), _pct(breakdown.share(p)), *([_us(p.device_s)] if on_gpu else [])]
+        for p in breakdown.phases
+    ]
+    lines = [
+        f"Step breakdown (median of {breakdown.steps} instrumented steps; the real step takes "
+        f"{_us(breakdown.step_s)} µs, IQR {_us(breakdown.step_iqr_s)})",
+        format_table(rows, headers, indent="  "),
+        f"  {_count(breakdown.launches.operators)} operators per step (torch.profiler)",
+    ]
+    if breakdown.launches.kernels is not None:
+        lines.append(
+            f"  GPU: {_count(breakdown.launches.kernels)} kernels and copies per step, busy "
+            f"{_us(breakdown.launches.gpu_busy_s)} µs of the {_us(breakdown.step_s)} µs step "
+            f"({_pct(breakdown.gpu_busy_fraction)})"
+        )
+    return "\n".join(lines)
+
+
+def short_path(file: str) -> str:
+    """``devicelab/...`` inside the package, relative to the working folder when below it, else as is."""
+    import devicelab
+
+    package = Path(devicelab.__file__).resolve().parent
+    path = Path(file)
+    if path.is_absolute():
+        resolved = path.resolve()
+        if resolved.is_relative_to(package):
+            return str(Path("devicelab") / resolved.relative_to(package))
+        if resolved.is_relative_to(Path.cwd()):
+            return os.path.relpath(resolved)
+    return file
+
+
+def format_audits(audits) -> str:
+    if not audits:
+        return ""
+    device = audits[0].device
+    what = (
+        "calls that would sync on a GPU; on the CPU nothing waits"
+        if audits[0].detectors == ("calls",)
+        else "wrapped calls and CUDA's sync debug mode"
+    )
+    headers = ["loop", "syncs", "where", "kind", "code"]
+    rows = []
+    for audit in audits:
+        if not audit.sites:
+            rows.append([audit.loop, 0, "-", "-", "-"])
+        for site in audit.sites:
+            code = site.code.split("  #")[0]
+            rows.append(
+                [audit.loop, site.count, f"{short_path(site.file)}:{site.line}", site.kind, code[:60]]
+            )
+    summary = "; ".join(f"{a.loop}: {a.total()} in {a.steps} steps" for a in audits)
+    title = f"Sync audit on {device}, {audits[0].steps} steps per loop ({what})"
+    return title + "\n" + format_table(rows, headers, indent="  ") + f"\n  {summary}"
+
+
+def format_regime(probe) -> str:
+    r = probe.regime
+    headers = ["size", "batch", "hidden", "MACs", "best µs/step", "median", "IQR"]
+    rows = [
+        [p.label, p.batch, ",".join(str(h) for h in p.hidden), _count(p.macs), _us(p.seconds),
+         _us(p.median_s), _us(p.iqr_s)]
+        for p in probe.points
+    ]  # fmt: skip
+    lines = [
+        f"Regime: {r.verdict} — {_pct(r.fixed_share)} of the step at this size is fixed cost "
+        f"({_us(r.fixed_s)} µs that does not grow with the work); {r.work_growth:.0f}× the work took "
+        f"{r.time_growth:.1f}× the time (fastest of 5 repeats per size)",
+        format_table(rows, headers, indent="  "),
+    ]
+    if probe.suggestions:
+        lines.append("  What helps here:")
+        lines += [f"    - {tip}" for tip in probe.suggestions]
+    return "\n".join(lines)
+
+
+def format_report(report) -> str:
+    parts = [
+        format_header(report),
+        format_layers(report.layers),
+        format_activations(report.layers),
+        format_breakdown(report.breakdown),
+        format_audits(report.audits),
+    ]
+    if report.regime is not None:
+        parts.append(format_regime(report.regime))
+    return "\n\n".join(p for p in parts if p)
+
+
+def _clean(value):
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def to_json(report) -> str:
+    return json.dumps(_clean({"schema": "devicelab.profile/1", **report.to_dict()}), indent=2)

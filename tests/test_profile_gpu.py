@@ -1,0 +1,125 @@
+"""`devicelab profile` on CUDA: event timing without syncs, the CUDA sync audit, GPU busy time."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from devicelab.data import load_dataset
+from devicelab.profile import hooks, loops, phases, sync_audit
+from devicelab.profile.clocks import EventClock, clock_for
+from devicelab.profile.layers import profile_layers
+from devicelab.profile.workload import build_workload
+from devicelab.train.config import TrainConfig
+
+pytestmark = pytest.mark.gpu
+CUDA = torch.device("cuda")
+
+
+def _line_of(function, fragment: str) -> int:
+    lines, first = inspect.getsourcelines(function)
+    (index,) = [i for i, line in enumerate(lines) if fragment in line]
+    return first + index
+
+
+@pytest.fixture(scope="module")
+def seed():
+    config = TrainConfig()
+    return config, load_dataset(config)
+
+
+def test_event_timing_in_hooks_never_syncs():
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 8)).to(CUDA)
+    x = torch.randn(512, 64, device=CUDA, requires_grad=True)
+    clock = clock_for(CUDA)
+    assert isinstance(clock, EventClock)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any sync inside the block raises
+    try:
+        with hooks.attach(model, clock=clock, forward=True, backward=True) as tapes:
+            for _ in range(3):
+                model(x).sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert all(len(t.forward) == 3 and len(t.backward) == 3 for t in tapes.values())
+    times = [clock.seconds(a, b) for t in tapes.values() for a, b in t.forward + t.backward]
+    assert all(t > 0 for t in times)
+
+
+def test_layer_table_on_cuda(seed):
+    config, dataset = seed
+    work = build_workload(config, dataset, CUDA)
+    profile = profile_layers(work.model, work.x, loss=lambda out: work.loss_fn(out, work.y), steps=5)
+    assert profile.clock == "cuda_events"
+    rows = {layer.name: layer for layer in profile.layers}
+    assert [(n, r.output_shape, r.params, r.macs) for n, r in rows.items()] == [
+        ("fc1", (120, 10), 50, 4800),
+        ("relu", (120, 10), 0, 0),
+        ("fc2", (120, 3), 33, 3600),
+    ]
+    assert all(r.forward_s > 0 and r.backward_s > 0 for r in (*profile.layers, profile.total))
+    for module in work.model.modules():
+        assert not (module._forward_hooks or module._forward_pre_hooks or module._backward_hooks)
+
+
+def _audit(seed, loop, steps, **kwargs):
+    config, dataset = seed
+    warm = build_workload(config, dataset, CUDA)
+    loop(warm.model, warm.loss_fn, warm.optimizer, warm.x, warm.y, 2, **kwargs)  # first-call allocations
+    w = build_workload(config, dataset, CUDA)
+    return sync_audit.audit(
+        loop.__name__, lambda: loop(w.model, w.loss_fn, w.optimizer, w.x, w.y, steps, **kwargs), CUDA, steps
+    )
+
+
+def test_cuda_audit_of_the_lesson_loop(seed):
+    result = _audit(seed, loops.lesson_loop, 20)
+    assert result.detectors == ("calls", "cuda")
+    item_line = _line_of(loops.lesson_loop, "losses.append(loss.item())")
+    by_kind = {(s.line, s.kind): s.count for s in result.sites}
+    assert by_kind[(item_line, ".item()")] == 20
+    assert by_kind[(item_line, sync_audit.CUDA_KIND)] >= 20  # CUDA itself reports each of them
+    assert {s.line for s in result.sites} == {item_line}
+
+
+def test_cuda_audit_of_devicelab_loop_finds_only_log_points(seed):
+    result = _audit(seed, loops.devicelab_loop, 20, log_every=5)
+    log_line = _line_of(loops.devicelab_loop, "log(f")
+    final_line = _line_of(loops.devicelab_loop, "return losses.tolist()")
+    assert {s.line for s in result.sites} == {log_line, final_line}
+    by_kind = {(s.line, s.kind): s.count for s in result.sites}
+    assert by_kind[(log_line, ".item()")] == 4
+    assert by_kind[(final_line, ".tolist()")] == 1
+
+
+def test_cuda_audit_sees_syncs_no_wrapped_call_makes():
+    x = torch.randn(1000, device=CUDA)
+    line = inspect.currentframe().f_lineno
+
+    def masked():
+        return x[x > 0]  # boolean-mask indexing: the result's size needs the data
+
+    result = sync_audit.audit("mask", masked, CUDA, 1)
+    assert [(s.line - line, s.kind) for s in result.sites if s.count] == [(3, sync_audit.CUDA_KIND)]
+    assert torch.cuda.get_sync_debug_mode() == 0  # put back
+
+
+def test_step_breakdown_on_cuda(seed):
+    config, dataset = seed
+    result = phases.step_breakdown(build_workload(config, dataset, CUDA), steps=10)
+    assert all(p.device_s is not None and p.device_s > 0 for p in result.phases if p.name != "other")
+    assert result.launches.kernels > 0
+    assert 0 < result.gpu_busy_fraction < 1  # the seed step leaves the GPU idle most of the time
+
+
+def test_cli_on_cuda(cli, tmp_path):
+    result = cli("profile", "--device", "cuda", "--steps", "5", "--plot", "out")
+    assert result.returncode == 0, result.stderr
+    assert "GPU:" in result.stdout and "CUDA events" in result.stdout
+    report = json.loads((tmp_path / "out" / "profile.json").read_text())
+    assert report["step"]["kernels_per_step"] > 0
+    assert report["sync_audit"][0]["detectors"] == ["calls", "cuda"]

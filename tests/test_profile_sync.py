@@ -1,0 +1,137 @@
+"""The sync audit finds each sync-causing call at its source line, and leaves torch as it found it."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from devicelab.data import load_dataset
+from devicelab.profile import loops, sync_audit
+from devicelab.profile.run import audit_loops
+from devicelab.profile.workload import build_workload
+from devicelab.train.config import TrainConfig
+
+CPU = torch.device("cpu")
+
+
+def _line_of(function, fragment: str) -> int:
+    lines, first = inspect.getsourcelines(function)
+    (index,) = [i for i, line in enumerate(lines) if fragment in line]
+    return first + index
+
+
+@pytest.fixture(scope="module")
+def seed():
+    config = TrainConfig()
+    return config, load_dataset(config)
+
+
+def _fresh(seed):
+    config, dataset = seed
+    return build_workload(config, dataset, CPU)
+
+
+def test_lesson_loop_item_every_step_is_found_at_its_line(seed):
+    w = _fresh(seed)
+    result = sync_audit.audit(
+        "lesson", lambda: loops.lesson_loop(w.model, w.loss_fn, w.optimizer, w.x, w.y, 20), CPU, 20
+    )
+    assert result.total() == 20
+    (site,) = result.sites
+    assert site.count == 20
+    assert site.kind == ".item()"
+    assert site.file == inspect.getsourcefile(loops.lesson_loop)
+    assert site.line == _line_of(loops.lesson_loop, "losses.append(loss.item())")
+    assert site.function == "lesson_loop"
+    assert "losses.append(loss.item())" in site.code
+
+
+def test_lesson_loop_progress_line_counts_every_100_epochs(seed):
+    w = _fresh(seed)
+    lines = []
+    result = sync_audit.audit(
+        "lesson",
+        lambda: loops.lesson_loop(w.model, w.loss_fn, w.optimizer, w.x, w.y, 200, log=lines.append),
+        CPU,
+        200,
+    )
+    by_line = {site.line: site.count for site in result.sites}
+    assert by_line[_line_of(loops.lesson_loop, "losses.append(loss.item())")] == 200
+    assert by_line[_line_of(loops.lesson_loop, "log(f")] == 2  # epochs 100 and 200
+    assert len(lines) == 2 and lines[0].startswith("Epoch [100/200], Loss: ")
+
+
+def test_devicelab_loop_does_not_sync_between_log_points(seed):
+    w = _fresh(seed)
+    result = sync_audit.audit(
+        "devicelab",
+        lambda: loops.devicelab_loop(w.model, w.loss_fn, w.optimizer, w.x, w.y, 20, log_every=5),
+        CPU,
+        20,
+    )
+    by_line = {site.line: site.count for site in result.sites}
+    log_line = _line_of(loops.devicelab_loop, "log(f")
+    final_line = _line_of(loops.devicelab_loop, "return losses.tolist()")
+    assert by_line == {log_line: 4, final_line: 1}  # steps 5, 10, 15, 20 and the read at the end
+    assert result.total() == 5
+
+
+def test_audit_of_both_loops_for_a_config(seed):
+    config, dataset = seed
+    lesson, ours = audit_loops(config, dataset, CPU, steps=20)
+    assert (lesson.loop, lesson.total(), lesson.steps) == ("lesson", 20, 20)
+    # log points every 100 steps: none in 20 steps, only the read after the loop
+    assert ours.loop == "devicelab" and ours.total() == 1
+    assert ours.sites[0].kind == ".tolist()"
+
+
+def test_user_code_syncs_are_found_with_their_lines(capsys):
+    loss = torch.tensor(0.25)
+    line = inspect.currentframe().f_lineno
+
+    def user_loop():
+        if loss < 0.5:  # bool(tensor)
+            print(loss)  # print/repr(tensor)
+        print(f"{loss:.3f}")  # format(tensor): the nested .item() is not counted twice
+        float(loss)
+        loss.cpu().numpy()
+
+    result = sync_audit.audit("user", user_loop, CPU, 1)
+    kinds = {(site.line - line, site.kind): site.count for site in result.sites}
+    assert kinds == {
+        (3, "bool(tensor)"): 1,
+        (4, "print/repr(tensor)"): 1,
+        (5, "format(tensor)"): 1,
+        (6, "float(tensor)"): 1,
+        (7, ".cpu()"): 1,
+        (7, ".numpy()"): 1,
+    }
+    assert capsys.readouterr().out == "tensor(0.2500)\n0.250\n"
+
+
+def test_torch_internal_reads_of_host_tensors_are_not_syncs():
+    param = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.Adam([param])  # keeps its step count in a host tensor and reads it
+
+    def loop():
+        for _ in range(3):
+            param.grad = torch.ones(3)
+            optimizer.step()
+
+    assert sync_audit.audit("adam", loop, CPU, 3).sites == ()
+
+
+def test_tensor_methods_are_restored_even_when_the_loop_raises():
+    before = {name: torch.Tensor.__dict__.get(name) for name in sync_audit.SYNC_CALLS}
+
+    def broken():
+        torch.ones(1).item()
+        raise ValueError("loop failed")
+
+    with pytest.raises(ValueError, match="loop failed"):
+        sync_audit.audit("broken", broken, CPU, 1)
+    after = {name: torch.Tensor.__dict__.get(name) for name in sync_audit.SYNC_CALLS}
+    assert after == before
+    assert torch.tensor(2.0).item() == 2.0
