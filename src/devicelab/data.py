@@ -6,13 +6,17 @@ rows, a scaler fitted on the training rows only, float32 features and int64 clas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from devicelab.errors import UserError
 from devicelab.train.config import TrainConfig
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so bad CSVs fail fast
+    import torch
 
 BUILTIN: dict[str, str] = {
     # name -> task; loaders come from sklearn.datasets (shipped with scikit-learn, no download)
@@ -50,6 +54,7 @@ class Scaler:
         return ((np.asarray(x, dtype=np.float64) - self.shift) / self.scale).astype(np.float32)
 
     def to_dict(self) -> dict:
+        # numpy arrays, not device tensors: .tolist() here is no sync
         return {"kind": self.kind, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
 
     @classmethod
@@ -73,6 +78,7 @@ class Dataset:
     y_test: np.ndarray
     classes: tuple | None  # original label of each class id; None for regression
     scaler: Scaler
+    source: dict = field(default_factory=dict)  # where the rows came from (name, or CSV path and sha256)
 
     @property
     def n_features(self) -> int:
@@ -86,6 +92,8 @@ class Dataset:
         self, device: torch.device | str
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(x_train, y_train, x_test, y_test)`` on ``device``: copied there once, kept there."""
+        import torch
+
         return (
             torch.from_numpy(self.x_train).to(device),
             torch.from_numpy(self.y_train).to(device),
@@ -121,16 +129,18 @@ def split_and_scale(
     task: str,
     config: TrainConfig,
     classes: tuple | None = None,
+    source: dict | None = None,
 ) -> Dataset:
     from sklearn.model_selection import train_test_split
 
+    check_split_size(len(x), config.test_size)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=config.test_size, random_state=config.seed
     )
     scaler = Scaler.fit(config.scaler, x_train)
     if task == "classification":
         if classes is None:
-            classes = tuple(np.unique(y).tolist())
+            classes = tuple(np.unique(y).tolist())  # numpy: no sync
         y_train, y_test = np.asarray(y_train, dtype=np.int64), np.asarray(y_test, dtype=np.int64)
     else:
         classes = None
@@ -146,12 +156,53 @@ def split_and_scale(
         y_test=y_test,
         classes=classes,
         scaler=scaler,
+        source=source or {"kind": "builtin", "name": name},
     )
+
+
+def check_split_size(n_rows: int, test_size: float) -> None:
+    """A UserError when ``n_rows`` cannot give at least 2 training rows and 1 test row."""
+    if _split_ok(n_rows, test_size):
+        return
+    needed = next(n for n in range(3, 10_000) if _split_ok(n, test_size))
+    raise UserError(
+        f"{n_rows} rows are too few for --test-size {test_size}: the split needs at least {needed} "
+        "(2 to train on, 1 to test)",
+        hint="add rows, or change --test-size",
+    )
+
+
+def _split_ok(n_rows: int, test_size: float) -> bool:
+    n_test = math.ceil(test_size * n_rows)  # how train_test_split rounds a fractional test size
+    return n_test >= 1 and n_rows - n_test >= 2
+
+
+def load_csv(config: TrainConfig) -> Dataset:
+    """A CSV named by ``config.data``: every column but ``config.target`` is a feature."""
+    from devicelab import csvdata
+
+    table = csvdata.read_table(config.data)
+    target = csvdata.find_column(table, config.target)
+    features = tuple(c for c in table.columns if c != target)
+    n_read = len(table.rows)
+    table = csvdata.check_missing(table, table.columns, dropna=config.dropna)
+    x = csvdata.numeric_features(table, features)
+    y = csvdata.encode_target(table, target, config.task)
+    source = {
+        "kind": "csv",
+        "path": str(table.path.resolve()),
+        "sha256": table.sha256,
+        "delimiter": table.delimiter,
+        "rows_read": n_read,
+        "rows_dropped": n_read - len(table.rows),
+    }
+    name = table.path.stem
+    return split_and_scale(name, x, y.values, features, target, y.task, config, y.classes, source)
 
 
 def load_dataset(config: TrainConfig) -> Dataset:
     """The data set a config names, split and scaled. Raises UserError on bad input."""
     if config.data is not None:
-        raise UserError("CSV loading is not available yet")  # issue 3 replaces this with the CSV reader
+        return load_csv(config)
     x, y, features, target, task = load_builtin(config.dataset)
     return split_and_scale(config.dataset, x, y, features, target, config.task or task, config)

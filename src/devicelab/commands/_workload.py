@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from devicelab.errors import UserError
-from devicelab.train.config import TrainConfig
+from devicelab.train.config import TrainConfig, validate
 
 _DEFAULTS = TrainConfig()
 
@@ -20,13 +19,19 @@ def _hidden(text: str) -> tuple[int, ...]:
     return widths
 
 
-def add_workload_arguments(parser: argparse.ArgumentParser, *, epochs_default: int | None = None) -> None:
-    """Add the options that define a training workload; defaults are the seed workload."""
+def add_workload_arguments(
+    parser: argparse.ArgumentParser, *, epochs_default: int | None = None, resumable: bool = False
+) -> None:
+    """Add the options that define a training workload; defaults are the seed workload.
+
+    ``resumable=True`` (train) leaves ``--dataset`` and ``--epochs`` as None when not given, so that
+    ``--resume`` can tell an explicit value from the default; ``config_from_args`` fills the defaults in.
+    """
     data = parser.add_argument_group("data (default: the lesson's Iris split)")
     data.add_argument(
         "--dataset",
-        default=_DEFAULTS.dataset,
-        help="built-in toy set: iris, wine, breast_cancer, digits, diabetes (default: %(default)s)",
+        default=None if resumable else _DEFAULTS.dataset,
+        help=f"built-in toy set: iris, wine, breast_cancer, digits, diabetes (default: {_DEFAULTS.dataset})",
     )
     data.add_argument("--data", metavar="FILE.csv", help="train on a CSV file instead (needs --target)")
     data.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
@@ -53,11 +58,13 @@ def add_workload_arguments(parser: argparse.ArgumentParser, *, epochs_default: i
     optim.add_argument("--lr", type=float, default=_DEFAULTS.lr, help="learning rate (default: %(default)s)")
     optim.add_argument("--momentum", type=float, default=_DEFAULTS.momentum)
     optim.add_argument("--weight-decay", type=float, default=_DEFAULTS.weight_decay)
+    epochs = epochs_default if epochs_default is not None else _DEFAULTS.epochs
     optim.add_argument(
         "--epochs",
         type=int,
-        default=epochs_default if epochs_default is not None else _DEFAULTS.epochs,
-        help="default: %(default)s",
+        default=None if resumable else epochs,
+        help=f"default: {epochs}"
+        + ("; with --resume: the total to reach (default: the run's own)" if resumable else ""),
     )
     optim.add_argument("--batch-size", type=int, help="mini-batch size (default: full batch)")
     optim.add_argument(
@@ -68,7 +75,7 @@ def add_workload_arguments(parser: argparse.ArgumentParser, *, epochs_default: i
 def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     """A TrainConfig from parsed workload options, validated."""
     config = TrainConfig(
-        dataset=args.dataset,
+        dataset=args.dataset or _DEFAULTS.dataset,
         data=args.data,
         target=args.target,
         task=args.task,
@@ -83,7 +90,7 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
         lr=args.lr,
         momentum=args.momentum,
         weight_decay=args.weight_decay,
-        epochs=args.epochs,
+        epochs=args.epochs if args.epochs is not None else _DEFAULTS.epochs,
         batch_size=args.batch_size,
         threads=args.threads,
         device=getattr(args, "device", "auto") or "auto",
@@ -96,24 +103,4 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
 
 def validate_config(config: TrainConfig) -> None:
     """Gather every problem with the numbers of a config into one UserError."""
-    problems = []
-    if not config.lr > 0:
-        problems.append(f"--lr must be positive, got {config.lr}")
-    if config.epochs <= 0:
-        problems.append(f"--epochs must be positive, got {config.epochs}")
-    if not 0 < config.test_size < 1:
-        problems.append(f"--test-size must be between 0 and 1, got {config.test_size}")
-    if config.batch_size is not None and config.batch_size <= 0:
-        problems.append(f"--batch-size must be positive, got {config.batch_size}")
-    if not 0 <= config.dropout < 1:
-        problems.append(f"--dropout must be in [0, 1), got {config.dropout}")
-    if config.momentum < 0 or config.weight_decay < 0:
-        problems.append("--momentum and --weight-decay must not be negative")
-    if config.threads is not None and config.threads <= 0:
-        problems.append(f"--threads must be positive, got {config.threads}")
-    if config.log_every <= 0:
-        problems.append(f"--log-every must be positive, got {config.log_every}")
-    if config.data is not None and not config.target:
-        problems.append("--data needs --target COLUMN (the column to predict)")
-    if problems:
-        raise UserError("; ".join(problems))
+    validate(config)

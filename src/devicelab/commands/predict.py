@@ -1,14 +1,44 @@
-"""devicelab predict (being written)."""
+"""devicelab predict: apply a trained run's preprocessing and model to new rows."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("predict", help="(not yet available)")
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict with a trained run on a CSV (labels come back as the original ones)",
+        description=(
+            "Apply the scaler and model saved in a run folder to the rows of a CSV and write them back "
+            "with a predicted_<target> column (and, for classes, the model's confidence). The CSV needs the "
+            "run's feature columns; other columns are kept; a target column, if present, is scored."
+        ),
+    )
+    parser.add_argument("run_dir", metavar="RUN", help="a run folder written by devicelab train")
+    parser.add_argument("--data", metavar="FILE.csv", required=True, help="the rows to predict")
+    parser.add_argument("--out", metavar="FILE.csv", help="write predictions here (default: standard output)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from devicelab import csvdata
+
+    table = csvdata.read_table(args.data)  # bad files fail before torch is imported
+    from devicelab.fsutil import atomic_write_text
+    from devicelab.train.predict import load_saved, predict_table, predictions_csv
+
+    predictions = predict_table(load_saved(args.run_dir), table)
+    text = predictions_csv(predictions)
+    note = f"{len(predictions.values)} predictions"
+    if predictions.score:
+        name, value = predictions.score
+        note += f" ({name} {value:.4f} against the target column in the file)"
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {note} to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+        print(note, file=sys.stderr)
+    return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from devicelab.errors import UserError
+
 
 @dataclass
 class TrainConfig:
@@ -52,3 +54,28 @@ class TrainConfig:
         if "hidden" in kwargs:
             kwargs["hidden"] = tuple(int(h) for h in kwargs["hidden"])
         return cls(**kwargs)
+
+
+def validate(config: TrainConfig) -> None:
+    """Gather every problem with the numbers of a config into one UserError (named by CLI option)."""
+    problems = []
+    if not config.lr > 0:
+        problems.append(f"--lr must be positive, got {config.lr}")
+    if config.epochs <= 0:
+        problems.append(f"--epochs must be positive, got {config.epochs}")
+    if not 0 < config.test_size < 1:
+        problems.append(f"--test-size must be between 0 and 1, got {config.test_size}")
+    if config.batch_size is not None and config.batch_size <= 0:
+        problems.append(f"--batch-size must be positive, got {config.batch_size}")
+    if not 0 <= config.dropout < 1:
+        problems.append(f"--dropout must be in [0, 1), got {config.dropout}")
+    if config.momentum < 0 or config.weight_decay < 0:
+        problems.append("--momentum and --weight-decay must not be negative")
+    if config.threads is not None and config.threads <= 0:
+        problems.append(f"--threads must be positive, got {config.threads}")
+    if config.log_every <= 0:
+        problems.append(f"--log-every must be positive, got {config.log_every}")
+    if config.data is not None and not config.target:
+        problems.append("--data needs --target COLUMN (the column to predict)")
+    if problems:
+        raise UserError("; ".join(problems))

@@ -26,3 +26,23 @@ def make_step(
         losses[i] = loss.detach()  # a device-side copy: no sync
 
     return step
+
+
+def make_plain_sgd_step(
+    model: nn.Module, loss_fn: nn.Module, lr: float
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], None]:
+    """The same step for plain SGD (no momentum, no weight decay), without the optimizer's per-step
+    bookkeeping: ``autograd.grad`` returns the gradients (nothing to zero) and one foreach op applies
+    ``p -= lr * grad``, the arithmetic of ``torch.optim.SGD``'s ``p.add_(grad, alpha=-lr)``, so the losses
+    are the same bit for bit. It only removes Python overhead, which is what a tiny model's step is made
+    of (see benchmarks/seed_vs_train.py)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def step(x: torch.Tensor, y: torch.Tensor, losses: torch.Tensor, i: int) -> None:
+        loss = loss_fn(model(x), y)
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            torch._foreach_add_(params, grads, alpha=-lr)  # what torch.optim.SGD itself calls
+        losses[i] = loss.detach()  # a device-side copy: no sync
+
+    return step

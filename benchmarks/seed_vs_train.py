@@ -1,0 +1,116 @@
+"""The lesson's training loop vs devicelab.train on the seed workload: same epochs, same device, one
+process, interleaved repeats. Prints the median seconds of each, their spread and the ratio.
+
+    python benchmarks/seed_vs_train.py                     # CPU, 20000 epochs, 5 repeats
+    python benchmarks/seed_vs_train.py --device cuda --epochs 5000 --json out.json
+
+Rows:
+  lesson loop            tests/seed_lesson.py: loss.item() every step, optimizer.zero_grad/step
+  devicelab train        devicelab.train(TrainConfig(...)): the loop's own clock (summary wall_s)
+  devicelab train call   the whole train() call: data, model, device setup, loop, log points
+The lesson and devicelab run with the same CPU thread count (--threads, default 1: what devicelab
+picks on a small shared CPU); --lesson-default-threads adds the lesson at torch's default count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from devicelab.devices import resolve_device, synchronize
+from devicelab.timing import Measurement
+from devicelab.train import TrainConfig, train
+from seed_lesson import lesson_data, lesson_model, lesson_train
+
+
+def lesson_seconds(device: torch.device, epochs: int) -> float:
+    x_train, y_train, _, _ = lesson_data(device)
+    model = lesson_model(device)
+    synchronize(device)
+    _, seconds = lesson_train(model, x_train, y_train, epochs)  # loss.item() syncs every step
+    return seconds
+
+
+def devicelab_seconds(device: torch.device, epochs: int, threads: int) -> tuple[float, float]:
+    """(the loop's wall time, the whole call)."""
+    start = time.perf_counter()
+    result = train(TrainConfig(epochs=epochs, device=str(device), threads=threads, quiet=True))
+    call = time.perf_counter() - start
+    assert result.status == "completed" and result.final["test_accuracy"] > 0.5
+    return result.wall_s, call
+
+
+def describe(name: str, m: Measurement, epochs: int) -> dict:
+    return {
+        "name": name,
+        "median_s": m.median,
+        "iqr_s": m.iqr,
+        "us_per_epoch": m.median / epochs * 1e6,
+        "noisy": m.noisy,
+        "times_s": list(m.times),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--epochs", type=int, default=20000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--lesson-default-threads", action="store_true")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    default_threads = torch.get_num_threads()
+    times: dict[str, list[float]] = {"lesson loop": [], "devicelab train": [], "devicelab train call": []}
+    if args.lesson_default_threads:
+        times[f"lesson loop, {default_threads} threads"] = []
+    # one warm-up of each, then interleaved repeats so drifting load hits both alike
+    torch.set_num_threads(args.threads)
+    lesson_seconds(device, min(args.epochs, 500))
+    devicelab_seconds(device, min(args.epochs, 500), args.threads)
+    for _ in range(args.repeats):
+        torch.set_num_threads(args.threads)
+        times["lesson loop"].append(lesson_seconds(device, args.epochs))
+        loop_s, call_s = devicelab_seconds(device, args.epochs, args.threads)
+        times["devicelab train"].append(loop_s)
+        times["devicelab train call"].append(call_s)
+        if args.lesson_default_threads:
+            torch.set_num_threads(default_threads)
+            times[f"lesson loop, {default_threads} threads"].append(lesson_seconds(device, args.epochs))
+    rows = [describe(name, Measurement(tuple(t), name), args.epochs) for name, t in times.items()]
+    base = rows[0]["median_s"]
+    print(
+        f"seed workload, {args.epochs} epochs on {device}, {args.threads} CPU thread(s), {args.repeats} repeats "
+        f"(torch {torch.__version__})"
+    )
+    print(f"{'':24}{'median s':>10}{'IQR s':>9}{'µs/epoch':>10}{'lesson / this':>15}")
+    for row in rows:
+        flag = "  (noisy: IQR > 10% of median)" if row["noisy"] else ""
+        ratio = base / row["median_s"]
+        print(
+            f"{row['name']:24}{row['median_s']:10.3f}{row['iqr_s']:9.3f}{row['us_per_epoch']:10.1f}"
+            f"{ratio:14.2f}x{flag}"
+        )
+        row["lesson_over_this"] = ratio
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {"device": str(device), "epochs": args.epochs, "threads": args.threads, "rows": rows},
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The training progress bar: elapsed, ETA and latest loss, redrawn at log points only (never per
+step, so it costs no host syncs). On a terminal one line is redrawn; into a file or pipe a line is
+written at most every few seconds, plus the first and the last."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from devicelab.train.callbacks import Callbacks, LogPoint, StartInfo
+
+SHORT = {
+    "test_loss": "test loss",
+    "test_accuracy": "test acc",
+    "test_rmse": "test rmse",
+    "test_r2": "test R²",
+}
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:  # NaN: not known yet
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}" if minutes else f"{seconds:.1f}s"
+
+
+def format_point(point: LogPoint, width: int = 24) -> str:
+    done = point.epoch / point.total_epochs
+    filled = int(done * width)
+    bar = "#" * filled + "-" * (width - filled)
+    scores = "  ".join(f"{SHORT.get(k, k)} {v:.4f}" for k, v in point.metrics.items())
+    return (
+        f"[{bar}] {done:4.0%} epoch {point.epoch}/{point.total_epochs}  loss {point.train_loss:.4f}  {scores}  "
+        f"elapsed {_duration(point.elapsed_s)}  ETA {_duration(point.eta_s)}"
+    )
+
+
+class ProgressBar(Callbacks):
+    def __init__(self, stream: TextIO | None = None, every_s: float = 5.0) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.every_s = every_s
+        self.last_written = float("-inf")
+        self.width = 0  # of the line on screen, so a shorter one can cover it
+
+    def on_start(self, info: StartInfo) -> None:
+        resumed = f" (resuming after epoch {info.start_epoch})" if info.start_epoch else ""
+        self.stream.write(
+            f"training {info.total_epochs} epochs{resumed} on {info.n_train} rows ({info.n_test} for testing)\n"
+            f"device: {info.device_reason}\n"
+        )
+        self.stream.flush()
+
+    def on_log(self, point: LogPoint) -> None:
+        line = format_point(point)
+        last = point.epoch == point.total_epochs
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self.width) + ("\n" if last else ""))
+            self.width = len(line)
+        elif last or time.monotonic() - self.last_written >= self.every_s:
+            self.stream.write(line + "\n")
+            self.last_written = time.monotonic()
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End a redrawn line that was cut short (an interrupted or diverged run)."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,154 @@
+"""Choosing where a run trains by timing a few epochs of *this* workload on each candidate.
+
+A GPU is not always faster: the seed workload is overhead-bound (microseconds of arithmetic, a dozen
+operator launches per step), so a CPU often wins. On the CPU the number of intra-op threads is a
+candidate too: on a small shared CPU, tiny ops run many times slower with several threads than with one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from devicelab.data import Dataset
+from devicelab.devices import available_devices, resolve_device, sync_fn
+from devicelab.timing import calibrate_number, measure
+from devicelab.train.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Candidate:
+    device: str
+    threads: int
+    s_per_epoch: float | None  # None when not timed (a single candidate)
+
+    @property
+    def label(self) -> str:
+        return f"{self.device} ({_threads(self.threads)})" if self.device == "cpu" else self.device
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    device: str
+    threads: int
+    reason: str
+    candidates: tuple[Candidate, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "device": self.device,
+            "threads": self.threads,
+            "reason": self.reason,
+            "timed_us_per_epoch": {
+                c.label: None if c.s_per_epoch is None else round(c.s_per_epoch * 1e6, 2)
+                for c in self.candidates
+            },
+        }
+
+
+TimeEpoch = Callable[[TrainConfig, Dataset, torch.device, int], float]
+
+
+def time_epoch(config: TrainConfig, dataset: Dataset, device: torch.device, threads: int) -> float:
+    """Median seconds per epoch of this workload on ``device`` with ``threads`` CPU threads (a throwaway
+    model; the real one is built afterwards from the seed, so timing changes no result)."""
+    from devicelab.train.workload import build_workload
+
+    torch.set_num_threads(threads)
+    work = build_workload(config, dataset, device, n_epochs=1)
+    sync = sync_fn(device)
+    fn = lambda: work.run_epoch(0)  # noqa: E731
+    for _ in range(2):  # first steps allocate and, on a GPU, load kernels
+        fn()
+    number = calibrate_number(fn, sync=sync, target_s=0.01, max_number=100)
+    return measure(fn, sync=sync, warmup=0, repeats=3, number=number).median
+
+
+def candidates_for(
+    config: TrainConfig, devices: Sequence[torch.device], default_threads: int
+) -> list[Candidate]:
+    cpu_threads = [config.threads] if config.threads else sorted({1, default_threads})
+    found = []
+    for device in devices:
+        if device.type == "cpu":
+            found += [Candidate("cpu", t, None) for t in cpu_threads]
+        else:
+            found.append(Candidate(str(device), config.threads or default_threads, None))
+    return found
+
+
+def choose_device(
+    config: TrainConfig,
+    dataset: Dataset,
+    *,
+    devices: Sequence[torch.device] | None = None,
+    timer: TimeEpoch = time_epoch,
+    default_threads: int | None = None,
+) -> DeviceChoice:
+    """``--device auto`` times every available device; a named device (resolved, or a UserError saying
+    why it is not there) only has its CPU threads timed. ``devices`` and ``timer`` can be injected."""
+    if devices is None:
+        devices = available_devices() if config.device == "auto" else [resolve_device(config.device)]
+    default_threads = default_threads or torch.get_num_threads()
+    options = candidates_for(config, devices, default_threads)
+    if len(options) == 1:
+        only = options[0]
+        why = "the only device here" if config.device == "auto" else "asked for"
+        return DeviceChoice(only.device, only.threads, f"{only.label}: {why}", tuple(options))
+    timed = [_timed(c, config, dataset, timer) for c in options]
+    best = _pick(timed)
+    listing = ", ".join(f"{c.label} {c.s_per_epoch * 1e6:.0f} µs" for c in timed)
+    return DeviceChoice(
+        best.device,
+        best.threads,
+        f"{best.label}: timed this workload per epoch: {listing}; " + "; ".join(_verdicts(best, timed)),
+        tuple(timed),
+    )
+
+
+def _verdicts(best: Candidate, timed: list[Candidate]) -> list[str]:
+    """Why ``best`` beat the other devices, and (on the CPU) why this many threads."""
+    said = []
+    other_devices = [c for c in timed if c.device != best.device]
+    if other_devices:
+        runner_up = min(other_devices, key=lambda c: c.s_per_epoch)
+        said.append(f"{runner_up.s_per_epoch / best.s_per_epoch:.1f}x faster than {runner_up.label}")
+    other_threads = [c for c in timed if c.device == best.device and c is not best]
+    if other_threads and best.threads == 1:
+        said.append(_ONE_THREAD_RULE)
+    elif other_threads:
+        single = min(other_threads, key=lambda c: c.threads)
+        said.append(f"{best.threads} threads are {single.s_per_epoch / best.s_per_epoch:.1f}x faster than 1")
+    return said
+
+
+# More CPU threads must win clearly: a short timing cannot see the other processes that will compete
+# for the cores later, and tiny ops whose threads wait for a busy core run many times slower than on
+# one thread (design.md: the seed loop took 24 ms/epoch with 2 threads on a shared 2-core CPU, 0.39 with 1).
+MULTI_THREAD_MARGIN = 1.5
+_ONE_THREAD_RULE = (
+    f"one thread unless more are at least {MULTI_THREAD_MARGIN}x faster (safer on a shared CPU)"
+)
+
+
+def _timed(candidate: Candidate, config: TrainConfig, dataset: Dataset, timer: TimeEpoch) -> Candidate:
+    """The best of two timings, so a momentary disturbance does not decide."""
+    device = torch.device(candidate.device)
+    seconds = min(timer(config, dataset, device, candidate.threads) for _ in range(2))
+    return Candidate(candidate.device, candidate.threads, seconds)
+
+
+def _pick(timed: list[Candidate]) -> Candidate:
+    cpu = [c for c in timed if c.device == "cpu"]
+    if len(cpu) > 1:
+        single = min(cpu, key=lambda c: c.threads)
+        multi = min((c for c in cpu if c is not single), key=lambda c: c.s_per_epoch)
+        keep = multi if single.s_per_epoch >= MULTI_THREAD_MARGIN * multi.s_per_epoch else single
+        timed = [c for c in timed if c.device != "cpu" or c is keep]
+    return min(timed, key=lambda c: c.s_per_epoch)
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"

@@ -1,0 +1,179 @@
+"""Reading a run folder back to continue it: weights, optimizer state, RNG state, losses and metrics.
+
+On the CPU a resumed run's loss history equals an uninterrupted run's, because everything random
+(dropout, the mini-batch shuffle) and everything the optimizer carries is saved and restored.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from devicelab.data import Dataset
+from devicelab.devices import resolve_device
+from devicelab.errors import UserError
+from devicelab.train.checkpoint import load_model, load_tensors, optimizer_state
+from devicelab.train.config import TrainConfig
+from devicelab.train.device_choice import Candidate, DeviceChoice
+from devicelab.train.run_folder import CONFIG, LOSSES, METRICS, MODEL, PREPROCESSING, STATE, SUMMARY
+from devicelab.train.workload import Workload
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    run_dir: Path
+    config: TrainConfig
+    summary: dict
+    preprocessing: dict
+    losses: np.ndarray
+    metrics: tuple[dict, ...]
+    weights: dict[str, torch.Tensor]
+    optimizer: dict
+    rng: dict[str, torch.Tensor]
+
+    @property
+    def epochs_done(self) -> int:
+        return int(self.summary["epochs_done"])
+
+    @property
+    def wall_s(self) -> float:
+        return float(self.summary.get("total_wall_s", 0.0))
+
+    def config_for(self, epochs: int | None, **running) -> TrainConfig:
+        """The saved config, continued to ``epochs`` in total (default: its own total)."""
+        total = epochs if epochs is not None else self.config.epochs
+        if total <= self.epochs_done:
+            raise UserError(
+                f"run {self.run_dir} already has {self.epochs_done} epochs",
+                hint=f"pass --epochs N with a total larger than {self.epochs_done} to train further",
+            )
+        source = self.preprocessing.get("source", {})
+        data = source["path"] if source.get("kind") == "csv" else self.config.data  # absolute: any cwd works
+        changes = {k: v for k, v in running.items() if v is not None}
+        return replace(self.config, epochs=total, data=data, **changes)
+
+    def check_dataset(self, dataset: Dataset) -> None:
+        """A UserError when ``dataset`` is not the data this run was trained on."""
+        saved = self.preprocessing
+        same_source = _source_key(saved.get("source", {})) == _source_key(dataset.source)
+        same_columns = list(dataset.feature_names) == saved["feature_names"]
+        same_classes = (list(dataset.classes) if dataset.classes is not None else None) == saved["classes"]
+        if not (same_source and same_columns and same_classes):
+            raise UserError(
+                f"run {self.run_dir} was trained on other data ({_describe(saved.get('source', {}))}), "
+                f"not {_describe(dataset.source)}",
+                hint="resume with the data the run was trained on, or start a new run",
+            )
+
+    def device_choice(self, config: TrainConfig) -> DeviceChoice:
+        """The device the run used (so the losses continue exactly), unless ``config`` names another."""
+        asked = config.device != "auto"
+        device = resolve_device(config.device if asked else self.summary["device"])
+        threads = config.threads or int(self.summary.get("threads") or torch.get_num_threads())
+        why = "asked for" if asked else "as before the resume"
+        only = Candidate(str(device), threads, None)
+        return DeviceChoice(str(device), threads, f"{only.label}: {why}", (only,))
+
+    def restore(self, work: Workload) -> int:
+        """Load weights, optimizer and RNG state into ``work``; returns the epochs already done."""
+        work.model.load_state_dict(self.weights)
+        if work.optimizer is not None:
+            work.optimizer.load_state_dict(self.optimizer)
+        torch.set_rng_state(self.rng["cpu"])
+        same_type = work.device.type == torch.device(self.summary["device"]).type
+        if same_type:  # a generator's state only fits a generator of its own device type
+            work.generator.set_state(self.rng["shuffle"])
+            if "cuda" in self.rng:
+                torch.cuda.set_rng_state(self.rng["cuda"], work.device)
+        work.losses[: self.epochs_done] = torch.from_numpy(self.losses).to(work.device)
+        return self.epochs_done
+
+
+def load_checkpoint(run_dir: str | Path) -> Checkpoint:
+    """Read a run folder for --resume; a UserError says what is missing, damaged or unusable."""
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise UserError(f"run folder {folder} does not exist", hint="give the path of a folder under runs/")
+    summary = read_json(folder / SUMMARY, "run summary")
+    if not summary.get("resumable", False):
+        raise UserError(
+            f"run {folder} stopped with status {summary.get('status')!r} and cannot be resumed",
+            hint="start a new run (after a NaN loss: with a lower --lr)",
+        )
+    preprocessing = read_json(folder / PREPROCESSING, "preprocessing record")
+    config_record = read_json(folder / CONFIG, "run config")
+    _require(folder / SUMMARY, summary, "epochs_done", "device", "threads")
+    _require(folder / PREPROCESSING, preprocessing, "model_spec", "feature_names", "classes")
+    _require(folder / CONFIG, config_record, "config")
+    config = TrainConfig.from_dict(config_record["config"])
+    model = load_model(folder / MODEL, preprocessing["model_spec"])
+    state, metadata = load_tensors(folder / STATE, "optimizer state file")
+    _require(folder / STATE, {**state, **metadata}, "rng/cpu", "rng/shuffle", "param_groups")
+    losses = _read_losses(folder / LOSSES, int(summary["epochs_done"]))
+    return Checkpoint(
+        run_dir=folder,
+        config=config,
+        summary=summary,
+        preprocessing=preprocessing,
+        losses=losses,
+        metrics=_read_metrics(folder / METRICS),
+        weights=model.state_dict(),
+        optimizer=optimizer_state(state, metadata),
+        rng={k.split("/", 1)[1]: v for k, v in state.items() if k.startswith("rng/")},
+    )
+
+
+def _require(path: Path, record: dict, *keys: str) -> None:
+    missing = [k for k in keys if k not in record]
+    if missing:
+        raise UserError(
+            f"{path} lacks {', '.join(missing)}: the run folder is damaged or from another program",
+            hint="use another run or train again",
+        )
+
+
+def read_json(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise UserError(
+            f"{path.parent} is not a complete devicelab run folder ({path.name} is missing)",
+            hint="give a folder written by devicelab train",
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(
+            f"{what} {path} is corrupt ({error})", hint="use another run or train again"
+        ) from None
+
+
+def _read_losses(path: Path, expected: int) -> np.ndarray:
+    try:
+        losses = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UserError(f"loss history {path} is unreadable ({error})", hint="use another run") from None
+    if losses.shape != (expected,):
+        raise UserError(f"loss history {path} has {losses.shape} values, expected ({expected},)")
+    return losses.astype(np.float32)
+
+
+def _read_metrics(path: Path) -> tuple[dict, ...]:
+    if not path.is_file():
+        return ()
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return tuple({k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in rows)
+
+
+def _source_key(source: dict) -> tuple:
+    return (source.get("kind"), source.get("name"), source.get("sha256"))
+
+
+def _describe(source: dict) -> str:
+    if source.get("kind") == "csv":
+        return f"{source.get('path')} with sha256 {str(source.get('sha256'))[:12]}"
+    return f"built-in {source.get('name')!r}"

@@ -1,0 +1,160 @@
+"""Writing a run folder: every file atomically, the folder never reused.
+
+``summary.json`` is written last, so a folder that has one is complete. Contents:
+config.json, preprocessing.json, hardware.json, model.safetensors, state.safetensors (optimizer and
+RNG state, for --resume), losses.npy, metrics.csv, loss.png, summary.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from devicelab import __version__
+from devicelab.fsutil import atomic_write, atomic_write_json, atomic_write_text, new_run_dir
+from devicelab.train.checkpoint import optimizer_tensors, save_model, save_tensors
+from devicelab.train.result import RunResult
+
+CONFIG, PREPROCESSING, HARDWARE, SUMMARY = (
+    "config.json",
+    "preprocessing.json",
+    "hardware.json",
+    "summary.json",
+)
+MODEL, STATE, LOSSES, METRICS, PLOT = (
+    "model.safetensors",
+    "state.safetensors",
+    "losses.npy",
+    "metrics.csv",
+    "loss.png",
+)
+
+
+def write_run(result: RunResult, runs_dir: str | Path, name: str | None) -> Path:
+    folder = new_run_dir(runs_dir, name)
+    save_model(folder / MODEL, result.model)
+    tensors, metadata = optimizer_tensors(result.optimizer_state)
+    tensors.update({f"rng/{k}": v for k, v in result.rng_state.items()})
+    save_tensors(folder / STATE, tensors, metadata)
+    atomic_write_json(folder / PREPROCESSING, preprocessing_record(result))
+    atomic_write_json(folder / CONFIG, config_record(result))
+    atomic_write_json(folder / HARDWARE, hardware_record())
+    atomic_write(folder / LOSSES, lambda tmp: _save_npy(tmp, result.losses))
+    atomic_write_text(folder / METRICS, metrics_csv(result.metrics))
+    atomic_write(folder / PLOT, lambda tmp: _save_png(tmp, result))
+    atomic_write_json(folder / SUMMARY, summary_record(result))
+    return folder
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object, so numpy does not append ".npy" to the temporary name
+        np.save(f, array)
+
+
+def _save_png(path: Path, result: RunResult) -> None:
+    result.plot().savefig(path, format="png", dpi=110)  # a pyplot-free Figure: rendered by Agg
+
+
+def preprocessing_record(result: RunResult) -> dict:
+    """What predict needs to turn raw rows into model inputs and outputs back into labels."""
+    data = result.dataset
+    return {
+        "task": data.task,
+        "feature_names": list(data.feature_names),
+        "target": data.target_name,
+        "classes": list(data.classes) if data.classes is not None else None,
+        "scaler": data.scaler.to_dict(),
+        "model_spec": getattr(result.model, "spec", {}),
+        "source": data.source,
+    }
+
+
+def config_record(result: RunResult) -> dict:
+    import sklearn
+    import torch
+
+    return {
+        "config": result.config.to_dict(),
+        "resumed_from": result.resumed_from,
+        "versions": {
+            "devicelab": __version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "scikit-learn": sklearn.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def hardware_record() -> dict:
+    """devicelab.hardware's record when that module is there, else a minimal one of our own."""
+    try:
+        from devicelab.hardware import collect
+        from devicelab.hardware.report import to_dict
+    except ImportError:
+        return _minimal_hardware()
+    try:
+        return to_dict(collect())
+    except Exception as error:  # a failing probe must not cost the user their trained run
+        return {**_minimal_hardware(), "collect_error": f"{type(error).__name__}: {error}"}
+
+
+def _minimal_hardware() -> dict:
+    import os
+
+    import torch
+
+    return {
+        "source": "devicelab.train (minimal record)",
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+    }
+
+
+def metrics_csv(rows: tuple[dict, ...]) -> str:
+    if not rows:
+        return "epoch,train_loss\n"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def summary_record(result: RunResult) -> dict:
+    return {
+        "status": result.status,
+        "resumable": result.resumable,
+        "epochs_done": result.epochs_done,
+        "epochs_total": result.config.epochs,
+        "diverged_epoch": result.diverged_epoch,
+        "dataset": result.dataset.name,
+        "task": result.dataset.task,
+        "rows": {
+            "train": len(result.dataset.x_train),
+            "test": len(result.dataset.x_test),
+            "dropped": result.dataset.source.get("rows_dropped", 0),
+        },
+        "device": result.choice.device,
+        "threads": result.choice.threads,
+        "device_choice": result.choice.to_dict(),
+        "wall_s": result.wall_s,
+        "total_wall_s": result.previous_wall_s + result.wall_s,
+        "session_epochs": result.session_epochs,
+        "us_per_epoch": result.us_per_epoch,
+        "host_syncs": result.host_syncs,
+        "final": result.final,
+        "resumed_from": result.resumed_from,
+    }

@@ -1,0 +1,82 @@
+"""--device auto: the choice follows the timings of this workload (fake GPUs injected where this machine
+has none; the real CPU timed for real)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from devicelab.data import load_dataset
+from devicelab.errors import UserError
+from devicelab.train.config import TrainConfig
+from devicelab.train.device_choice import MULTI_THREAD_MARGIN, choose_device
+
+CPU, GPU = torch.device("cpu"), torch.device("cuda", 0)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_dataset(TrainConfig())
+
+
+def fake_timer(table: dict[tuple[str, int], float], calls: list | None = None):
+    def timer(config, dataset, device, threads):
+        if calls is not None:
+            calls.append((str(device), threads))
+        return table[(str(device), threads)]
+
+    return timer
+
+
+def test_auto_takes_the_cpu_when_it_is_faster_and_says_why(iris):
+    timings = {("cpu", 1): 150e-6, ("cpu", 4): 900e-6, ("cuda:0", 4): 400e-6}
+    choice = choose_device(
+        TrainConfig(), iris, devices=[CPU, GPU], timer=fake_timer(timings), default_threads=4
+    )
+    assert (choice.device, choice.threads) == ("cpu", 1)
+    assert "cpu (1 thread) 150 µs" in choice.reason and "cuda:0 400 µs" in choice.reason
+    assert "2.7x faster than cuda:0" in choice.reason
+    assert choice.to_dict()["timed_us_per_epoch"] == {
+        "cpu (1 thread)": 150.0,
+        "cpu (4 threads)": 900.0,
+        "cuda:0": 400.0,
+    }
+
+
+def test_auto_takes_the_gpu_when_it_is_faster(iris):
+    timings = {("cpu", 1): 5e-3, ("cpu", 4): 3e-3, ("cuda:0", 4): 1e-3}
+    choice = choose_device(
+        TrainConfig(), iris, devices=[CPU, GPU], timer=fake_timer(timings), default_threads=4
+    )
+    assert choice.device == "cuda:0" and "faster than cpu" in choice.reason
+
+
+@pytest.mark.parametrize(("multi_us", "expected"), [(80.0, 1), (100 / MULTI_THREAD_MARGIN, 4), (20.0, 4)])
+def test_more_threads_only_when_clearly_faster(iris, multi_us, expected):
+    timings = {("cpu", 1): 100e-6, ("cpu", 4): multi_us * 1e-6}
+    choice = choose_device(
+        TrainConfig(device="cpu"), iris, devices=[CPU], timer=fake_timer(timings), default_threads=4
+    )
+    assert choice.threads == expected
+    if expected == 1:
+        assert "one thread unless" in choice.reason
+
+
+def test_nothing_is_timed_when_there_is_one_candidate(iris):
+    calls = []
+    config = TrainConfig(device="cpu", threads=2)
+    choice = choose_device(config, iris, devices=[CPU], timer=fake_timer({}, calls), default_threads=2)
+    assert calls == [] and (choice.device, choice.threads) == ("cpu", 2) and "asked for" in choice.reason
+
+
+def test_the_real_cpu_is_timed(iris):
+    config = TrainConfig(device="cpu")
+    choice = choose_device(config, iris, default_threads=2)
+    assert choice.device == "cpu" and choice.threads in (1, 2)
+    assert all(c.s_per_epoch > 0 for c in choice.candidates) and len(choice.candidates) == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_missing_device_is_a_user_error(iris):
+    with pytest.raises(UserError, match="not available"):
+        choose_device(TrainConfig(device="cuda:0"), iris)
