@@ -40,6 +40,7 @@ class FakeCard:
     bus_width: int
     power_mw: int
     pcie: tuple[int, int, int, int]  # current gen, max gen, current width, max width
+    mig: bool = False  # a MIG slice: NVML knows its UUID as "MIG-...", not "GPU-..."
 
 
 H100 = FakeCard(
@@ -109,7 +110,7 @@ class FakeNvml:
 
     def nvmlDeviceGetHandleByUUID(self, uuid):
         for i, card in enumerate(self.cards):
-            if f"GPU-{card.props.uuid}" == uuid:
+            if f"{'MIG' if card.mig else 'GPU'}-{card.props.uuid}" == uuid:
                 return i
         raise NVMLError("Not Found")
 
@@ -159,6 +160,7 @@ class TorchBuild:
     arch_list: tuple[str, ...] = ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "compute_120")
     mps_built: bool = False
     mps_available: bool = False
+    xpu_built: bool = False  # an Intel XPU build (torch._C._has_xpu); no XPU device is ever found
     free: int = 60 * GiB  # torch.cuda.mem_get_info's answer (used only without NVML)
 
 
@@ -186,7 +188,7 @@ def fake_torch(build: TorchBuild) -> SimpleNamespace:
         backends=backends,
         mps=SimpleNamespace(recommended_max_memory=lambda: 21 * GiB),
         xpu=SimpleNamespace(is_available=lambda: False, device_count=lambda: 0),
-        _C=SimpleNamespace(_has_xpu=False),
+        _C=SimpleNamespace(_has_xpu=build.xpu_built),
         get_num_threads=lambda: 2,
         get_num_interop_threads=lambda: 2,
     )

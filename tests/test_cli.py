@@ -42,3 +42,19 @@ class _Fixed:
 
     def print_help(self):
         self.parser.print_help()
+
+
+def test_bad_option_is_one_line_and_exit_2(cli):
+    result = cli("train", "--epochs", "abc")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "devicelab train: error: argument --epochs: invalid int value: 'abc' (see 'devicelab train --help')"
+    ]
+
+
+def test_unknown_command_is_one_line_and_exit_2(cli):
+    result = cli("frobnicate")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "invalid choice: 'frobnicate'" in result.stderr

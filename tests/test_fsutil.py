@@ -30,3 +30,10 @@ def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path):
         atomic_write(target, failing)
     assert json.loads(target.read_text()) == {"ok": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = atomic_write_json(tmp_path / "atomic.json", {})
+    assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

@@ -64,6 +64,20 @@ def test_cgroup_v1_quota_seen_from_inside_a_container():
     assert (budget.cgroup_version, budget.cgroup_quota_cpus, budget.usable_cpus) == (1, 4.0, 4)
 
 
+def test_cgroup_v1_parent_quota_applies_when_the_leaf_has_none():
+    files = {
+        "/proc/self/cgroup": "4:cpu,cpuacct:/kubepods/pod1/c2\n",
+        "/sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/c2/cpu.cfs_quota_us": "-1\n",
+        "/sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/c2/cpu.cfs_period_us": "100000\n",
+        "/sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/cpu.cfs_quota_us": "300000\n",
+        "/sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/cpu.cfs_period_us": "100000\n",
+        "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1\n",
+        "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000\n",
+    }
+    budget = collect_budget(probes(files, affinity=64, torch_threads=64))
+    assert (budget.cgroup_version, budget.cgroup_quota_cpus, budget.usable_cpus) == (1, 3.0, 3)
+
+
 def test_cgroup_v1_unlimited():
     files = {
         "/proc/self/cgroup": "1:cpu:/\n",
@@ -110,3 +124,10 @@ def test_this_process():
     assert budget.torch_threads == torch.get_num_threads()
     assert 1 <= budget.usable_cpus <= (os.cpu_count() or 1)
     assert any(pool.api == "openmp" for pool in budget.thread_pools)  # torch's OpenMP runtime is loaded
+
+
+def test_torchs_own_openmp_pool_is_not_warned_about_twice():
+    pools = [{"user_api": "openmp", "internal_api": "openmp", "num_threads": 8, "filepath": "/t/libgomp.so"}]
+    budget = collect_budget(probes({}, affinity=2, torch_threads=8, pools=pools))
+    (warning,) = budget.warnings
+    assert warning.startswith("torch uses 8 threads") and "OMP_NUM_THREADS=2" in warning

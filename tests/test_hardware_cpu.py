@@ -104,6 +104,14 @@ def test_vm_hiding_a_flag_is_explained_with_archspec_why_not():
     assert {"AVX-512 BF16", "AMX-BF16", "AMX-INT8", "AVX-512 FP16"} <= set(cpu.isa)
 
 
+def test_vm_reporting_a_model_number_its_features_contradict():
+    # The cloud VM this project runs on: model 0xA7 (Rocket Lake, a desktop chip without AMX) with AMX flags.
+    cpu = collect_cpu(probes_with({"/proc/cpuinfo": SPR_VM.replace("model\t\t: 143", "model\t\t: 167")}))
+    assert (cpu.model, cpu.microarchitecture) == (0xA7, "Rocket Lake")
+    assert "says Rocket Lake, but the CPU has AMX" in cpu.model_mismatch
+    assert collect_cpu(probes_with({"/proc/cpuinfo": SPR_VM})).model_mismatch is None
+
+
 def test_bare_metal_amd_epyc():
     files = {
         "/proc/cpuinfo": EPYC_7763,
@@ -159,6 +167,13 @@ def test_windows_powershell_cim():
     assert cpu.base_mhz == 1700
     assert [(c.level, c.size_bytes) for c in cpu.caches] == [(2, 6656 << 10), (3, 12 << 20)]
     assert "isa" in cpu.missing
+
+
+@pytest.mark.parametrize("answer", [None, "", "Get-CimInstance : Access denied", "[]", '"text"'])
+def test_windows_powershell_without_a_cim_object_still_gives_a_report(answer):
+    probes = probes_with({}, system="Windows", machine="AMD64", run=lambda args: answer)
+    cpu = collect_cpu(probes)
+    assert cpu.model_name is None and "Win32_Processor" in cpu.missing["model_name"]
 
 
 def test_macos_apple_silicon_sysctl():

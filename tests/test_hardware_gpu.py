@@ -160,6 +160,34 @@ def test_driver_too_old_for_this_torch():
     assert "supports CUDA up to 12.2" in finding.problem and "built for CUDA 13.0" in finding.problem
 
 
+def test_driver_whose_cuda_version_nvml_cannot_read_is_not_called_too_old():
+    report = collect(probes_for(TorchBuild(devices=[]), FakeNvml([H100], cuda=None)))
+    (finding,) = report.doctor.findings
+    assert "None" not in finding.problem
+    assert "NVML sees NVIDIA H100 80GB HBM3 but torch cannot initialise CUDA" in finding.problem
+
+
+def test_mig_slice_is_found_in_nvml_by_its_mig_uuid():
+    slice_props = dataclasses.replace(
+        H100.props, name="NVIDIA H100 80GB HBM3 MIG 3g.40gb", multi_processor_count=60
+    )
+    mig = dataclasses.replace(H100, props=slice_props, free=39 << 30, mig=True)
+    probes = probes_for(
+        TorchBuild(devices=[slice_props]), FakeNvml([mig]), environ={"CUDA_VISIBLE_DEVICES": "MIG-x"}
+    )
+    (gpu,) = collect(probes).gpus
+    assert gpu.free_memory_bytes == 39 << 30 and gpu.power_limit_w == 700
+    assert "nvml" not in gpu.missing
+
+
+def test_xpu_build_without_an_intel_gpu():
+    build = TorchBuild(version="2.11.0+xpu", cuda=None, xpu_built=True)
+    report = collect(probes_for(build, nvidia_hint=False))
+    assert report.gpus == () and report.doctor.accelerator is None
+    (finding,) = report.doctor.findings  # not the generic "torch finds no accelerator"
+    assert "built for Intel XPU but finds no Intel GPU" in finding.problem and "driver" in finding.fix
+
+
 def test_cuda_visible_devices_empty_hides_gpus():
     probes = probes_for(TorchBuild(devices=[]), FakeNvml([H100]), environ={"CUDA_VISIBLE_DEVICES": ""})
     (finding,) = collect(probes).doctor.findings

@@ -16,6 +16,8 @@ from devicelab.hardware.measure import (
     cpu_matmul_dtypes,
     matmul_time,
     measure_device,
+    pinned_options,
+    plan_for,
     sync_round_trip,
     targets,
 )
@@ -71,6 +73,32 @@ def test_cpu_peak_is_an_upper_bound_from_clock_and_vector_width(report):
     assert value == pytest.approx(4 * 3000e6 * 64 / 1e12)  # 4 cores (not 8 threads) x 2 pipes x 16 lanes x 2
     assert "upper bound" in basis
     assert cpu_fp32_peak(dataclasses.replace(cpu, max_mhz=None), threads=8) is None
+
+
+@pytest.mark.parametrize("free_gib", [0.5, 2, 6, 80])
+@pytest.mark.parametrize("quick", [False, True])
+def test_gpu_problem_sizes_fit_in_a_quarter_of_the_free_memory(free_gib, quick):
+    free = int(free_gib * (1 << 30))
+    plan = plan_for(torch.device("cuda:0"), free, quick)
+    largest_step = max(3 * plan.matmul_n**2 * 4, 2 * plan.copy_bytes, plan.transfer_bytes)  # fp32 a, b, out
+    assert largest_step <= free // 4
+    if free_gib == 80:  # a big idle card gets the big problems
+        assert (plan.matmul_n, plan.copy_bytes) == ((4096, 128 << 20) if quick else (8192, 512 << 20))
+
+
+def test_gpu_plan_uses_the_free_memory_of_a_busy_card():
+    from hardware_fakes import H100, FakeNvml, TorchBuild, probes_for
+
+    busy = dataclasses.replace(H100, free=2 << 30)  # an 80 GiB card with 2 GiB left
+    report = collect(probes_for(TorchBuild(devices=[H100.props]), FakeNvml([busy])))
+    (gpu,) = [t for t in targets(report) if t.device.type == "cuda"]
+    plan = plan_for(gpu.device, gpu.free_memory, quick=False)
+    assert 2 * plan.copy_bytes <= (2 << 30) // 4 and 3 * plan.matmul_n**2 * 4 <= (2 << 30) // 4
+
+
+def test_pinned_transfers_only_where_torch_can_pin():
+    assert pinned_options(torch.device("cuda:0")) == (False, True)  # CUDA and ROCm
+    assert pinned_options(torch.device("mps")) == (False,)  # pin_memory() raises without CUDA
 
 
 @pytest.mark.gpu

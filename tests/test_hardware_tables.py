@@ -37,7 +37,24 @@ REAL_CPUS = [
     ("AuthenticAMD", 0x19, 0xA0, 2, "Zen 4c"),  # EPYC 9754
     ("AuthenticAMD", 0x1A, 0x02, 1, "Zen 5"),  # EPYC 9755
     ("AuthenticAMD", 0x1A, 0x44, 0, "Zen 5"),  # Ryzen 9 9950X
+    ("AuthenticAMD", 0x17, 0x60, 1, "Zen 2"),  # Ryzen 7 4800U (Renoir)
+    ("AuthenticAMD", 0x17, 0x90, 2, "Zen 2"),  # Steam Deck APU (Van Gogh)
+    ("AuthenticAMD", 0x19, 0x50, 0, "Zen 3"),  # Ryzen 7 5800U (Cezanne)
+    ("AuthenticAMD", 0x19, 0x75, 2, "Zen 4"),  # Ryzen 7 8840U (Hawk Point)
+    ("AuthenticAMD", 0x1A, 0x24, 0, "Zen 5"),  # Ryzen AI 9 HX 370 (Strix Point)
 ]
+
+# Linux arch/x86/kernel/cpu/amd.c, bsp_init_amd(): the model ranges that get X86_FEATURE_ZEN1 .. ZEN6.
+AMD_C_ZEN_RANGES = {
+    (0x17, "Zen"): ((0x00, 0x2F), (0x50, 0x5F)),
+    (0x17, "Zen 2"): ((0x30, 0x4F), (0x60, 0x7F), (0x90, 0x91), (0xA0, 0xAF)),
+    (0x19, "Zen 3"): ((0x00, 0x0F), (0x20, 0x5F)),
+    (0x19, "Zen 4"): ((0x10, 0x1F), (0x60, 0xAF)),
+    (0x1A, "Zen 5"): ((0x00, 0x2F), (0x40, 0x4F), (0x60, 0x7F)),
+    (0x1A, "Zen 6"): ((0x50, 0x5F), (0x80, 0xAF), (0xC0, 0xEF)),
+}
+# devicelab names a few steps within a Linux generation.
+SAME_GENERATION = {"Zen+": "Zen", "Zen 3+": "Zen 3", "Zen 4c": "Zen 4"}
 
 
 @pytest.mark.parametrize(("vendor", "family", "model", "stepping", "expected"), REAL_CPUS)
@@ -181,3 +198,21 @@ def test_amd_gfx_targets(gfx, name):
 )
 def test_arch_list_rule(cc, arch_list, expected):
     assert gpu_tables.cuda_arch_supported(*cc, arch_list) is expected
+
+
+@pytest.mark.parametrize(("family", "generation"), list(AMD_C_ZEN_RANGES))
+def test_amd_zen_ranges_match_linux_amd_c(family, generation):
+    for first, last in AMD_C_ZEN_RANGES[(family, generation)]:
+        for model in range(first, last + 1):
+            uarch = cpu_tables.lookup("AuthenticAMD", family, model, 0)
+            assert uarch is not None, hex(model)
+            assert SAME_GENERATION.get(uarch.name, uarch.name) == generation, (hex(family), hex(model))
+
+
+def test_amx_on_a_model_number_without_it_is_flagged_as_a_vm_mismatch():
+    rocket_lake = cpu_tables.lookup("GenuineIntel", 6, 0xA7, 1)  # what this project's cloud VM reports
+    note = cpu_tables.model_feature_mismatch("GenuineIntel", rocket_lake, frozenset({"avx512f", "amx_tile"}))
+    assert note is not None and "Rocket Lake" in note and "AMX" in note and "hypervisor" in note
+    assert cpu_tables.model_feature_mismatch("GenuineIntel", rocket_lake, frozenset({"avx512f"})) is None
+    sapphire = cpu_tables.lookup("GenuineIntel", 6, 0x8F, 8)
+    assert cpu_tables.model_feature_mismatch("GenuineIntel", sapphire, frozenset({"amx_tile"})) is None

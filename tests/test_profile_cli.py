@@ -81,3 +81,9 @@ def test_plot_path_under_a_file(cli, tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_missing_gpu(cli):
     assert_user_error(cli("profile", "--device", "cuda"), "not available")
+
+
+def test_plot_into_a_folder_that_cannot_be_written_fails_before_profiling(cli):
+    result = cli("profile", "--plot", "/proc/devicelab-chart.png")  # /proc takes no new files, even for root
+    assert_user_error(result, "--plot", "cannot write in /proc")
+    assert "timing layers" not in result.stderr and result.stdout == ""

@@ -81,9 +81,8 @@ def test_cuda_audit_of_the_lesson_loop(seed):
     assert result.detectors == ("calls", "cuda")
     item_line = _line_of(loops.lesson_loop, "losses.append(loss.item())")
     by_kind = {(s.line, s.kind): s.count for s in result.sites}
-    assert by_kind[(item_line, ".item()")] == 20
-    assert by_kind[(item_line, sync_audit.CUDA_KIND)] >= 20  # CUDA itself reports each of them
-    assert {s.line for s in result.sites} == {item_line}
+    assert by_kind == {(item_line, ".item()"): 20}  # CUDA reports each too, but one sync is counted once
+    assert result.total() == 20
 
 
 def test_cuda_audit_of_devicelab_loop_finds_only_log_points(seed):

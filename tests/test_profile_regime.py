@@ -88,3 +88,16 @@ def test_probe_times_the_scaled_workloads():
         [p.macs for p in probe.points], [p.seconds for p in probe.points]
     )
     assert probe.suggestions == regime.suggestions(probe.regime, "cpu", probe.threads)
+
+
+def test_sizes_too_large_for_memory_are_skipped_not_run():
+    """A big CSV's full batch ×64 would need tens of GB: sizes over the element budget are not built."""
+    config = TrainConfig()
+    dataset = load_dataset(config)  # 120 training rows, 4 features, 3 classes, hidden 10
+    params = (4 + 1) * 10 + (10 + 1) * 3
+    assert regime.step_elements(config, dataset, 4, 1) == 480 * (4 + 3 + 2 * 10) + 4 * params
+    probe = regime.probe_regime(config, dataset, torch.device("cpu"), max_elements=20_000)
+    assert [p.label for p in probe.points] == ["batch ×1", "batch ×4", "width ×4"]
+    assert probe.skipped == ("batch ×16", "batch ×64")
+    assert probe.to_dict()["skipped"] == ["batch ×16", "batch ×64"]
+    assert regime.probe_regime(config, dataset, torch.device("cpu"), max_elements=1) is None  # only ×1 left

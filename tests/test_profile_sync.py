@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import pytest
 import torch
@@ -135,3 +136,24 @@ def test_tensor_methods_are_restored_even_when_the_loop_raises():
     after = {name: torch.Tensor.__dict__.get(name) for name in sync_audit.SYNC_CALLS}
     assert after == before
     assert torch.tensor(2.0).item() == 2.0
+
+
+def test_a_sync_cuda_also_reports_is_counted_once(monkeypatch):
+    """On a GPU the audit also turns on CUDA's sync debug mode, which warns for the sync inside ``.item()``
+    too: that is one sync, counted once as ``.item()``; a sync no wrapped call covers (boolean-mask indexing)
+    is counted from CUDA's warning. No GPU here: a stand-in ``.item()`` emits the warning CUDA would."""
+    real_item = torch.Tensor.item
+
+    def item_as_on_cuda(self):
+        warnings.warn("called a synchronizing CUDA operation", UserWarning, stacklevel=1)
+        return real_item(self)
+
+    monkeypatch.setattr(torch.Tensor, "item", item_as_on_cuda)
+    recorder = sync_audit._Recorder("cpu")
+    x = torch.ones(3)
+    line = inspect.currentframe().f_lineno
+    with sync_audit._watch_calls(recorder), sync_audit._record_sync_warnings(recorder):
+        x.sum().item()
+        warnings.warn("called a synchronizing CUDA operation", UserWarning, stacklevel=1)  # e.g. x[x > 0]
+    counted = {(site_line - line, kind): n for (_, site_line, _, kind), n in recorder.counts.items()}
+    assert counted == {(2, ".item()"): 1, (3, sync_audit.CUDA_KIND): 1}

@@ -18,8 +18,16 @@ from devicelab.errors import UserError
 COMMANDS = ("info", "train", "predict", "bench", "profile")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (what is wrong, and where to read more) and exit status 2,
+    like every other bad input; subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="devicelab",
         description=(
             "Know your hardware and how fast it really is (info), train on it correctly and fast "

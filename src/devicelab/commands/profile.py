@@ -57,10 +57,25 @@ def _plot_paths(spec: str) -> tuple[Path, Path | None]:
                 raise UserError(
                     f"--plot {spec}: {parent} is a file, not a folder", hint="choose another path"
                 )
+            _check_writable(spec, parent)
             break
     if png.is_dir():
         raise UserError(f"--plot {spec}: {png} is a folder", hint="give a FILE.png or a folder")
     return png, report
+
+
+def _check_writable(spec: str, folder: Path) -> None:
+    """Create and delete a scratch file in ``folder``, so an unwritable --plot fails before the profiling."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UserError(
+            f"--plot {spec}: cannot write in {folder}: {error.strerror or error}",
+            hint="choose a folder you can write to",
+        ) from None
 
 
 def _pick_device(spec: str):

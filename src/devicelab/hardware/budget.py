@@ -48,13 +48,21 @@ def cgroup_quota(probes: Probes) -> tuple[int | None, float | None]:
             return 2, min(quotas) if quotas else None
     if "cpu" in paths:
         for mount in ("/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu"):
-            for path in (paths["cpu"], ""):
-                quota = probes.read_file(f"{mount}{path}/cpu.cfs_quota_us")
-                period = probes.read_file(f"{mount}{path}/cpu.cfs_period_us")
-                if quota is not None and period is not None:
-                    q, p = int(quota), int(period)
-                    return 1, (q / p if q > 0 and p > 0 else None)
+            found = [_v1_cpus(probes, f"{mount}{path}") for path in _ancestors(paths["cpu"])]
+            found = [cpus for cpus in found if cpus is not None]
+            if found:  # a parent's quota applies to its children too: the tightest wins
+                return 1, min(found) if min(found) != math.inf else None
     return None, None
+
+
+def _v1_cpus(probes: Probes, folder: str) -> float | None:
+    """CPUs one cgroup v1 folder allows (``inf`` for no quota, -1), None when its files are not there."""
+    quota = probes.read_file(f"{folder}/cpu.cfs_quota_us")
+    period = probes.read_file(f"{folder}/cpu.cfs_period_us")
+    if quota is None or period is None:
+        return None
+    q, p = int(quota), int(period)
+    return q / p if q > 0 and p > 0 else math.inf
 
 
 def _thread_pools(probes: Probes) -> tuple[ThreadPool, ...]:
@@ -78,6 +86,8 @@ def budget_warnings(usable: int, torch_threads: int | None, pools: tuple[ThreadP
             f"call torch.set_num_threads({usable}) or set OMP_NUM_THREADS={usable}"
         )
     for pool in pools:
+        if warnings and pool.api == "openmp" and pool.num_threads == torch_threads:
+            continue  # torch's own OpenMP pool: the warning above already says it, with the same fix
         if pool.num_threads > usable:
             warnings.append(
                 f"{pool.library} ({pool.api}) uses {pool.num_threads} threads but this process may use only "

@@ -207,12 +207,23 @@ def read_darwin(probes: Probes) -> RawCpu:
     return raw
 
 
+def _cim_object(text: str | None) -> dict | None:
+    """The first object of PowerShell's ``ConvertTo-Json`` output, or None when there is none."""
+    try:
+        data = json.loads(text or "null")
+    except ValueError:  # a PowerShell error or banner instead of JSON
+        return None
+    data = data[0] if isinstance(data, list) and data else data
+    return data if isinstance(data, dict) else None
+
+
 def read_windows(probes: Probes) -> RawCpu:
     text = probes.run(["powershell", "-NoProfile", "-NonInteractive", "-Command", WINDOWS_CIM])
-    if not text:
-        return RawCpu(missing={"model_name": "PowerShell Get-CimInstance Win32_Processor did not answer"})
-    data = json.loads(text)
-    data = data[0] if isinstance(data, list) else data
+    data = _cim_object(text)
+    if data is None:
+        return RawCpu(
+            missing={"model_name": "PowerShell Get-CimInstance Win32_Processor gave no JSON object"}
+        )
     caption = re.search(r"Family (\d+) Model (\d+) Stepping (\d+)", data.get("Caption") or "")
     kib = {k: data.get(k) for k in ("L2CacheSize", "L3CacheSize")}
     caches = tuple(
@@ -327,6 +338,7 @@ def collect_cpu(probes: Probes) -> CpuInfo:
         microarchitecture=uarch.name if uarch else None,
         archspec_target=target,
         archspec_notes=notes,
+        model_mismatch=cpu_tables.model_feature_mismatch(raw.vendor, uarch, raw.flags or frozenset()),
         hypervisor=("hypervisor" in raw.flags) if raw.flags is not None else None,
         physical_cores=physical,
         logical_threads=logical,

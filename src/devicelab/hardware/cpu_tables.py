@@ -78,6 +78,15 @@ _INTEL_0x55_BY_STEPPING = (
 )
 
 # AMD: family -> ((first model, last model, uarch), ...), first match wins; (0x00, 0xFF) is the default.
+# Zen ranges as Linux's amd.c (bsp_init_amd) sets X86_FEATURE_ZEN1..ZEN6; Zen+ and Zen 3+ split out by model.
+_ZEN, _ZEN2, _ZEN3, _ZEN4, _ZEN5, _ZEN6 = (
+    Uarch("Zen", "zen"),
+    Uarch("Zen 2", "zen2"),
+    Uarch("Zen 3", "zen3"),
+    Uarch("Zen 4", "zen4"),
+    Uarch("Zen 5", "zen5"),
+    Uarch("Zen 6", "zen6"),
+)
 AMD_FAMILIES: dict[int, tuple[tuple[int, int, Uarch], ...]] = {
     0x10: ((0x00, 0xFF, Uarch("K10", "k10")),),
     0x15: (
@@ -91,21 +100,29 @@ AMD_FAMILIES: dict[int, tuple[tuple[int, int, Uarch], ...]] = {
     0x17: (
         (0x08, 0x08, Uarch("Zen+", "zen")),
         (0x18, 0x18, Uarch("Zen+", "zen")),
-        (0x00, 0x2F, Uarch("Zen", "zen")),
-        (0x30, 0xFF, Uarch("Zen 2", "zen2")),
+        (0x00, 0x2F, _ZEN),
+        (0x50, 0x5F, _ZEN),
+        (0x30, 0x4F, _ZEN2),
+        (0x60, 0x7F, _ZEN2),
+        (0x90, 0x91, _ZEN2),
+        (0xA0, 0xAF, _ZEN2),
     ),
     0x19: (
-        (0x10, 0x1F, Uarch("Zen 4", "zen4")),
+        (0x00, 0x0F, _ZEN3),
+        (0x20, 0x3F, _ZEN3),
         (0x40, 0x4F, Uarch("Zen 3+", "zen3")),
-        (0x60, 0x7F, Uarch("Zen 4", "zen4")),
+        (0x50, 0x5F, _ZEN3),
+        (0x10, 0x1F, _ZEN4),
+        (0x60, 0x9F, _ZEN4),
         (0xA0, 0xAF, Uarch("Zen 4c", "zen4")),
-        (0x00, 0xFF, Uarch("Zen 3", "zen3")),
     ),
     0x1A: (
-        (0x50, 0x5F, Uarch("Zen 6", "zen6")),
-        (0x90, 0xAF, Uarch("Zen 6", "zen6")),
-        (0xC0, 0xCF, Uarch("Zen 6", "zen6")),
-        (0x00, 0xFF, Uarch("Zen 5", "zen5")),
+        (0x00, 0x2F, _ZEN5),
+        (0x40, 0x4F, _ZEN5),
+        (0x60, 0x7F, _ZEN5),
+        (0x50, 0x5F, _ZEN6),
+        (0x80, 0xAF, _ZEN6),
+        (0xC0, 0xEF, _ZEN6),
     ),
 }
 
@@ -133,6 +150,31 @@ def intel_uarch(family: int, model: int, stepping: int | None = None) -> Uarch |
                 return uarch
         return Uarch("Skylake-SP / Cascade Lake", "skylake_avx512")
     return INTEL_FAMILY_6.get(model)
+
+
+# Intel features that only some generations have: (flag, what it means, the family-6 names that have it).
+# A hypervisor may report another model number than the silicon's (cloud VMs often do); the flags it passes
+# through then contradict the table's name for that number.
+INTEL_FEATURE_GENERATIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
+    (
+        "amx_tile",
+        "AMX (Sapphire Rapids or a newer Xeon)",
+        frozenset({"Sapphire Rapids", "Emerald Rapids", "Granite Rapids"}),
+    ),
+)
+
+
+def model_feature_mismatch(vendor: str | None, uarch: Uarch | None, flags: frozenset[str]) -> str | None:
+    """Why the family/model table's name cannot be right for these feature flags, or None when it can be."""
+    if vendor != "GenuineIntel" or uarch is None:
+        return None
+    for flag, meaning, names in INTEL_FEATURE_GENERATIONS:
+        if flag in flags and uarch.name not in names:
+            return (
+                f"the model number says {uarch.name}, but the CPU has {meaning}: the hypervisor reports "
+                "another model than the silicon's; trust the features"
+            )
+    return None
 
 
 def amd_uarch(family: int, model: int) -> Uarch | None:

@@ -55,7 +55,7 @@ def cuda_unusable(probes: Probes, scan: GpuScan) -> list[Finding]:
                 "install the NVIDIA driver (nvidia-smi must list the GPU); in a container, start it with --gpus all",
             )
         ]
-    if _version_tuple(state.driver_cuda)[:2] < _version_tuple(torch.version.cuda)[:2]:
+    if state.driver_cuda and _version_tuple(state.driver_cuda)[:2] < _version_tuple(torch.version.cuda)[:2]:
         return [
             Finding(
                 f"the NVIDIA driver {state.driver} supports CUDA up to {state.driver_cuda}, but this torch was "
@@ -98,6 +98,20 @@ def mps_unusable(probes: Probes, scan: GpuScan) -> list[Finding]:
     ]
 
 
+def xpu_unusable(probes: Probes, scan: GpuScan) -> list[Finding]:
+    torch = probes.torch
+    xpu = getattr(torch, "xpu", None)
+    if not getattr(torch._C, "_has_xpu", False) or xpu is None or xpu.is_available():
+        return []
+    return [
+        Finding(
+            f"torch {torch.__version__} was built for Intel XPU but finds no Intel GPU",
+            "install Intel's GPU driver (the Level Zero runtime); check that this user may open /dev/dri "
+            "(group render)",
+        )
+    ]
+
+
 def not_in_arch_list(probes: Probes, scan: GpuScan) -> list[Finding]:
     arch_list = " ".join(probes.torch.cuda.get_arch_list()) if scan.gpus else ""
     return [
@@ -111,7 +125,7 @@ def not_in_arch_list(probes: Probes, scan: GpuScan) -> list[Finding]:
     ]
 
 
-CHECKS = (cpu_only_build, cuda_unusable, rocm_unusable, mps_unusable, not_in_arch_list)
+CHECKS = (cpu_only_build, cuda_unusable, rocm_unusable, mps_unusable, xpu_unusable, not_in_arch_list)
 
 
 def diagnose(probes: Probes, scan: GpuScan) -> Doctor:

@@ -79,9 +79,12 @@ def open_nvml(probes: Probes, want: bool) -> NvmlState:
 
 def _nvml_handle(nvml: NvmlReader, props, index: int, environ) -> Any | None:
     uuid = str(getattr(props, "uuid", "") or "")
-    if uuid:
-        handle = nvml.get("nvml", "nvmlDeviceGetHandleByUUID", uuid if "-" in uuid[:4] else f"GPU-{uuid}")
+    # torch prints the bare UUID; NVML wants "GPU-..." for a whole card and "MIG-..." for a MIG slice.
+    names = [uuid] if uuid[:4] in ("GPU-", "MIG-") else [f"GPU-{uuid}", f"MIG-{uuid}"] if uuid else []
+    for name in names:
+        handle = nvml.get("nvml", "nvmlDeviceGetHandleByUUID", name)
         if handle is not None:
+            nvml.missing.pop("nvml", None)
             return handle
     if "CUDA_VISIBLE_DEVICES" in environ:
         nvml.missing["nvml"] = "cannot match torch's device to NVML's under CUDA_VISIBLE_DEVICES"

@@ -38,15 +38,23 @@ class Plan:
     target_s: float  # how long one repeat should last
 
 
-def plan_for(device: torch.device, total_memory: int | None, quick: bool) -> Plan:
+def _largest(options: tuple[int, ...], fits: Callable[[int], bool]) -> int:
+    """The first (largest) option that fits, else the smallest."""
+    return next((o for o in options if fits(o)), options[-1])
+
+
+def plan_for(device: torch.device, free_memory: int | None, quick: bool) -> Plan:
+    """Sizes for ``device``; on an accelerator no step allocates more than a quarter of ``free_memory``
+    (the bytes free on it now; None = unknown: the sizes for a 16 GiB+ card)."""
     if device.type == "cpu":
         return Plan(
             512 if quick else 1024, (16 if quick else 64) * MiB, 0, 5 if quick else 7, 0.03 if quick else 0.05
         )
-    big = total_memory is None or total_memory >= 16 * (1 << 30)
-    n = 4096 if quick or not big else 8192
-    copy = (128 if quick or not big else 512) * MiB
-    return Plan(n, copy, (32 if quick else 128) * MiB, 5 if quick else 9, 0.03 if quick else 0.05)
+    budget = free_memory // 4 if free_memory is not None else 1 << 62
+    n = _largest((4096, 2048, 1024) if quick else (8192, 4096, 2048, 1024), lambda n: 3 * n * n * 4 <= budget)
+    copy = _largest(((128,) if quick else (512, 128)) + (32, 8), lambda mib: 2 * mib * MiB <= budget) * MiB
+    transfer = _largest(((32,) if quick else (128, 32)) + (8,), lambda mib: mib * MiB <= budget) * MiB
+    return Plan(n, copy, transfer, 5 if quick else 9, 0.03 if quick else 0.05)
 
 
 def _timed(fn: Callable[[], object], device: torch.device, plan: Plan, label: str) -> Measurement:
@@ -101,6 +109,11 @@ def transfer_time(device: torch.device, plan: Plan, direction: str, pinned: bool
     return _timed(lambda: dst.copy_(src, non_blocking=pinned), device, plan, f"{direction}_{kind}")
 
 
+def pinned_options(device: torch.device) -> tuple[bool, ...]:
+    """Pageable, and pinned where torch can pin host memory for the device (CUDA and ROCm; not MPS/XPU)."""
+    return (False, True) if device.type == "cuda" else (False,)
+
+
 def launch_time(device: torch.device, plan: Plan) -> Measurement:
     x = torch.zeros(1, device=device)
     return _timed(lambda: x.add_(1), device, plan, "launch_latency")
@@ -131,7 +144,7 @@ class Target:
     device: torch.device
     matmul_dtypes: tuple[str, ...]
     peaks: dict[str, tuple[float, str]]
-    total_memory: int | None
+    free_memory: int | None  # bytes free on the device (total when free is unknown); sizes the problems
     transfers: bool
 
 
@@ -157,13 +170,14 @@ def targets(report: HardwareReport) -> list[Target]:
 def _gpu_target(gpu: GpuInfo) -> Target:
     dtypes = ("fp32", *(d for d in ("tf32", "bf16", "fp16") if d in gpu.native_dtypes))
     peaks = {p.what: (p.value, p.basis) for p in gpu.peaks}
-    return Target(torch.device(gpu.device), dtypes, peaks, gpu.total_memory_bytes, True)
+    free = gpu.free_memory_bytes if gpu.free_memory_bytes is not None else gpu.total_memory_bytes
+    return Target(torch.device(gpu.device), dtypes, peaks, free, True)
 
 
 def measure_device(target: Target, quick: bool, on_step: Callable[[str], None]) -> list[Figure]:
     """Every figure for one device, in the order the report shows them."""
     device, name = target.device, str(target.device)
-    plan = plan_for(device, target.total_memory, quick)
+    plan = plan_for(device, target.free_memory, quick)
     figures: list[Figure] = []
 
     def rate(what: str, timed: Callable[[], Measurement], work: float, unit: str, size: str) -> None:
@@ -197,7 +211,9 @@ def measure_device(target: Target, quick: bool, on_step: Callable[[str], None]) 
         )
     copied = f"{plan.copy_bytes // MiB} MiB copy"
     rate("memory_bandwidth", lambda: copy_time(device, plan), 2 * plan.copy_bytes / 1e9, "GB/s", copied)
-    for direction, pinned in itertools.product(("h2d", "d2h"), (False, True)) if target.transfers else ():
+    for direction, pinned in (
+        itertools.product(("h2d", "d2h"), pinned_options(device)) if target.transfers else ()
+    ):
         what = f"{direction}_{'pinned' if pinned else 'pageable'}"
         timed = functools.partial(transfer_time, device, plan, direction, pinned)
         rate(what, timed, plan.transfer_bytes / 1e9, "GB/s", f"{plan.transfer_bytes // MiB} MiB")

@@ -33,6 +33,9 @@ class CpuInfo:
     microarchitecture: str | None  # from devicelab's family/model table
     archspec_target: str | None  # archspec's name for the newest target this CPU runs
     archspec_notes: tuple[str, ...]  # archspec's why_not for near-miss newer targets
+    model_mismatch: (
+        str | None
+    )  # when the feature flags contradict the family/model name (a VM's model number)
     hypervisor: bool | None
     physical_cores: int | None
     logical_threads: int | None

@@ -10,6 +10,7 @@ slower repeats measure the other processes as much as the step.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -131,6 +132,7 @@ class RegimeProbe:
     suggestions: tuple[str, ...]
     device: str
     threads: int
+    skipped: tuple[str, ...] = ()  # labels of sizes not run: they would not fit MAX_STEP_ELEMENTS
 
     def to_dict(self) -> dict:
         return {
@@ -139,7 +141,24 @@ class RegimeProbe:
             "points": [asdict(p) for p in self.points],
             **self.regime.to_dict(),
             "suggestions": list(self.suggestions),
+            "skipped": list(self.skipped),
         }
+
+
+# The most float32 elements one scaled step may hold (batch, activations, weights, gradients, optimizer
+# state): 512 MiB. A large CSV's full batch ×64 would otherwise take tens of GB.
+MAX_STEP_ELEMENTS = 1 << 27
+
+
+def step_elements(config: TrainConfig, dataset: Dataset, batch_factor: int, width_factor: int) -> int:
+    """About how many float32 elements the step of this scaled workload holds at once."""
+    rows = len(dataset.x_train)
+    rows = min(rows, config.batch_size) if config.batch_size else rows
+    widths = [h * width_factor for h in config.hidden]
+    sizes = [dataset.n_features, *widths, dataset.n_outputs]
+    params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    activations = rows * batch_factor * (dataset.n_features + dataset.n_outputs + 2 * sum(widths))
+    return activations + 4 * params  # weights, gradients and two Adam moments
 
 
 def _time_point(
@@ -172,11 +191,19 @@ def probe_regime(
     *,
     batch_factors: Sequence[int] = (1, 4, 16, 64),
     width_factor: int = 4,
-) -> RegimeProbe:
-    """Time devicelab's step at each batch factor, and at the hidden widths times ``width_factor``."""
-    points = [_time_point(config, dataset, device, k, 1, f"batch ×{k}") for k in batch_factors]
-    if width_factor > 1:
-        points.append(_time_point(config, dataset, device, 1, width_factor, f"width ×{width_factor}"))
+    max_elements: int = MAX_STEP_ELEMENTS,
+) -> RegimeProbe | None:
+    """Time devicelab's step at each batch factor, and at the hidden widths times ``width_factor``.
+    Sizes above ``max_elements`` (``step_elements``) are skipped, except the user's own (×1); None when
+    fewer than two sizes are left to compare."""
+    sizes = [(k, 1, f"batch ×{k}") for k in batch_factors]
+    sizes += [(1, width_factor, f"width ×{width_factor}")] if width_factor > 1 else []
+    fits = [(b, w) == (1, 1) or step_elements(config, dataset, b, w) <= max_elements for b, w, _ in sizes]
+    points = [_time_point(config, dataset, device, *size) for size, ok in zip(sizes, fits, strict=True) if ok]
+    if len(points) < 2:
+        return None
     regime = decide_regime([p.macs for p in points], [p.seconds for p in points])
     threads = torch.get_num_threads()
-    return RegimeProbe(tuple(points), regime, suggestions(regime, device.type, threads), str(device), threads)
+    skipped = tuple(label for (_, _, label), ok in zip(sizes, fits, strict=True) if not ok)
+    tips = suggestions(regime, device.type, threads)
+    return RegimeProbe(tuple(points), regime, tips, str(device), threads, skipped)

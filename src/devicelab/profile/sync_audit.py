@@ -147,19 +147,27 @@ def _watch_calls(recorder: _Recorder) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _watch_cuda(recorder: _Recorder) -> Iterator[None]:
-    previous_mode = torch.cuda.get_sync_debug_mode()
+def _record_sync_warnings(recorder: _Recorder) -> Iterator[None]:
+    """Charge each "synchronizing CUDA operation" warning to its line, unless a watched call (``.item()``
+    and the like, already counted) is running: one sync is then one entry, not two."""
     with warnings.catch_warnings():
         warnings.filterwarnings("always", message=".*synchronizing CUDA operation")
         show = warnings.showwarning
 
         def showwarning(message, category, filename, lineno, file=None, line=None):
-            if "synchronizing CUDA operation" in str(message):
-                recorder.record(CUDA_KIND, sys._getframe(1))
-            else:
+            if "synchronizing CUDA operation" not in str(message):
                 show(message, category, filename, lineno, file, line)
+            elif recorder.depth == 0:
+                recorder.record(CUDA_KIND, sys._getframe(1))
 
         warnings.showwarning = showwarning
+        yield
+
+
+@contextlib.contextmanager
+def _watch_cuda(recorder: _Recorder) -> Iterator[None]:
+    previous_mode = torch.cuda.get_sync_debug_mode()
+    with _record_sync_warnings(recorder):
         torch.cuda.set_sync_debug_mode("warn")
         try:
             yield

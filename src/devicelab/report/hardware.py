@@ -73,6 +73,8 @@ def cpu_pairs(cpu: CpuInfo) -> Pairs:
     ]
     if cpu.hypervisor:
         pairs.append(("virtual machine", "yes (hypervisor flag set; it may hide CPU features)"))
+    if cpu.model_mismatch:
+        pairs.append(("model vs features", cpu.model_mismatch))
     pairs += [("archspec why-not" if i == 0 else "", note) for i, note in enumerate(cpu.archspec_notes)]
     pairs += [
         ("cores / threads", f"{cpu.physical_cores} physical, {cpu.logical_threads} logical"),

@@ -185,6 +185,8 @@ def format_regime(probe) -> str:
         f"{r.time_growth:.1f}× the time (fastest of 5 repeats per size)",
         format_table(rows, headers, indent="  "),
     ]
+    if probe.skipped:
+        lines.append(f"  not run (over the memory budget of one step): {', '.join(probe.skipped)}")
     if probe.suggestions:
         lines.append("  What helps here:")
         lines += [f"    - {tip}" for tip in probe.suggestions]
