@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -55,12 +58,13 @@ def test_quick_prints_the_table_and_three_verdicts_and_writes_files(cli, tmp_pat
 
 def test_quick_json_parses_and_holds_the_grid_order_and_verdicts(cli):
     result = cli(
-        "bench", "logging", "--quick", "--epochs", "200", "--repeats", "2", "--intervals", "1,never", "--json"
+        *("bench", "logging", "--quick", "--epochs", "200", "--repeats", "2", "--intervals", "1,never"),
+        *("--device", "auto", "--json"),
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["grid"]["epochs"] == 200 and data["grid"]["repeats"] == 2 and data["grid"]["threads"] == 1
-    assert data["grid"]["order_seed"] == 42
+    assert data["grid"]["order_seed"] == 42 and data["grid"]["devices"][0] == "cpu"  # auto: CPU first
     assert len(data["cells"]) == 8
     assert len(data["order"]) == 8 * 3  # a warm-up and two repeats of every cell
     assert all(len(c["times_s"]) == 2 for c in data["cells"])
@@ -78,9 +82,15 @@ def test_quick_json_parses_and_holds_the_grid_order_and_verdicts(cli):
         (["--epochs", "0"], ["--epochs", "positive"]),
         (["--device", "cuda:7"], ["cuda:7"]),
         (["--repeats", "0"], ["--repeats"]),
+        (["--repeats", "1"], ["--repeats must be at least 2", "spread"]),
+        (["--intervals="], ["--intervals", "''"]),
+        (["--device", ","], ["--device", "no device"]),
+        (["--csv", "afile/x.csv"], ["--csv", "'afile'"]),
+        (["--dataset", "nope"], ["dataset", "nope"]),
     ],
 )
-def test_bad_input_is_one_clear_line(cli, args, fragments):
+def test_bad_input_is_one_clear_line(cli, tmp_path, args, fragments):
+    (tmp_path / "afile").write_text("")
     assert_user_error(cli("bench", "logging", *args), *fragments)
 
 
@@ -88,3 +98,33 @@ def test_bench_without_a_benchmark_shows_its_help(cli):
     result = cli("bench")
     assert result.returncode == 0
     assert "logging" in result.stdout
+
+
+ARGS_UNTIL_CTRL_C = (
+    *("bench", "logging", "--epochs", "300", "--repeats", "50", "--intervals", "1,never"),
+    *("--strategies", "item,tensor", "--csv", "cells.csv"),
+)
+
+
+def test_ctrl_c_stops_after_the_run_in_progress_and_reports_what_was_done(tmp_path):
+    """A real SIGINT during the timed repeats: the table, the verdicts and the files hold what was done."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devicelab", *ARGS_UNTIL_CTRL_C],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    for line in process.stderr:  # progress: wait until the first timed repeat is under way
+        seen.append(line)
+        if "repeat 2" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    stderr = "".join(seen) + stderr
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted after" in stderr
+    assert "INTERRUPTED" in stdout and stdout.count("Explanation") == 3
+    rows = list(csv.DictReader((tmp_path / "cells.csv").open()))
+    assert len(rows) == 4 and all(1 <= int(r["repeats"]) < 50 for r in rows)

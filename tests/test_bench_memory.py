@@ -15,6 +15,15 @@ from devicelab.train.config import TrainConfig
 EPOCHS = 400
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """As bench logging runs: tiny ops on one intra-op thread (many threads make them far slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def growth(strategy: str, every: int | None, device: str = "cpu"):
     config = TrainConfig()
     dataset = load_dataset(config)

@@ -103,3 +103,14 @@ def test_item_reads_are_the_real_item_calls(data):
         STRATEGIES["item"](parts, EPOCHS, 7, reads, Marks(EPOCHS))
     items = sum(e.count for e in prof.key_averages() if e.key == "aten::item")
     assert items == reads.count == EPOCHS // 7
+
+
+def test_item_strategy_records_what_profiles_lesson_loop_records(data):
+    """bench's ``item`` loop and profile's ``lesson_loop`` are two short copies of the lesson's loop (each
+    shaped for its own measurement); this keeps them equal."""
+    from devicelab.profile.loops import lesson_loop
+
+    config, dataset, x, y = data
+    recorded, _ = run(data, "item", 1)
+    parts = fresh_parts(config, dataset, x, y)
+    assert lesson_loop(parts.model, parts.loss_fn, parts.optimizer, x, y, EPOCHS) == recorded.values

@@ -196,3 +196,30 @@ def test_judge_gives_three_verdicts_per_device_in_order():
         (3, "cuda:0"),
     ]
     assert all(v.outcome in (SUPPORTED, REFUTED, WITHIN_NOISE) for v in verdicts)
+
+
+@pytest.mark.parametrize(
+    ("intervals", "pair"),
+    [((1, 100), ("100", "1")), ((2000, None), ("never", "2000")), ((1, 10, None), ("1", "never"))],
+)
+def test_eta_noise_pairs_the_homework_interval_the_grid_has_with_the_farthest_other(intervals, pair):
+    cells = [cell("item", k, times=shifted(0.5 * i)) for i, k in enumerate(intervals)]
+    v = eta_noise(cells, "cpu")
+    assert v.outcome != NOT_MEASURED
+    assert (v.figures["interval_a"], v.figures["interval_b"]) == pair
+
+
+def test_a_single_run_per_cell_has_no_spread_so_nothing_is_judged():
+    one = (4.8,)
+    cells = [
+        cell(s, k, times=one, memory=(50_000,)) for s in ("item", "tensor") for k in (1, 100, 2000, None)
+    ]
+    cells[0] = cell("item", 1, times=(5.8,), memory=(90 * MB,))
+    for rule in (graph_memory, sync_overlap, eta_noise):
+        v = rule(cells, "cpu", 15e-6)
+        assert v.outcome == NOT_MEASURED and "at least 2 timed runs" in v.text, v.text
+
+
+def test_memory_noise_is_at_least_one_page():
+    v = graph_memory(memory_cells(item_growth=0, tensor_growth=1000), "cpu")
+    assert v.outcome == WITHIN_NOISE and v.figures["memory_noise_bytes"] >= 4096

@@ -4,6 +4,9 @@ Every cell first runs once as a warm-up (on CUDA that run also counts the syncs 
 mode, which slows syncs down and so is never timed). Then each repeat runs every cell once, in a fresh
 random order drawn from ``order_seed``, so that drift on a shared machine spreads over all cells. The
 order, the seed and the thread count are part of the result.
+
+Ctrl-C (or ``stop.request()``) ends the experiment after the run in progress; the result then holds every
+cell that has at least one timed run, and says it was interrupted.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import torch
 from devicelab.bench.eta import EtaError, Marks, eta_error
 from devicelab.bench.memory import MemoryProbe, MemoryUse
 from devicelab.bench.strategies import STRATEGIES, fresh_parts
-from devicelab.bench.sync_cost import SyncCost, sync_round_trip
 from devicelab.bench.syncs import DeviceSyncCount, SyncCounter, count_device_syncs
-from devicelab.data import load_dataset
+from devicelab.data import Dataset, load_dataset
 from devicelab.devices import sync_fn
+from devicelab.hardware.measure import sync_round_trip
 from devicelab.timing import Measurement, measure
 from devicelab.train.config import TrainConfig
+from devicelab.train.interrupt import StopFlag, stop_on_sigint
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,26 @@ class CellResult:
 
 
 @dataclass(frozen=True)
+class SyncCost:
+    """The cost of one host-device sync on a device: ``devicelab.hardware.measure.sync_round_trip``, the
+    same figure ``devicelab info --measure`` reports."""
+
+    device: str
+    round_trip: Measurement  # seconds per .item() with an empty queue
+
+    @property
+    def per_sync_s(self) -> float:
+        return self.round_trip.median
+
+    def to_dict(self) -> dict:
+        return {"device": self.device, "per_sync_s": self.per_sync_s, "round_trip": self.round_trip.to_dict()}
+
+
+@dataclass(frozen=True)
 class LoggingExperiment:
     grid: Grid
     config: dict
-    cells: tuple[CellResult, ...]
+    cells: tuple[CellResult, ...]  # every cell with at least one timed run
     sync_costs: tuple[SyncCost, ...]
     order: tuple[
         tuple[int, str, str, int | None], ...
@@ -112,6 +132,12 @@ class LoggingExperiment:
     torch_version: str
     wall_s: float
     started: str = field(default="")
+    runs_planned: int = 0  # warm-ups included
+    interrupted: bool = False  # stopped early: some cells have fewer repeats, or none
+
+    @property
+    def runs_done(self) -> int:
+        return len(self.order)
 
     def cell(self, device: str, strategy: str, interval: int | None) -> CellResult | None:
         for c in self.cells:
@@ -137,9 +163,9 @@ def describe_device(device: torch.device) -> str:
 class _Bench:
     """The data on each device and the code that runs one cell once."""
 
-    def __init__(self, config: TrainConfig, grid: Grid) -> None:
+    def __init__(self, config: TrainConfig, grid: Grid, dataset: Dataset) -> None:
         self.config, self.grid = config, grid
-        self.dataset = load_dataset(config)
+        self.dataset = dataset
         self.tensors = {}
         for name in grid.devices:
             x, y, _, _ = self.dataset.tensors(torch.device(name))
@@ -171,37 +197,48 @@ class _Bench:
         return run, counted.count
 
 
-def run_experiment(config: TrainConfig, grid: Grid, progress: Progress | None = None) -> LoggingExperiment:
-    """Run the whole grid (see the module docstring) and return every measurement."""
+def run_experiment(
+    config: TrainConfig,
+    grid: Grid,
+    progress: Progress | None = None,
+    stop: StopFlag | None = None,
+    dataset: Dataset | None = None,
+) -> LoggingExperiment:
+    """Run the whole grid (see the module docstring) and return every measurement. ``dataset``: already
+    loaded from ``config`` (default: load it here)."""
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S"), time.perf_counter()
     threads_before = torch.get_num_threads()
     torch.set_num_threads(grid.threads)
+    cells = grid.cells()
+    total = len(cells) * (grid.repeats + 1)
+    order, warm, runs = [], {}, {cell: [] for cell in cells}
     try:
-        bench = _Bench(config, grid)
-        costs = tuple(sync_round_trip(torch.device(d)) for d in grid.devices)
-        cells = grid.cells()
-        total, done = len(cells) * (grid.repeats + 1), 0
+        bench = _Bench(config, grid, dataset if dataset is not None else load_dataset(config))
+        costs = tuple(SyncCost(d, sync_round_trip(d)) for d in grid.devices)
         rng = random.Random(grid.order_seed)
-        order, warm, runs = [], {}, {cell: [] for cell in cells}
-        for repeat in range(grid.repeats + 1):
-            for cell in rng.sample(cells, len(cells)):
+        plan = [
+            (repeat, cell) for repeat in range(grid.repeats + 1) for cell in rng.sample(cells, len(cells))
+        ]
+        with stop_on_sigint(stop) as flag:
+            for repeat, cell in plan:
+                if flag.requested:
+                    break
                 run, device_syncs = bench.run(*cell, count=repeat == 0)
                 if repeat == 0:
                     warm[cell] = (run, device_syncs)
                 else:
                     runs[cell].append(run)
                 order.append((repeat, *cell))
-                done += 1
                 if progress is not None:
                     phase = "warm-up" if repeat == 0 else f"repeat {repeat}"
                     progress(
-                        done,
+                        len(order),
                         total,
                         f"{cell[0]} {cell[1]} k={cell[2] or 'never'} {phase}: {run.seconds:.3f} s",
                     )
     finally:
         torch.set_num_threads(threads_before)
-    results = tuple(_aggregate(cell, grid.epochs, warm[cell], runs[cell]) for cell in cells)
+    results = tuple(_aggregate(cell, grid.epochs, warm[cell], runs[cell]) for cell in cells if runs[cell])
     return LoggingExperiment(
         grid=grid,
         config=config.to_dict(),
@@ -212,6 +249,8 @@ def run_experiment(config: TrainConfig, grid: Grid, progress: Progress | None = 
         torch_version=torch.__version__,
         wall_s=time.perf_counter() - t0,
         started=started,
+        runs_planned=total,
+        interrupted=len(order) < total,
     )
 
 

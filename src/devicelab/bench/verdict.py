@@ -1,13 +1,14 @@
 """The answer to the homework: one verdict per explanation and device, computed from the measurements.
 
 Each verdict is ``supported``, ``refuted`` or ``within noise`` (``not measured`` when the grid lacks the
-cells it needs), with the figures behind it. The rules, where "spread" is the larger IQR of the two cells
+cells it needs, or a compared cell has fewer than two timed runs and so no spread), with the figures
+behind it. The rules, where "spread" is the larger IQR of the two cells
 compared:
 
 1. Graph memory ("more records keep more graphs, so more memory and slower steps"). The ``tensor``
    strategy is the positive control: appending the loss tensor does keep graphs. If its memory growth
-   from the fewest to the most records is not beyond the memory noise (the larger of the cells' IQRs and
-   of the growth of a run that records nothing), the run cannot tell: *within noise*. Otherwise the
+   from the fewest to the most records is not beyond the memory noise (the largest of the cells' IQRs,
+   the growth of a run that records nothing and one memory page), the run cannot tell: *within noise*. Otherwise the
    lesson's ``item`` is judged: *supported* when it also grows beyond the noise by at least half as many
    bytes per record as ``tensor``, else *refuted*.
 2. Sync hidden by overlap ("GPU compute hides the cost of each ``.item()`` sync"). Predicted cost P =
@@ -26,6 +27,7 @@ compared:
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -38,6 +40,8 @@ TITLES = {
     3: "the remaining-time estimate is too noisy to show the difference",
 }
 HOMEWORK_PAIR = (100, 2000)  # the lesson's "every 100 vs every 2000 epochs"
+MIN_RUNS = 2  # timed runs a cell needs before its spread means anything
+PAGE = mmap.PAGESIZE  # resident memory grows in pages: a smaller change cannot be seen
 
 
 @dataclass(frozen=True)
@@ -87,11 +91,23 @@ def _missing(n: int, device: str, what: str) -> Verdict:
     return Verdict(n, device, NOT_MEASURED, f"Not measured on {device}: needs {what}.")
 
 
+def _too_few_runs(n: int, device: str, compared: Sequence[CellResult]) -> Verdict | None:
+    """A verdict of 'not measured' when a compared cell has no run-to-run spread (fewer than two runs)."""
+    runs = min(len(c.times.times) for c in compared)
+    if runs >= MIN_RUNS:
+        return None
+    return _missing(
+        n, device, f"at least {MIN_RUNS} timed runs per cell for a run-to-run spread (had {runs})"
+    )
+
+
 def graph_memory(cells: Sequence[CellResult], device: str, per_sync_s: float | None = None) -> Verdict:
     item, tensor = _extremes(_by_interval(cells, "item")), _extremes(_by_interval(cells, "tensor"))
     if item is None or tensor is None or item[0].records == item[1].records:
         return _missing(1, device, "the item and tensor strategies at two or more intervals")
     (item_hi, item_lo), (tensor_hi, tensor_lo) = item, tensor
+    if (few := _too_few_runs(1, device, (*item, *tensor))) is not None:
+        return few
     records = item_hi.records - item_lo.records
     item_growth = item_hi.memory_median - item_lo.memory_median
     tensor_growth = tensor_hi.memory_median - tensor_lo.memory_median
@@ -99,6 +115,7 @@ def graph_memory(cells: Sequence[CellResult], device: str, per_sync_s: float | N
         *(c.memory_iqr for c in (item_hi, item_lo, tensor_hi, tensor_lo)),
         abs(item_lo.memory_median) if item_lo.records == 0 else 0.0,
         abs(tensor_lo.memory_median) if tensor_lo.records == 0 else 0.0,
+        PAGE,
     )
     item_per_record = item_growth / records
     tensor_per_record = tensor_growth / max(1, tensor_hi.records - tensor_lo.records)
@@ -150,6 +167,8 @@ def sync_overlap(cells: Sequence[CellResult], device: str, per_sync_s: float | N
     if item is None or per_sync_s is None or item[0].syncs == item[1].syncs:
         return _missing(2, device, "the item strategy at two or more intervals and the measured sync cost")
     hi, lo = item
+    if (few := _too_few_runs(2, device, item)) is not None:
+        return few
     syncs = hi.syncs - lo.syncs
     predicted = syncs * per_sync_s
     observed = hi.times.median - lo.times.median
@@ -191,12 +210,19 @@ def sync_overlap(cells: Sequence[CellResult], device: str, per_sync_s: float | N
 
 
 def _homework_pair(by_interval: dict[int | None, CellResult]) -> tuple[CellResult, CellResult] | None:
+    """k=100 and k=2000; where the grid lacks one, the grid's extreme farthest from the other."""
     extremes = _extremes(by_interval)
     if extremes is None:
         return None
-    a = by_interval.get(HOMEWORK_PAIR[0], extremes[0])
-    b = by_interval.get(HOMEWORK_PAIR[1], extremes[1])
-    return None if a is b else (a, b)
+    most, fewest = extremes
+    a, b = (by_interval.get(k) for k in HOMEWORK_PAIR)
+    if a is None and b is None:
+        return most, fewest
+    if a is None:
+        a = most if b is not most else fewest
+    if b is None:
+        b = fewest if a is not fewest else most
+    return a, b
 
 
 def eta_noise(cells: Sequence[CellResult], device: str, per_sync_s: float | None = None) -> Verdict:
@@ -205,6 +231,8 @@ def eta_noise(cells: Sequence[CellResult], device: str, per_sync_s: float | None
     if pair is None:
         return _missing(3, device, "the item strategy at two or more intervals")
     a, b = pair
+    if (few := _too_few_runs(3, device, pair)) is not None:
+        return few
     difference = abs(a.times.median - b.times.median)
     spread = _spread(a, b)
     eta = max(a.eta_smoothed_s, b.eta_smoothed_s)

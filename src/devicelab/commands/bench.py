@@ -38,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if action.dest == "epochs":
             action.default = None
             action.help = f"epochs per run (default: {DEFAULT_EPOCHS}; {QUICK['epochs']} with --quick)"
+        elif action.dest == "threads":
+            action.help = "CPU threads for torch (default here: 1, fastest for the seed workload's tiny ops)"
+        elif action.dest == "batch_size":
+            action.help = "not supported here: bench logging times full-batch steps"
     grid = logging.add_argument_group("experiment")
     grid.add_argument(
         "--intervals",
@@ -50,9 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--device",
         dest="devices",
         action="append",
-        help="cpu, cuda, cuda:N, ... (repeat or comma-separate; default: the CPU and every available GPU)",
+        help="cpu, cuda, cuda:N, ... (repeat or comma-separate; default: auto = the CPU and every available GPU)",
     )
-    grid.add_argument("--repeats", type=int, help=f"timed runs per cell (default: {DEFAULT_REPEATS})")
+    grid.add_argument(
+        "--repeats", type=int, help=f"timed runs per cell, at least 2 (default: {DEFAULT_REPEATS})"
+    )
     grid.add_argument("--order-seed", type=int, help="seed of the random cell order (default: --seed)")
     grid.add_argument(
         "--quick",
@@ -108,10 +114,13 @@ def parse_strategies(text: str | None) -> tuple[str, ...]:
 def resolve_devices(specs: list[str] | None) -> tuple[str, ...]:
     from devicelab.devices import available_devices, resolve_device
 
-    if not specs:
-        return tuple(str(d) for d in available_devices())
-    names = [p.strip() for spec in specs for p in spec.split(",") if p.strip()]
-    return tuple(dict.fromkeys(str(resolve_device(n)) for n in names))
+    names = [p.strip() for spec in specs or ["auto"] for p in spec.split(",") if p.strip()]
+    if not names:
+        raise UserError("--device: no device given", hint="e.g. --device cpu or --device cpu,cuda:0")
+    found = []
+    for name in names:  # auto: every device here, the CPU first
+        found += [str(d) for d in available_devices()] if name == "auto" else [str(resolve_device(name))]
+    return tuple(dict.fromkeys(found))
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -124,7 +133,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise UserError(f"--{option} {value}: cannot create its folder ({error.strerror})") from None
+            raise UserError(
+                f"--{option} {value}: cannot create its folder {str(path.parent)!r} ({error.strerror})",
+                hint="give a path whose folders can be created",
+            ) from None
     if args.plots:
         if Path(args.plots).exists() and not Path(args.plots).is_dir():
             raise UserError(f"--plots {args.plots}: is a file", hint="give a folder")
@@ -141,14 +153,18 @@ def _grid(args: argparse.Namespace):
     epochs = args.epochs if args.epochs is not None else (QUICK["epochs"] if quick else DEFAULT_EPOCHS)
     if epochs <= 0:
         raise UserError(f"--epochs must be positive, got {epochs}")
-    intervals = parse_intervals(args.intervals or (QUICK["intervals"] if quick else DEFAULT_INTERVALS))
+    default_intervals = QUICK["intervals"] if quick else DEFAULT_INTERVALS
+    intervals = parse_intervals(args.intervals if args.intervals is not None else default_intervals)
     repeats = args.repeats if args.repeats is not None else (QUICK["repeats"] if quick else DEFAULT_REPEATS)
-    if repeats < 1:
-        raise UserError(f"--repeats must be at least 1, got {repeats}")
+    if repeats < 2:
+        raise UserError(
+            f"--repeats must be at least 2, got {repeats}",
+            hint="the verdicts weigh each difference against the run-to-run spread, which needs two runs",
+        )
     too_long = [k for k in intervals if k is not None and k > epochs]
     if too_long:
         raise UserError(
-            f"--intervals: {','.join(map(str, too_long))} is longer than the {epochs} epochs of a run, "
+            f"--intervals: {','.join(map(str, too_long))} {'is' if len(too_long) == 1 else 'are'} longer than the {epochs} epochs of a run, "
             "so nothing would be recorded",
             hint="use smaller intervals, 'never', or more --epochs",
         )
@@ -176,18 +192,23 @@ def run(args: argparse.Namespace) -> int:
 
     from devicelab.bench.logging_experiment import run_experiment
     from devicelab.bench.verdict import judge
+    from devicelab.data import load_dataset
     from devicelab.fsutil import atomic_write_text
     from devicelab.report.bench_logging import format_report, to_csv, to_json, to_markdown
 
     grid = _grid(args)
     config = config_from_args(args, epochs=grid.epochs)
+    dataset = load_dataset(config)  # bad data fails here, before any folder is made or the run announced
     _check_outputs(args)
     print(
         f"bench logging: {len(grid.cells())} cells x ({grid.repeats} repeats + 1 warm-up) of {grid.epochs} "
         f"epochs on {', '.join(grid.devices)}, {grid.threads} CPU thread(s)",
         file=sys.stderr,
     )
-    experiment = run_experiment(config, grid, progress=_progress)
+    experiment = run_experiment(config, grid, progress=_progress, dataset=dataset)
+    if not experiment.cells:
+        print("devicelab: interrupted before any timed run; nothing to report", file=sys.stderr)
+        return 130
     verdicts = judge(experiment.cells, {c.device: c.per_sync_s for c in experiment.sync_costs})
 
     plots: list[str] = []
@@ -208,6 +229,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(to_json(experiment, verdicts), indent=2, default=str))
     else:
         print(format_report(experiment, verdicts))
+    if experiment.interrupted:
+        print(
+            f"devicelab: interrupted after {experiment.runs_done} of {experiment.runs_planned} runs; "
+            f"the results above hold the {len(experiment.cells)} cells with a timed run",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

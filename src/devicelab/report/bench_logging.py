@@ -62,8 +62,19 @@ def setup_pairs(exp: LoggingExperiment) -> list[tuple[str, object]]:
     ]
     for cost in exp.sync_costs:
         name = exp.device_names.get(cost.device, "")
-        pairs.append((f"one sync on {cost.device}", f"{cost.per_sync_s * 1e6:.2f} µs ({name})"))
+        iqr = cost.round_trip.iqr * 1e6
+        pairs.append(
+            (f"one sync on {cost.device}", f"{cost.per_sync_s * 1e6:.2f} µs, IQR {iqr:.2f} ({name})")
+        )
     pairs.append(("wall time", f"{exp.wall_s:.1f} s"))
+    if exp.interrupted:
+        pairs.append(
+            (
+                "INTERRUPTED",
+                f"after {exp.runs_done} of {exp.runs_planned} runs: {len(exp.cells)} cells have timed runs, "
+                "some with fewer repeats than planned",
+            )
+        )
     return pairs
 
 
@@ -105,6 +116,9 @@ def to_json(exp: LoggingExperiment, verdicts: Sequence[Verdict]) -> dict:
         "device_names": exp.device_names,
         "started": exp.started,
         "wall_s": exp.wall_s,
+        "interrupted": exp.interrupted,
+        "runs_done": exp.runs_done,
+        "runs_planned": exp.runs_planned,
         "sync_costs": [c.to_dict() for c in exp.sync_costs],
         "cells": [
             {

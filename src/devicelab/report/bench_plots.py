@@ -38,9 +38,10 @@ def plot_time_per_epoch(exp: LoggingExperiment, path: str | os.PathLike) -> Path
         positions[None] = len(finite)
     plt, fig, axes = _figure(len(exp.grid.devices))
     for ax, device in zip(axes, exp.grid.devices, strict=True):
+        middle = (len(exp.grid.strategies) - 1) / 2  # spread the strategies symmetrically around each k
         for offset, strategy in enumerate(exp.grid.strategies):
             cells = sorted(_series(exp, device, strategy), key=lambda c: positions[c.interval])
-            x = [positions[c.interval] + (offset - 1.5) * 0.06 for c in cells]
+            x = [positions[c.interval] + (offset - middle) * 0.06 for c in cells]
             y = [c.us_per_epoch for c in cells]
             low = [c.us_per_epoch - c.times.q1 / c.epochs * 1e6 for c in cells]
             high = [c.times.q3 / c.epochs * 1e6 - c.us_per_epoch for c in cells]
