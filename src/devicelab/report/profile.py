@@ -97,7 +97,7 @@ def _share(part: float | None, total: float | None) -> str | None:
 def format_activations(profile) -> str:
     headers = ["layer", "mean", "std", "zeros", "dead units", "non-finite"]
     rows = []
-    for layer in (*profile.layers, profile.total) if len(profile.layers) > 1 else profile.layers:
+    for layer in profile.layers:  # the model's own output is its last layer's: no total row to repeat it
         s = layer.stats
         if s is None:
             rows.append([layer.name, None, None, None, None, None])
