@@ -116,8 +116,8 @@ def test_ragged_row_names_its_line(tmp_path):
         csvdata.read_table(path)
 
 
-def test_not_utf8(tmp_path):
+def test_not_utf8_is_read_as_windows_1252(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("a,b\n1,é\n".encode("latin-1"))
-    with pytest.raises(UserError, match="not UTF-8"):
-        csvdata.read_table(path)
+    table = csvdata.read_table(path)
+    assert table.encoding == "cp1252" and table.column("b") == ["é"]

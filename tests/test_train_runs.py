@@ -128,9 +128,9 @@ def test_ctrl_c_stops_saves_and_resumes_exactly(cli, tmp_path):
 
 
 def test_nan_loss_stops_names_the_epoch_and_keeps_the_last_good_weights(cli, tmp_path):
-    diverging = ("--dataset", "diabetes", "--activation", "tanh", "--lr", "0.1", "--log-every", "10")
+    diverging = ("--dataset", "diabetes", "--activation", "tanh", "--lr", "1", "--log-every", "10")
     result = cli("train", *diverging, *CPU1, "--name", "nan")
-    assert_user_error(result, "NaN or infinite at epoch", "--lr 0.01", "last good weights")
+    assert_user_error(result, "NaN or infinite at epoch", "--lr 0.1", "last good weights")
     folder = tmp_path / "runs" / "nan"
     losses, summary, weights = load_run(folder)
     bad, good = summary["diverged_epoch"], summary["epochs_done"]
@@ -139,7 +139,7 @@ def test_nan_loss_stops_names_the_epoch_and_keeps_the_last_good_weights(cli, tmp
     assert losses.shape == (good,) and np.isfinite(losses).all()
     # the saved weights are exactly those of the same run stopped at the last good log point
     reference = train(
-        TrainConfig(dataset="diabetes", activation="tanh", lr=0.1, epochs=good, device="cpu", threads=1)
+        TrainConfig(dataset="diabetes", activation="tanh", lr=1.0, epochs=good, device="cpu", threads=1)
     )
     for key, value in reference.model.state_dict().items():
         assert torch.equal(weights[key], value), key

@@ -1,16 +1,18 @@
 """Reading a user's CSV into numeric features and a target, with one clear error per bad input.
 
-Handles what real files bring: a UTF-8 byte-order mark, ``;``/tab/``|`` delimiters (sniffed), quoted
-cells, decimal commas in ``;``-separated files, empty or NaN cells (counted, or dropped with ``--dropna``),
-text columns among the features (named), and a text target (kept as class labels).
+Handles what real files bring: byte-order marks (UTF-8, UTF-16, UTF-32), Windows-1252 text, ``;``/tab/``|``
+delimiters (sniffed), quoted cells, decimal commas in ``;``-separated files, empty or NaN cells (counted,
+or dropped with ``--dropna``), text columns among the features (named), and a text target (kept as class
+labels). Compressed, spreadsheet and other binary files are named as such.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import get_close_matches
 from pathlib import Path
 
@@ -33,6 +35,7 @@ class Table:
     line_numbers: tuple[int, ...]  # the file line of each row (1-based, header is line 1)
     delimiter: str
     sha256: str
+    encoding: str = "utf-8"
 
     def column(self, name: str) -> list[str]:
         index = self.columns.index(name)
@@ -46,14 +49,13 @@ def read_table(path: str | Path) -> Table:
         raise UserError(f"file {str(path)!r} does not exist", hint="check the path given to --data")
     if not path.is_file():
         raise UserError(f"{str(path)!r} is not a file", hint="give --data a CSV file")
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")  # strips a byte-order mark if there is one
-    except UnicodeDecodeError as error:
+        raw = path.read_bytes()
+    except OSError as error:
         raise UserError(
-            f"{path} is not UTF-8 text (byte {error.start} cannot be decoded)",
-            hint="save the file as UTF-8 CSV",
+            f"cannot read {path} ({error.strerror})", hint="check the file's permissions"
         ) from None
+    text, encoding = decode(raw, path)
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -75,7 +77,50 @@ def read_table(path: str | Path) -> Table:
         numbers.append(number)
     if not rows:
         raise UserError(f"{path} has a header but no data rows", hint="add rows below the header")
-    return Table(path, header, tuple(rows), tuple(numbers), delimiter, hashlib.sha256(raw).hexdigest())
+    return Table(
+        path, header, tuple(rows), tuple(numbers), delimiter, hashlib.sha256(raw).hexdigest(), encoding
+    )
+
+
+# Byte-order marks, UTF-32 before UTF-16 (whose little-endian mark begins UTF-32's)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_NOT_CSV = {  # magic numbers of files people pass by mistake: what it is, what to do
+    b"\x1f\x8b": ("gzip-compressed", "decompress it first (gunzip FILE)"),
+    b"PK\x03\x04": ("a zip archive or an Excel workbook", "export it as CSV (File > Save As > CSV UTF-8)"),
+}
+
+
+def decode(raw: bytes, path: Path) -> tuple[str, str]:
+    """``(text, encoding)``: a byte-order mark names the encoding (UTF-8, UTF-16, UTF-32, as Excel's
+    "CSV UTF-8" and "Unicode Text" write them); without one UTF-8, else Windows-1252 (Excel's plain "CSV"
+    on Western Windows), else Latin-1."""
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding), encoding
+            except UnicodeDecodeError as error:
+                raise UserError(
+                    f"{path} starts with a {encoding.upper()} byte-order mark but byte {error.start} is not "
+                    f"{encoding.upper()}",
+                    hint="save the file again as UTF-8 CSV",
+                ) from None
+    what, fix = next((kind for magic, kind in _NOT_CSV.items() if raw.startswith(magic)), (None, None))
+    if what is None and b"\x00" in raw:
+        what, fix = "binary (it has NUL bytes)", "give a CSV text file; UTF-16 text needs a byte-order mark"
+    if what:
+        raise UserError(f"{path} is not a CSV text file: it is {what}", hint=fix)
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1"), "latin-1"  # decodes any bytes: the last resort
 
 
 def sniff_delimiter(lines: list[str]) -> str:
@@ -90,12 +135,16 @@ def sniff_delimiter(lines: list[str]) -> str:
     return best
 
 
-def _check_header(path: Path, header: tuple[str, ...]) -> None:
-    if len(header) < 2:
+def require_two_columns(table: Table) -> None:
+    """Training needs feature columns and a target column."""
+    if len(table.columns) < 2:
         raise UserError(
-            f"{path} has a single column {header[0]!r}",
-            hint="a CSV needs feature columns and a target column, separated by , ; tab or |",
+            f"{table.path} has a single column {table.columns[0]!r}",
+            hint="a CSV to train on needs feature columns and a target column, separated by , ; tab or |",
         )
+
+
+def _check_header(path: Path, header: tuple[str, ...]) -> None:
     empty = [i + 1 for i, name in enumerate(header) if not name]
     if empty:
         raise UserError(f"{path} has unnamed columns (positions {empty})", hint="give every column a name")
@@ -132,19 +181,22 @@ def missing_rows(table: Table, columns: tuple[str, ...]) -> list[int]:
 def drop_rows(table: Table, drop: list[int]) -> Table:
     gone = set(drop)
     keep = [r for r in range(len(table.rows)) if r not in gone]
-    return Table(
-        table.path,
-        table.columns,
-        tuple(table.rows[r] for r in keep),
-        tuple(table.line_numbers[r] for r in keep),
-        table.delimiter,
-        table.sha256,
+    return replace(
+        table,
+        rows=tuple(table.rows[r] for r in keep),
+        line_numbers=tuple(table.line_numbers[r] for r in keep),
     )
 
 
-def check_missing(table: Table, columns: tuple[str, ...], *, dropna: bool) -> Table:
+def check_missing(
+    table: Table,
+    columns: tuple[str, ...],
+    *,
+    dropna: bool,
+    fix: str = "fill them in, or pass --dropna to drop those rows",
+) -> Table:
     """The table without rows that have empty/NaN cells when ``dropna``; otherwise a UserError that
-    counts them and names the first lines."""
+    counts them, names the first lines and says how to ``fix`` it."""
     bad = missing_rows(table, columns)
     if not bad:
         return table
@@ -153,7 +205,7 @@ def check_missing(table: Table, columns: tuple[str, ...], *, dropna: bool) -> Ta
         more = ", ..." if len(bad) > _SHOW_ROWS else ""
         raise UserError(
             f"{table.path} has {len(bad)} row(s) with empty or NaN cells (lines {lines}{more})",
-            hint="fill them in, or pass --dropna to drop those rows",
+            hint=fix,
         )
     kept = drop_rows(table, bad)
     if not kept.rows:

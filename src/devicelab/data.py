@@ -79,6 +79,9 @@ class Dataset:
     classes: tuple | None  # original label of each class id; None for regression
     scaler: Scaler
     source: dict = field(default_factory=dict)  # where the rows came from (name, or CSV path and sha256)
+    # regression: the target is standardised on the training rows (y_train/y_test hold scaled values),
+    # so one learning rate suits any target's units; predictions and RMSE are mapped back. None: classes
+    target_scaler: Scaler | None = None
 
     @property
     def n_features(self) -> int:
@@ -138,13 +141,15 @@ def split_and_scale(
         x, y, test_size=config.test_size, random_state=config.seed
     )
     scaler = Scaler.fit(config.scaler, x_train)
+    target_scaler = None
     if task == "classification":
         if classes is None:
             classes = tuple(np.unique(y).tolist())  # numpy: no sync
         y_train, y_test = np.asarray(y_train, dtype=np.int64), np.asarray(y_test, dtype=np.int64)
     else:
         classes = None
-        y_train, y_test = np.asarray(y_train, dtype=np.float32), np.asarray(y_test, dtype=np.float32)
+        target_scaler = Scaler.fit("standard", np.reshape(y_train, (-1, 1)))
+        y_train, y_test = (target_scaler.transform(np.reshape(y, (-1, 1)))[:, 0] for y in (y_train, y_test))
     return Dataset(
         name=name,
         task=task,
@@ -157,6 +162,7 @@ def split_and_scale(
         classes=classes,
         scaler=scaler,
         source=source or {"kind": "builtin", "name": name},
+        target_scaler=target_scaler,
     )
 
 
@@ -182,6 +188,7 @@ def load_csv(config: TrainConfig) -> Dataset:
     from devicelab import csvdata
 
     table = csvdata.read_table(config.data)
+    csvdata.require_two_columns(table)
     target = csvdata.find_column(table, config.target)
     features = tuple(c for c in table.columns if c != target)
     n_read = len(table.rows)
@@ -193,6 +200,7 @@ def load_csv(config: TrainConfig) -> Dataset:
         "path": str(table.path.resolve()),
         "sha256": table.sha256,
         "delimiter": table.delimiter,
+        "encoding": table.encoding,
         "rows_read": n_read,
         "rows_dropped": n_read - len(table.rows),
     }

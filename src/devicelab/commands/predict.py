@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from devicelab.errors import UserError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -36,7 +38,13 @@ def run(args: argparse.Namespace) -> int:
         name, value = predictions.score
         note += f" ({name} {value:.4f} against the target column in the file)"
     if args.out:
-        atomic_write_text(args.out, text)
+        try:
+            atomic_write_text(args.out, text)
+        except OSError as error:
+            raise UserError(
+                f"cannot write --out {args.out}: {error.strerror or error}",
+                hint="give --out a file path in a folder you can write to",
+            ) from None
         print(f"wrote {note} to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)

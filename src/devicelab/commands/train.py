@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from devicelab.commands._workload import add_workload_arguments, config_from_args
@@ -13,7 +14,7 @@ Train an MLP on a built-in toy set or your CSV, on the device that is fastest fo
 this is the lesson's seed workload: Iris, 80/20 split (seed 42), MinMax scaling, MLP 4-10-3, SGD lr 0.01,
 full batch, 20000 epochs. The loss of every epoch stays on the device and is read only at log points.
 Writes a run folder (config, hardware, metrics.csv, losses.npy, summary.json, loss.png, model.safetensors).
-Ctrl-C stops at an epoch boundary and saves a resumable run."""
+Ctrl-C (or SIGTERM) stops at an epoch boundary and saves a resumable run."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,15 +47,18 @@ def run(args: argparse.Namespace) -> int:
     from devicelab.data import load_dataset
 
     dataset = load_dataset(config)  # bad data fails here, before torch is imported
+    check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
     from devicelab.report.progress import ProgressBar
     from devicelab.train.callbacks import Callbacks
+    from devicelab.train.interrupt import stop_on_sigint
     from devicelab.train.loop import train
 
     bar = None if args.quiet else ProgressBar()
     result = train(config, dataset=dataset, resume=checkpoint, callbacks=bar or Callbacks())
     if bar and result.status != "completed":
         bar.close()
-    folder = result.save()
+    with stop_on_sigint():  # a Ctrl-C (or SIGTERM) while the folder is written waits until it is complete
+        folder = _save(result)
     print(_summary(result, folder))
     if result.status == "diverged":
         good = result.epochs_done
@@ -75,6 +79,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_runs_dir(runs_dir: str) -> None:
+    """A UserError when run folders cannot be made under ``runs_dir`` (nothing is created here)."""
+    path = Path(runs_dir).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not a folder" if not existing.is_dir() else "is not writable"
+        raise UserError(
+            f"cannot write run folders under {runs_dir}: {existing} {what}",
+            hint="pass --runs-dir DIR with a folder you can write to",
+        )
+
+
+def _save(result) -> Path:
+    try:
+        return result.save()
+    except OSError as error:  # a full disk, a folder removed meanwhile: say so, without a traceback
+        raise UserError(
+            f"could not write the run folder under {result.config.runs_dir}: "
+            f"{error.strerror or error} ({error.filename})",
+            hint="free some space or pass --runs-dir DIR with a writable folder, then train again",
+        ) from None
+
+
 def _config(args: argparse.Namespace):
     """The run's config: from the options, or from the resumed run folder (plus --epochs and the
     running options)."""
@@ -91,6 +118,7 @@ def _config(args: argparse.Namespace):
     folder = Path(args.resume)
     config = checkpoint.config_for(
         args.epochs,
+        data=args.data,  # a CSV that moved: its contents are checked against the run's (sha256)
         device=args.device if args.device != "auto" else None,
         threads=args.threads,
         log_every=args.log_every,
@@ -105,18 +133,22 @@ def _config(args: argparse.Namespace):
 
 
 def _check_same_data(args: argparse.Namespace, checkpoint) -> None:
-    """--dataset/--data given with --resume must name the run's own data."""
+    """--dataset/--data given with --resume must name the run's kind of data (a CSV given for a CSV run
+    may live at another path: its contents are compared once it is read); a CSV run's file must exist."""
     saved = checkpoint.config
     saved_path = checkpoint.preprocessing.get("source", {}).get("path")
-    asked_csv = args.data is not None and (
-        saved_path is None or Path(args.data).resolve() != Path(saved_path)
-    )
+    asked_csv = args.data is not None and saved_path is None
     asked_set = args.dataset is not None and (saved.data is not None or args.dataset != saved.dataset)
     if asked_csv or asked_set:
         trained_on = saved.data or saved.dataset
         raise UserError(
             f"run {checkpoint.run_dir} was trained on {trained_on}, not {args.data or args.dataset}",
             hint="resume with the run's own data (or leave --data/--dataset out), or start a new run",
+        )
+    if saved_path and args.data is None and not Path(saved_path).is_file():
+        raise UserError(
+            f"run {checkpoint.run_dir} was trained on {saved_path}, which is no longer there",
+            hint="pass --data with the file's new path; its contents must be the same",
         )
 
 

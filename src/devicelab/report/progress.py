@@ -4,6 +4,7 @@ written at most every few seconds, plus the first and the last."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
@@ -25,15 +26,26 @@ def _duration(seconds: float) -> str:
     return f"{minutes}:{secs:02d}" if minutes else f"{seconds:.1f}s"
 
 
-def format_point(point: LogPoint, width: int = 24) -> str:
+def format_point(point: LogPoint, width: int = 24, columns: int | None = None) -> str:
+    """One progress line; when it is wider than ``columns`` (a terminal's), a short one with the
+    progress, loss and ETA first, cut to fit (a redrawn line that wraps cannot be redrawn)."""
     done = point.epoch / point.total_epochs
     filled = int(done * width)
     bar = "#" * filled + "-" * (width - filled)
     scores = "  ".join(f"{SHORT.get(k, k)} {v:.4f}" for k, v in point.metrics.items())
-    return (
-        f"[{bar}] {done:4.0%} epoch {point.epoch}/{point.total_epochs}  loss {point.train_loss:.4f}  {scores}  "
-        f"elapsed {_duration(point.elapsed_s)}  ETA {_duration(point.eta_s)}"
-    )
+    counts = f"{done:4.0%} epoch {point.epoch}/{point.total_epochs}  loss {point.train_loss:.4f}"
+    line = f"[{bar}] {counts}  {scores}  elapsed {_duration(point.elapsed_s)}  ETA {_duration(point.eta_s)}"
+    if columns is None or len(line) < columns:
+        return line
+    return f"{counts}  ETA {_duration(point.eta_s)}  {scores}"[: max(columns - 1, 1)]
+
+
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` writes to (80 when it cannot be asked)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):
+        return 80
 
 
 class ProgressBar(Callbacks):
@@ -53,8 +65,8 @@ class ProgressBar(Callbacks):
         self.stream.flush()
 
     def on_log(self, point: LogPoint) -> None:
-        line = format_point(point)
         last = point.epoch == point.total_epochs
+        line = format_point(point, columns=_columns(self.stream) if self.tty else None)
         if self.tty:
             self.stream.write("\r" + line.ljust(self.width) + ("\n" if last else ""))
             self.width = len(line)

@@ -51,7 +51,13 @@ def load_model(path: Path, spec: dict) -> torch.nn.Module:
     from devicelab.models import build_mlp
 
     tensors, _ = load_tensors(path, "weight file")
-    model = build_mlp(spec)
+    try:
+        model = build_mlp(spec)
+    except (KeyError, TypeError, ValueError) as error:  # an edited or damaged record, not our bug
+        raise UserError(
+            f"the model shape saved beside {path} is unusable ({type(error).__name__}: {str(error)[:80]})",
+            hint="the run folder was damaged; use another run or train again",
+        ) from None
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in tensors.items()}
     if expected != found:

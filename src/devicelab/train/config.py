@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from devicelab.errors import UserError
@@ -59,8 +60,8 @@ class TrainConfig:
 def validate(config: TrainConfig) -> None:
     """Gather every problem with the numbers of a config into one UserError (named by CLI option)."""
     problems = []
-    if not config.lr > 0:
-        problems.append(f"--lr must be positive, got {config.lr}")
+    if not (config.lr > 0 and math.isfinite(config.lr)):
+        problems.append(f"--lr must be positive and finite, got {config.lr}")
     if config.epochs <= 0:
         problems.append(f"--epochs must be positive, got {config.epochs}")
     if not 0 < config.test_size < 1:
@@ -69,13 +70,19 @@ def validate(config: TrainConfig) -> None:
         problems.append(f"--batch-size must be positive, got {config.batch_size}")
     if not 0 <= config.dropout < 1:
         problems.append(f"--dropout must be in [0, 1), got {config.dropout}")
-    if config.momentum < 0 or config.weight_decay < 0:
-        problems.append("--momentum and --weight-decay must not be negative")
+    if not all(0 <= v < math.inf for v in (config.momentum, config.weight_decay)):  # also rejects NaN
+        problems.append("--momentum and --weight-decay must be finite and not negative")
+    if not 0 <= config.seed < 2**32:  # the range scikit-learn's split and torch.manual_seed both take
+        problems.append(f"--seed must be between 0 and {2**32 - 1}, got {config.seed}")
     if config.threads is not None and config.threads <= 0:
         problems.append(f"--threads must be positive, got {config.threads}")
     if config.log_every <= 0:
         problems.append(f"--log-every must be positive, got {config.log_every}")
     if config.data is not None and not config.target:
         problems.append("--data needs --target COLUMN (the column to predict)")
+    if config.data is None and config.target:
+        problems.append(
+            f"--target {config.target} needs --data FILE.csv (the built-in sets have their own target)"
+        )
     if problems:
         raise UserError("; ".join(problems))

@@ -56,7 +56,8 @@ def _run(config, dataset, choice: DeviceChoice, resume, callbacks: Callbacks, fl
     work = build_workload(config, dataset, torch.device(choice.device), total)
     start = resume.restore(work) if resume else 0
     previous = resume.losses if resume else np.zeros(0, dtype=np.float32)
-    recorder = Recorder(work, dataset.task, start, total, previous, resume.wall_s if resume else 0.0)
+    y_scale = float(dataset.target_scaler.scale[0]) if dataset.target_scaler else 1.0
+    recorder = Recorder(work, dataset.task, start, total, previous, resume.wall_s if resume else 0.0, y_scale)
     callbacks.on_start(
         StartInfo(
             choice.device,
@@ -80,7 +81,7 @@ def _run(config, dataset, choice: DeviceChoice, resume, callbacks: Callbacks, fl
             status = "diverged"
             break
         callbacks.on_log(point)
-        if flag.requested:
+        if flag.requested and epoch < total:  # a stop asked for after the last epoch: the run is complete
             status = "interrupted"
             break
     wall_s = time.perf_counter() - started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from devicelab import csvdata
 from devicelab.data import Scaler
 from devicelab.errors import UserError
 from devicelab.train.checkpoint import load_model
-from devicelab.train.resume import read_json
+from devicelab.train.resume import check_run_folder, damaged, read_json
 from devicelab.train.run_folder import MODEL, PREPROCESSING
 
 
@@ -27,6 +28,7 @@ class SavedModel:
     target: str
     classes: tuple | None
     scaler: Scaler
+    target_scaler: Scaler | None  # regression: maps the model's output back to the target's units
 
 
 @dataclass(frozen=True)
@@ -39,22 +41,22 @@ class Predictions:
 
 
 def load_saved(run_dir: str | Path) -> SavedModel:
-    folder = Path(run_dir)
-    if not folder.is_dir():
-        raise UserError(f"run folder {folder} does not exist", hint="give the path of a folder under runs/")
+    folder = check_run_folder(run_dir)
     record = read_json(folder / PREPROCESSING, "preprocessing record")
-    model = load_model(folder / MODEL, record["model_spec"])
-    model.eval()
-    classes = tuple(record["classes"]) if record.get("classes") is not None else None
-    return SavedModel(
-        folder,
-        model,
-        record["task"],
-        tuple(record["feature_names"]),
-        record["target"],
-        classes,
-        Scaler.from_dict(record["scaler"]),
-    )
+    with damaged(folder / PREPROCESSING):
+        model = load_model(folder / MODEL, record["model_spec"])
+        model.eval()
+        classes = tuple(record["classes"]) if record.get("classes") is not None else None
+        return SavedModel(
+            folder,
+            model,
+            record["task"],
+            tuple(record["feature_names"]),
+            record["target"],
+            classes,
+            Scaler.from_dict(record["scaler"]),
+            Scaler.from_dict(record["target_scaler"]) if record.get("target_scaler") else None,
+        )
 
 
 def predict_table(saved: SavedModel, table: csvdata.Table) -> Predictions:
@@ -63,14 +65,16 @@ def predict_table(saved: SavedModel, table: csvdata.Table) -> Predictions:
     if missing:
         from difflib import get_close_matches
 
-        close = get_close_matches(missing[0], table.columns, n=1)
-        suggestion = f"is {close[0]!r} {missing[0]!r}? " if close else ""
+        unused = [c for c in table.columns if c not in saved.feature_names]  # candidates for a renamed one
+        close = get_close_matches(missing[0], unused, n=1)
+        suggestion = f"rename {close[0]!r} to {missing[0]!r}? " if close else ""
         raise UserError(
             f"{table.path} lacks the feature column(s) {', '.join(missing)} that run {saved.run_dir} was "
             "trained on",
             hint=f"{suggestion}it has: {', '.join(table.columns)}",
         )
-    table = csvdata.check_missing(table, saved.feature_names, dropna=False)
+    fix = "fill them in or remove those rows: every feature is needed to predict"
+    table = csvdata.check_missing(table, saved.feature_names, dropna=False, fix=fix)
     x = torch.from_numpy(saved.scaler.transform(csvdata.numeric_features(table, saved.feature_names)))
     with torch.inference_mode():
         out = saved.model(x)
@@ -80,27 +84,39 @@ def predict_table(saved: SavedModel, table: csvdata.Table) -> Predictions:
         confidence, ids = probabilities.max(dim=1)
         values = [saved.classes[i] for i in ids.tolist()]  # sync: a CPU tensor, read once for the output
         return Predictions(table, column, values, confidence.numpy(), _accuracy(saved, table, values))
-    values = out.squeeze(-1).tolist()  # sync: a CPU tensor, read once for the output
+    values = out.squeeze(-1).double().numpy()  # a CPU tensor: no device to wait for
+    if saved.target_scaler is not None:
+        values = values * saved.target_scaler.scale[0] + saved.target_scaler.shift[0]
+    values = values.tolist()  # numpy: no sync
     return Predictions(table, column, values, None, _rmse(saved, table, values))
 
 
 def _accuracy(saved: SavedModel, table: csvdata.Table, values: list) -> tuple[str, float] | None:
     if saved.target not in table.columns:
         return None
-    truth = table.column(saved.target)
-    hits = [
-        str(p) == t or csvdata.to_number(t, table.delimiter) == p for p, t in zip(values, truth, strict=True)
+    known = [
+        (p, t)
+        for p, t in zip(values, table.column(saved.target), strict=True)
+        if t.lower() not in csvdata.MISSING
     ]
+    if not known:  # no row says its true label
+        return None
+    hits = [str(p) == t or csvdata.to_number(t, table.delimiter) == p for p, t in known]
     return "accuracy", float(np.mean(hits))
 
 
 def _rmse(saved: SavedModel, table: csvdata.Table, values: list) -> tuple[str, float] | None:
     if saved.target not in table.columns:
         return None
-    truth = [csvdata.to_number(t, table.delimiter) for t in table.column(saved.target)]
-    if any(t is None for t in truth):
+    pairs = [
+        (p, csvdata.to_number(t, table.delimiter))
+        for p, t in zip(values, table.column(saved.target), strict=True)
+    ]
+    known = [(p, t) for p, t in pairs if t is not None and math.isfinite(t)]  # rows whose true value is given
+    if not known:
         return None
-    return "rmse", float(np.sqrt(np.mean((np.asarray(values) - np.asarray(truth)) ** 2)))
+    predicted, truth = np.asarray(known).T
+    return "rmse", float(np.sqrt(np.mean((predicted - truth) ** 2)))
 
 
 def predictions_csv(predictions: Predictions) -> str:

@@ -14,16 +14,26 @@ import torch
 
 from devicelab.train.callbacks import LogPoint
 from devicelab.train.evaluate import METRIC_NAMES, evaluate
-from devicelab.train.workload import Workload
+from devicelab.train.workload import Workload, too_many_epochs
 
 
 class Recorder:
     def __init__(
-        self, work: Workload, task: str, start: int, total: int, previous: np.ndarray, previous_wall_s: float
+        self,
+        work: Workload,
+        task: str,
+        start: int,
+        total: int,
+        previous: np.ndarray,
+        previous_wall_s: float,
+        y_scale: float = 1.0,
     ) -> None:
-        self.work, self.task, self.start, self.total = work, task, start, total
+        self.work, self.task, self.start, self.total, self.y_scale = work, task, start, total, y_scale
         self.previous_wall_s = previous_wall_s
-        self.losses = np.full(total, np.nan, dtype=np.float32)
+        try:
+            self.losses = np.full(total, np.nan, dtype=np.float32)
+        except MemoryError:
+            raise too_many_epochs(total, "the host") from None
         self.losses[:start] = previous[:start]
         self.last = start  # epochs whose losses are on the host
         self.rows: list[dict] = []
@@ -38,7 +48,7 @@ class Recorder:
     def read(self, epoch: int) -> LogPoint | None:
         """Record epochs up to ``epoch``; None if a loss among them is NaN or infinite."""
         work, names = self.work, METRIC_NAMES[self.task]
-        test = evaluate(work.model, work.loss_fn, work.x_test, work.y_test, self.task)
+        test = evaluate(work.model, work.loss_fn, work.x_test, work.y_test, self.task, self.y_scale)
         packed = torch.cat([work.losses[self.last : epoch], test])
         host = packed.cpu().numpy()  # sync: the one host read of this log point
         self.host_syncs += 1

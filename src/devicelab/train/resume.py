@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from devicelab.data import Dataset
 from devicelab.devices import resolve_device
 from devicelab.errors import UserError
 from devicelab.train.checkpoint import load_model, load_tensors, optimizer_state
-from devicelab.train.config import TrainConfig
+from devicelab.train.config import TrainConfig, validate
 from devicelab.train.device_choice import Candidate, DeviceChoice
 from devicelab.train.run_folder import CONFIG, LOSSES, METRICS, MODEL, PREPROCESSING, STATE, SUMMARY
 from devicelab.train.workload import Workload
@@ -44,8 +46,9 @@ class Checkpoint:
     def wall_s(self) -> float:
         return float(self.summary.get("total_wall_s", 0.0))
 
-    def config_for(self, epochs: int | None, **running) -> TrainConfig:
-        """The saved config, continued to ``epochs`` in total (default: its own total)."""
+    def config_for(self, epochs: int | None, data: str | None = None, **running) -> TrainConfig:
+        """The saved config, continued to ``epochs`` in total (default: its own total); ``data``: where
+        the run's CSV is now, if it moved."""
         total = epochs if epochs is not None else self.config.epochs
         if total <= self.epochs_done:
             raise UserError(
@@ -53,7 +56,8 @@ class Checkpoint:
                 hint=f"pass --epochs N with a total larger than {self.epochs_done} to train further",
             )
         source = self.preprocessing.get("source", {})
-        data = source["path"] if source.get("kind") == "csv" else self.config.data  # absolute: any cwd works
+        if data is None:  # the saved path is absolute: any cwd works
+            data = source["path"] if source.get("kind") == "csv" else self.config.data
         changes = {k: v for k, v in running.items() if v is not None}
         return replace(self.config, epochs=total, data=data, **changes)
 
@@ -96,9 +100,7 @@ class Checkpoint:
 
 def load_checkpoint(run_dir: str | Path) -> Checkpoint:
     """Read a run folder for --resume; a UserError says what is missing, damaged or unusable."""
-    folder = Path(run_dir)
-    if not folder.is_dir():
-        raise UserError(f"run folder {folder} does not exist", hint="give the path of a folder under runs/")
+    folder = check_run_folder(run_dir)
     summary = read_json(folder / SUMMARY, "run summary")
     if not summary.get("resumable", False):
         raise UserError(
@@ -110,22 +112,51 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
     _require(folder / SUMMARY, summary, "epochs_done", "device", "threads")
     _require(folder / PREPROCESSING, preprocessing, "model_spec", "feature_names", "classes")
     _require(folder / CONFIG, config_record, "config")
-    config = TrainConfig.from_dict(config_record["config"])
+    with damaged(folder / CONFIG):
+        config = TrainConfig.from_dict(config_record["config"])
+        validate(config)
     model = load_model(folder / MODEL, preprocessing["model_spec"])
     state, metadata = load_tensors(folder / STATE, "optimizer state file")
     _require(folder / STATE, {**state, **metadata}, "rng/cpu", "rng/shuffle", "param_groups")
-    losses = _read_losses(folder / LOSSES, int(summary["epochs_done"]))
+    with damaged(folder / SUMMARY):
+        epochs_done = int(summary["epochs_done"])
+    losses = _read_losses(folder / LOSSES, epochs_done)
+    with damaged(folder / METRICS):
+        metrics = _read_metrics(folder / METRICS)
     return Checkpoint(
         run_dir=folder,
         config=config,
         summary=summary,
         preprocessing=preprocessing,
         losses=losses,
-        metrics=_read_metrics(folder / METRICS),
+        metrics=metrics,
         weights=model.state_dict(),
         optimizer=optimizer_state(state, metadata),
         rng={k.split("/", 1)[1]: v for k, v in state.items() if k.startswith("rng/")},
     )
+
+
+def check_run_folder(run_dir: str | Path) -> Path:
+    """``run_dir`` as a Path; a UserError when it is missing or not a folder."""
+    folder = Path(run_dir)
+    if not folder.exists():
+        raise UserError(f"run folder {folder} does not exist", hint="give the path of a folder under runs/")
+    if not folder.is_dir():
+        raise UserError(f"{folder} is a file, not a run folder", hint="give the path of a folder under runs/")
+    return folder
+
+
+@contextmanager
+def damaged(path: Path) -> Iterator[None]:
+    """Turns a value of the wrong type or shape in a run folder's file into a UserError naming it."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise UserError(
+            f"{path} holds a value devicelab cannot use ({type(error).__name__}: {str(error)[:80]}): "
+            "the run folder is damaged or from another version",
+            hint="use another run or train again",
+        ) from None
 
 
 def _require(path: Path, record: dict, *keys: str) -> None:
@@ -144,11 +175,17 @@ def read_json(path: Path, what: str) -> dict:
             hint="give a folder written by devicelab train",
         )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UserError(
             f"{what} {path} is corrupt ({error})", hint="use another run or train again"
         ) from None
+    if not isinstance(record, dict):
+        raise UserError(
+            f"{what} {path} is corrupt (a JSON {type(record).__name__}, not an object)",
+            hint="use another run or train again",
+        )
+    return record
 
 
 def _read_losses(path: Path, expected: int) -> np.ndarray:

@@ -69,6 +69,7 @@ def preprocessing_record(result: RunResult) -> dict:
         "target": data.target_name,
         "classes": list(data.classes) if data.classes is not None else None,
         "scaler": data.scaler.to_dict(),
+        "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None,
         "model_spec": getattr(result.model, "spec", {}),
         "source": data.source,
     }

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from devicelab.data import Dataset
+from devicelab.errors import UserError
 from devicelab.train.config import TrainConfig
 from devicelab.train.epoch import make_epoch
 from devicelab.train.setup import build_model, make_loss, make_optimizer
@@ -36,6 +37,15 @@ class Workload:
         return self.optimizer.state_dict() if self.optimizer else {"state": {}, "param_groups": []}
 
 
+def too_many_epochs(n_epochs: int, where: str) -> UserError:
+    """The error for a loss history (4 bytes an epoch) that does not fit in memory."""
+    return UserError(
+        f"--epochs {n_epochs} needs {n_epochs * 4 / 1e9:.1f} GB for the loss history on {where}, "
+        "more than there is",
+        hint="train fewer epochs at a time and continue with --resume RUN --epochs N",
+    )
+
+
 def uses_plain_sgd(config: TrainConfig) -> bool:
     return config.optimizer == "sgd" and config.momentum == 0 and config.weight_decay == 0
 
@@ -51,7 +61,10 @@ def build_workload(config: TrainConfig, dataset: Dataset, device: torch.device, 
         optimizer = make_optimizer(config, model.parameters())
         step = make_step(model, loss_fn, optimizer)
     x_train, y_train, x_test, y_test = dataset.tensors(device)
-    losses = torch.zeros(n_epochs, device=device)
+    try:
+        losses = torch.zeros(n_epochs, device=device)
+    except (RuntimeError, MemoryError):  # torch.OutOfMemoryError is a RuntimeError
+        raise too_many_epochs(n_epochs, str(device)) from None
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
     run_epoch = make_epoch(step, x_train, y_train, losses, config.batch_size, generator)
