@@ -121,3 +121,20 @@ def test_not_utf8_is_read_as_windows_1252(tmp_path):
     path.write_bytes("a,b\n1,é\n".encode("latin-1"))
     table = csvdata.read_table(path)
     assert table.encoding == "cp1252" and table.column("b") == ["é"]
+
+
+def test_quoted_cells_may_hold_newlines_and_line_separators(tmp_path):
+    path = tmp_path / "notes.csv"
+    path.write_text(
+        'x,label\n1.5,"two\nlines"\n2.5,"page\x0cbreak"\n3.5,"sep\u2028arator"\n4.5,plain\n', encoding="utf-8"
+    )
+    table = csvdata.read_table(path)
+    assert table.column("label") == ["two\nlines", "page\x0cbreak", "sep\u2028arator", "plain"]
+    assert table.column("x") == ["1.5", "2.5", "3.5", "4.5"]
+
+
+def test_a_bad_row_after_a_multiline_cell_names_its_file_line(tmp_path):
+    path = tmp_path / "notes.csv"
+    path.write_text('x,label\n1.5,"two\nlines"\n2.5,a,extra\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"line 4 has 3 cells but the header has 2"):
+        csvdata.read_table(path)

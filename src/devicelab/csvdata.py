@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import io
 import math
 from dataclasses import dataclass, replace
 from difflib import get_close_matches
@@ -61,13 +62,14 @@ def read_table(path: str | Path) -> Table:
     if first is None:
         raise UserError(f"{path} is empty", hint="a CSV needs a header row and at least one data row")
     delimiter = sniff_delimiter(lines[first : first + 50])
-    parsed = list(csv.reader(lines, delimiter=delimiter))
-    header = tuple(cell.strip() for cell in parsed[first])
+    # The reader gets the text itself, not lines split beforehand, so a quoted cell may hold a newline;
+    # each record keeps the file line it ends on, for messages.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records = [(reader.line_num, cells) for cells in reader if any(cell.strip() for cell in cells)]
+    header = tuple(cell.strip() for cell in records[0][1])
     _check_header(path, header)
     rows, numbers = [], []
-    for number, cells in enumerate(parsed[first + 1 :], start=first + 2):
-        if not any(cell.strip() for cell in cells):
-            continue  # blank line
+    for number, cells in records[1:]:
         if len(cells) != len(header):
             raise UserError(
                 f"{path} line {number} has {len(cells)} cells but the header has {len(header)}",
