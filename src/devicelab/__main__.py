@@ -1,5 +1,8 @@
 import sys
 
-from devicelab.cli import main
+try:
+    from devicelab.cli import main
+except KeyboardInterrupt:  # Ctrl-C while Python is still importing: leave quietly, as main() would
+    sys.exit(130)
 
 sys.exit(main())
