@@ -117,7 +117,6 @@ def test_cuda_measure_reports_bf16_and_bandwidth_below_peak():
     for what in ("matmul_fp32", "matmul_bf16", "memory_bandwidth"):
         f = figures[("cuda:0", what)]
         assert f.peak is not None and 0 < f.median <= 1.1 * f.peak, f
-    assert figures[("cuda:0", "matmul_bf16")].median > figures[("cuda:0", "matmul_fp32")].median
 
 
 @pytest.mark.gpu

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -26,7 +28,14 @@ def test_json_is_valid_and_says_what_the_text_says(cli):
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["software"]["torch"] == torch.__version__
-    assert document["budget"]["torch_threads"] == torch.get_num_threads()
+    # a fresh interpreter's thread count: this test process's may have been changed by other tests
+    ask = "import torch; print(torch.get_num_threads(), torch.get_num_interop_threads())"
+    fresh = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True, check=True)
+    intra, inter = map(int, fresh.stdout.split())
+    budget = document["budget"]
+    assert (budget["torch_threads"], budget["torch_interop_threads"]) == (intra, inter)
+    text = cli("info", timeout=120).stdout
+    assert f"torch threads: {intra} intra-op, {inter} inter-op" in text
     assert document["measurements"] is None and "--measure" in document["missing"]["measurements"]
     assert "flags" not in document["cpu"]
 

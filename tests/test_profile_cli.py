@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import assert_user_error
+from devicelab.profile import regime
 
 
 def _row(stdout: str, name: str, kind: str) -> list[str]:
@@ -28,7 +29,6 @@ def test_seed_workload_end_to_end(cli, tmp_path):
     for phase in ("forward", "loss", "backward", "optimizer", "other"):
         assert any(line.split()[:1] == [phase] for line in out.splitlines()), phase
     assert "operators per step" in out
-    assert "Regime: overhead-bound" in out
     assert "losses.append(loss.item())" in out  # the sync audit's lesson row
     png = (tmp_path / "out" / "profile.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
@@ -39,7 +39,14 @@ def test_seed_workload_end_to_end(cli, tmp_path):
         ("relu", [120, 10], 0, 0),
         ("fc2", [120, 3], 33, 3600),
     ]
-    assert saved["regime"]["verdict"] == "overhead-bound"
+    # The verdict comes from timings taken on a shared machine, so it is not asserted: it must be the one
+    # decide_regime gives for the timings the run saved, and the one the text prints.
+    probe = saved["regime"]
+    points = probe["points"]
+    assert [p["label"] for p in points] == ["batch ×1", "batch ×4", "batch ×16", "batch ×64", "width ×4"]
+    expected = regime.decide_regime([p["macs"] for p in points], [p["seconds"] for p in points])
+    assert probe["verdict"] == expected.verdict
+    assert f"Regime: {expected.verdict} — " in out
     lesson, ours = saved["sync_audit"]
     assert (lesson["loop"], sum(s["count"] for s in lesson["sites"])) == ("lesson", 20)
     assert ours["loop"] == "devicelab" and [s["kind"] for s in ours["sites"]] == [".tolist()"]

@@ -112,7 +112,8 @@ def test_step_breakdown_on_cuda(seed):
     result = phases.step_breakdown(build_workload(config, dataset, CUDA), steps=10)
     assert all(p.device_s is not None and p.device_s > 0 for p in result.phases if p.name != "other")
     assert result.launches.kernels > 0
-    assert 0 < result.gpu_busy_fraction < 1  # the seed step leaves the GPU idle most of the time
+    # busy time and step time are timed in different runs: no bound on their ratio (no timed asserts)
+    assert result.launches.gpu_busy_s > 0 and result.gpu_busy_fraction > 0
 
 
 def test_cli_on_cuda(cli, tmp_path):

@@ -11,7 +11,15 @@ def test_measurement_statistics_match_statistics_module():
     assert m.median == statistics.median(times)
     q = statistics.quantiles(times, n=4, method="inclusive")
     assert abs(m.q1 - q[0]) < 1e-12 and abs(m.q3 - q[2]) < 1e-12
-    assert m.noisy
+    assert m.noisy  # IQR 0.2 s around a median of 0.3 s
+    assert (m.min, m.max, m.iqr) == (0.1, 0.5, m.q3 - m.q1)
+    assert m.to_dict() == {"median_s": 0.3, "iqr_s": m.iqr, "min_s": 0.1, "max_s": 0.5, "repeats": 5}
+
+
+def test_a_tight_measurement_is_not_noisy():
+    # quartiles 0.99 and 1.01: IQR 0.02 s, 2% of the median (the threshold is 10%)
+    assert not Measurement((0.98, 0.99, 1.0, 1.01, 1.02)).noisy
+    assert not Measurement((0.0, 0.0, 0.0)).noisy  # a zero median is never called noisy
 
 
 def test_measure_calls_sync_around_every_repeat():

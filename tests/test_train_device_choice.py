@@ -71,7 +71,13 @@ def test_nothing_is_timed_when_there_is_one_candidate(iris):
 
 def test_the_real_cpu_is_timed(iris):
     config = TrainConfig(device="cpu")
-    choice = choose_device(config, iris, default_threads=2)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(3)  # neither of the counts timed below
+    try:
+        choice = choose_device(config, iris, default_threads=2)
+        assert torch.get_num_threads() == 3  # timing 1 and 2 threads leaves the process as it was
+    finally:
+        torch.set_num_threads(threads_before)
     assert choice.device == "cpu" and choice.threads in (1, 2)
     assert all(c.s_per_epoch > 0 for c in choice.candidates) and len(choice.candidates) == 2
 

@@ -56,14 +56,18 @@ def time_epoch(config: TrainConfig, dataset: Dataset, device: torch.device, thre
     model; the real one is built afterwards from the seed, so timing changes no result)."""
     from devicelab.train.workload import build_workload
 
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    work = build_workload(config, dataset, device, n_epochs=1)
-    sync = sync_fn(device)
-    fn = lambda: work.run_epoch(0)  # noqa: E731
-    for _ in range(2):  # first steps allocate and, on a GPU, load kernels
-        fn()
-    number = calibrate_number(fn, sync=sync, target_s=0.01, max_number=100)
-    return measure(fn, sync=sync, warmup=0, repeats=3, number=number).median
+    try:
+        work = build_workload(config, dataset, device, n_epochs=1)
+        sync = sync_fn(device)
+        fn = lambda: work.run_epoch(0)  # noqa: E731
+        for _ in range(2):  # first steps allocate and, on a GPU, load kernels
+            fn()
+        number = calibrate_number(fn, sync=sync, target_s=0.01, max_number=100)
+        return measure(fn, sync=sync, warmup=0, repeats=3, number=number).median
+    finally:
+        torch.set_num_threads(before)  # timing leaves the process as it found it
 
 
 def candidates_for(
