@@ -19,7 +19,8 @@ import time
 
 import torch
 
-from devicelab.devices import synchronize
+from devicelab.devices import resolve_device, synchronize
+from devicelab.errors import UserError
 from devicelab.hardware.measure import DTYPES, matmul_time, plan_for
 
 
@@ -53,7 +54,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     n = plan_for(device, None, quick=False).matmul_n
     plain, lab = [], []
     for i in range(args.rounds):
@@ -86,4 +87,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except UserError as error:  # e.g. --device cuda on a machine without one
+        print(f"{sys.argv[0]}: error: {error.one_line()}", file=sys.stderr)
+        sys.exit(2)

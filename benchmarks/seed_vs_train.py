@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from devicelab.devices import resolve_device, synchronize
+from devicelab.errors import UserError
 from devicelab.timing import Measurement
 from devicelab.train import TrainConfig, train
 from seed_lesson import lesson_data, lesson_model, lesson_train
@@ -113,4 +114,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except UserError as error:  # e.g. --device cuda on a machine without one
+        print(f"{sys.argv[0]}: error: {error.one_line()}", file=sys.stderr)
+        sys.exit(2)
