@@ -30,8 +30,8 @@ def trained(tmp_path_factory):
     return folder
 
 
-def read_rows(text: str) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(text)))
+def read_rows(text: str, delimiter: str = ",") -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
 
 
 def reference_labels(run_dir) -> list[str]:
@@ -67,7 +67,8 @@ def test_new_file_in_another_layout_gives_the_same_predictions(trained):
     write_csv(trained / "new.csv", rows, header=header, delimiter=";", bom=True)
     result = run_cli("predict", "runs/flowers", "--data", "new.csv", cwd=trained)  # to stdout
     assert result.returncode == 0, result.stderr
-    out = read_rows(result.stdout)
+    assert result.stdout.splitlines()[0].startswith("petal_width;comment;")  # written as it was read
+    out = read_rows(result.stdout, delimiter=";")
     assert list(out[0])[:5] == list(header) and len(out) == 150
     assert [row["predicted_species"] for row in out] == reference_labels(trained / "runs" / "flowers")
     assert "150 predictions" in result.stderr and "accuracy" not in result.stderr
@@ -85,6 +86,7 @@ def test_regression_predictions_are_numbers(tmp_path):
     result = run_cli("predict", "runs/reg", "--data", "reg.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = read_rows(result.stdout)
+    assert all(len(row["predicted_petal_width"].lstrip("-").replace(".", "")) <= 8 for row in out)
     predicted = np.array([float(row["predicted_petal_width"]) for row in out])
     truth = x[:, 3]
     assert np.sqrt(np.mean((predicted - truth) ** 2)) < 0.5  # petal width spans 0.1..2.5

@@ -120,13 +120,15 @@ def _rmse(saved: SavedModel, table: csvdata.Table, values: list) -> tuple[str, f
 
 
 def predictions_csv(predictions: Predictions) -> str:
-    """The input rows with the prediction (and, for classes, its probability) appended."""
+    """The input rows with the prediction (and, for classes, its probability) appended, in the input's
+    delimiter; predicted numbers keep the 7 significant digits a float32 model has."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, delimiter=predictions.table.delimiter, lineterminator="\n")
     extra = [predictions.column] + (["confidence"] if predictions.confidence is not None else [])
     writer.writerow([*predictions.table.columns, *extra])
     for i, row in enumerate(predictions.table.rows):
-        added = [predictions.values[i]]
+        value = predictions.values[i]
+        added = [f"{value:.7g}" if isinstance(value, float) else value]
         if predictions.confidence is not None:
             added.append(f"{predictions.confidence[i]:.4f}")
         writer.writerow([*row, *added])
