@@ -125,6 +125,7 @@ def test_ctrl_c_stops_after_the_run_in_progress_and_reports_what_was_done(tmp_pa
     stderr = "".join(seen) + stderr
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted after" in stderr
+    assert "stopping after the run in progress" in stderr  # said at once, not after the run
     assert "INTERRUPTED" in stdout and stdout.count("Explanation") == 3
     rows = list(csv.DictReader((tmp_path / "cells.csv").open()))
     assert len(rows) == 4 and all(1 <= int(r["repeats"]) < 50 for r in rows)

@@ -195,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     from devicelab.data import load_dataset
     from devicelab.fsutil import atomic_write_text
     from devicelab.report.bench_logging import format_report, to_csv, to_json, to_markdown
+    from devicelab.train.interrupt import StopFlag
 
     grid = _grid(args)
     config = config_from_args(args, epochs=grid.epochs)
@@ -205,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
         f"epochs on {', '.join(grid.devices)}, {grid.threads} CPU thread(s)",
         file=sys.stderr,
     )
-    experiment = run_experiment(config, grid, progress=_progress, dataset=dataset)
+    stop = StopFlag("devicelab: stopping after the run in progress (Ctrl-C again to quit at once)")
+    experiment = run_experiment(config, grid, progress=_progress, dataset=dataset, stop=stop)
     if not experiment.cells:
         print("devicelab: interrupted before any timed run; nothing to report", file=sys.stderr)
         return 130

@@ -54,10 +54,12 @@ def run(args: argparse.Namespace) -> int:
     from devicelab.train.loop import train
 
     bar = None if args.quiet else ProgressBar()
-    result = train(config, dataset=dataset, resume=checkpoint, callbacks=bar or Callbacks())
-    if bar and result.status != "completed":
-        bar.close()
-    with stop_on_sigint():  # a Ctrl-C (or SIGTERM) while the folder is written waits until it is complete
+    # One scope for training and saving: a Ctrl-C (or SIGTERM) stops training at an epoch boundary, and
+    # one that comes while the folder is written waits until it is complete.
+    with stop_on_sigint() as stop:
+        result = train(config, dataset=dataset, resume=checkpoint, callbacks=bar or Callbacks(), stop=stop)
+        if bar and result.status != "completed":
+            bar.close()
         folder = _save(result)
     print(_summary(result, folder))
     if result.status == "diverged":

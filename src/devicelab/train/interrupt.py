@@ -3,6 +3,7 @@ each epoch boundary, so training stops between steps and everything done so far 
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -13,12 +14,20 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopFlag:
-    """Set when the user asked training to stop; read by the loop once per epoch (a plain bool)."""
+    """Set when the user asked training to stop; read by the loop once per epoch (a plain bool).
 
-    def __init__(self) -> None:
+    ``notice``: a line for stderr when the request comes, for callers whose next stop point may be
+    seconds away (written with os.write, which is safe inside a signal handler).
+    """
+
+    def __init__(self, notice: str | None = None) -> None:
         self.requested = False
+        self.notice = notice
+        self.listening = False  # a stop_on_sigint scope has its handlers installed
 
     def request(self) -> None:
+        if self.notice and not self.requested:
+            os.write(2, f"{self.notice}\n".encode())
         self.requested = True
 
 
@@ -27,9 +36,11 @@ def stop_on_sigint(flag: StopFlag | None = None) -> Iterator[StopFlag]:
     """While inside, the first Ctrl-C or SIGTERM sets ``flag.requested``; a second one acts as usual.
 
     Outside the main thread (where signal handlers cannot be installed) the flag is only set by code.
+    Inside a scope already listening for ``flag`` (a command that trains, then saves), nothing changes, so
+    there is no moment between the two where a signal is not caught, and a second one still quits.
     """
     flag = flag or StopFlag()
-    if threading.current_thread() is not threading.main_thread():
+    if flag.listening or threading.current_thread() is not threading.main_thread():
         yield flag
         return
     # (getsignal gives None for a handler not set from Python: restore the default then)
@@ -41,8 +52,10 @@ def stop_on_sigint(flag: StopFlag | None = None) -> Iterator[StopFlag]:
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, on_signal)
+    flag.listening = True
     try:
         yield flag
     finally:
+        flag.listening = False
         for signum, handler in previous.items():
             signal.signal(signum, handler)
