@@ -51,6 +51,18 @@ def test_auto_takes_the_gpu_when_it_is_faster(iris):
     assert choice.device == "cuda:0" and "faster than cpu" in choice.reason
 
 
+def test_the_gpu_is_compared_with_the_cpu_as_it_would_run(iris):
+    """16 threads time fastest but would not be used (not 1.5x faster than one): the GPU beats one thread,
+    and the reason compares it with that, not with the 16-thread figure it did not beat."""
+    timings = {("cpu", 1): 150e-6, ("cpu", 16): 110e-6, ("cuda:0", 16): 130e-6}
+    choice = choose_device(
+        TrainConfig(), iris, devices=[CPU, GPU], timer=fake_timer(timings), default_threads=16
+    )
+    assert choice.device == "cuda:0"
+    assert f"{150 / 130:.1f}x faster than cpu (1 thread)" in choice.reason
+    assert "16 threads)" not in choice.reason.split(";", 1)[1]  # only in the listing of timings
+
+
 @pytest.mark.parametrize(("multi_us", "expected"), [(80.0, 1), (100 / MULTI_THREAD_MARGIN, 4), (20.0, 4)])
 def test_more_threads_only_when_clearly_faster(iris, multi_us, expected):
     timings = {("cpu", 1): 100e-6, ("cpu", 4): multi_us * 1e-6}

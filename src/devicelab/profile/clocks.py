@@ -44,6 +44,8 @@ class EventClock:
 
     def __init__(self, device: torch.device, capacity: int = 256) -> None:
         self.device = device
+        # events are recorded on this device's stream, whichever device is current
+        self._stream = torch.cuda.current_stream(device)
         self._pool = self._new_events(capacity)
         self._used = 0
         self._read = False
@@ -55,7 +57,7 @@ class EventClock:
     def mark(self) -> int:
         if self._used == len(self._pool):
             self._pool.extend(self._new_events(len(self._pool)))  # rare: the pool was sized too small
-        self._pool[self._used].record()
+        self._pool[self._used].record(self._stream)
         self._used += 1
         return self._used - 1
 

@@ -102,20 +102,23 @@ def choose_device(
         why = "the only device here" if config.device == "auto" else "asked for"
         return DeviceChoice(only.device, only.threads, f"{only.label}: {why}", tuple(options))
     timed = [_timed(c, config, dataset, timer) for c in options]
-    best = _pick(timed)
+    finalists = _cpu_finalist(timed)
+    best = min(finalists, key=lambda c: c.s_per_epoch)
     listing = ", ".join(f"{c.label} {c.s_per_epoch * 1e6:.0f} µs" for c in timed)
+    said = _verdicts(best, finalists, timed)
     return DeviceChoice(
         best.device,
         best.threads,
-        f"{best.label}: timed this workload per epoch: {listing}; " + "; ".join(_verdicts(best, timed)),
+        f"{best.label}: timed this workload per epoch: {listing}; " + "; ".join(said),
         tuple(timed),
     )
 
 
-def _verdicts(best: Candidate, timed: list[Candidate]) -> list[str]:
-    """Why ``best`` beat the other devices, and (on the CPU) why this many threads."""
+def _verdicts(best: Candidate, finalists: list[Candidate], timed: list[Candidate]) -> list[str]:
+    """Why ``best`` beat the other devices (as they would run: the CPU with the thread count it would
+    get), and (on the CPU) why this many threads."""
     said = []
-    other_devices = [c for c in timed if c.device != best.device]
+    other_devices = [c for c in finalists if c.device != best.device]
     if other_devices:
         runner_up = min(other_devices, key=lambda c: c.s_per_epoch)
         said.append(f"{runner_up.s_per_epoch / best.s_per_epoch:.1f}x faster than {runner_up.label}")
@@ -144,14 +147,15 @@ def _timed(candidate: Candidate, config: TrainConfig, dataset: Dataset, timer: T
     return Candidate(candidate.device, candidate.threads, seconds)
 
 
-def _pick(timed: list[Candidate]) -> Candidate:
+def _cpu_finalist(timed: list[Candidate]) -> list[Candidate]:
+    """The candidates with the CPU entered once, at the thread count it would run with."""
     cpu = [c for c in timed if c.device == "cpu"]
-    if len(cpu) > 1:
-        single = min(cpu, key=lambda c: c.threads)
-        multi = min((c for c in cpu if c is not single), key=lambda c: c.s_per_epoch)
-        keep = multi if single.s_per_epoch >= MULTI_THREAD_MARGIN * multi.s_per_epoch else single
-        timed = [c for c in timed if c.device != "cpu" or c is keep]
-    return min(timed, key=lambda c: c.s_per_epoch)
+    if len(cpu) < 2:
+        return timed
+    single = min(cpu, key=lambda c: c.threads)
+    multi = min((c for c in cpu if c is not single), key=lambda c: c.s_per_epoch)
+    keep = multi if single.s_per_epoch >= MULTI_THREAD_MARGIN * multi.s_per_epoch else single
+    return [c for c in timed if c.device != "cpu" or c is keep]
 
 
 def _threads(n: int) -> str:

@@ -1,7 +1,9 @@
 """The training step: one function over preallocated device tensors, with no host sync inside.
 
-Because it never reads a value back to the host, the same step can run eagerly, be compiled, be captured
-in a CUDA graph or be vmapped over many models without a rewrite.
+It never reads a value back to the host, so it never waits for the device, and it is the shape later fast
+paths build on (compiling it, capturing it in a CUDA graph, vmapping it over many models). Those are not
+built yet; capture would also need the epoch index ``i`` as a device tensor (``index_copy_``) rather
+than a Python int, which a captured graph would freeze.
 """
 
 from __future__ import annotations
