@@ -49,7 +49,9 @@ def test_seed_workload_end_to_end(cli, tmp_path):
     assert f"Regime: {expected.verdict} — " in out
     lesson, ours = saved["sync_audit"]
     assert (lesson["loop"], sum(s["count"] for s in lesson["sites"])) == ("lesson", 20)
-    assert ours["loop"] == "devicelab" and [s["kind"] for s in ours["sites"]] == [".tolist()"]
+    assert ours["loop"] == "devicelab" and [(s["kind"], s["function"]) for s in ours["sites"]] == [
+        (".cpu()", "read")
+    ]
 
 
 def test_json_output_is_valid_json(cli):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -14,7 +15,11 @@ from devicelab.profile import hooks, loops, phases, sync_audit
 from devicelab.profile.clocks import EventClock, clock_for
 from devicelab.profile.layers import profile_layers
 from devicelab.profile.workload import build_workload
+from devicelab.train import epoch as train_epoch
+from devicelab.train import loop as train_loop
+from devicelab.train import step as train_step
 from devicelab.train.config import TrainConfig
+from devicelab.train.loop import train
 
 pytestmark = pytest.mark.gpu
 CUDA = torch.device("cuda")
@@ -66,18 +71,14 @@ def test_layer_table_on_cuda(seed):
         assert not (module._forward_hooks or module._forward_pre_hooks or module._backward_hooks)
 
 
-def _audit(seed, loop, steps, **kwargs):
+def test_cuda_audit_of_the_lesson_loop(seed):
     config, dataset = seed
     warm = build_workload(config, dataset, CUDA)
-    loop(warm.model, warm.loss_fn, warm.optimizer, warm.x, warm.y, 2, **kwargs)  # first-call allocations
+    loops.lesson_loop(warm.model, warm.loss_fn, warm.optimizer, warm.x, warm.y, 2)  # first-call allocations
     w = build_workload(config, dataset, CUDA)
-    return sync_audit.audit(
-        loop.__name__, lambda: loop(w.model, w.loss_fn, w.optimizer, w.x, w.y, steps, **kwargs), CUDA, steps
+    result = sync_audit.audit(
+        "lesson", lambda: loops.lesson_loop(w.model, w.loss_fn, w.optimizer, w.x, w.y, 20), CUDA, 20
     )
-
-
-def test_cuda_audit_of_the_lesson_loop(seed):
-    result = _audit(seed, loops.lesson_loop, 20)
     assert result.detectors == ("calls", "cuda")
     item_line = _line_of(loops.lesson_loop, "losses.append(loss.item())")
     by_kind = {(s.line, s.kind): s.count for s in result.sites}
@@ -85,14 +86,24 @@ def test_cuda_audit_of_the_lesson_loop(seed):
     assert result.total() == 20
 
 
-def test_cuda_audit_of_devicelab_loop_finds_only_log_points(seed):
-    result = _audit(seed, loops.devicelab_loop, 20, log_every=5)
-    log_line = _line_of(loops.devicelab_loop, "log(f")
-    final_line = _line_of(loops.devicelab_loop, "return losses.tolist()")
-    assert {s.line for s in result.sites} == {log_line, final_line}
-    by_kind = {(s.line, s.kind): s.count for s in result.sites}
-    assert by_kind[(log_line, ".item()")] == 4
-    assert by_kind[(final_line, ".tolist()")] == 1
+def test_cuda_audit_of_devicelab_training_finds_no_sync_in_the_epoch_loop(seed):
+    """The real ``devicelab.train`` on CUDA: one read per log point; any other sync (the one-time copies
+    of the data to the device) does not grow with the number of epochs."""
+    config, dataset = seed
+    run = replace(config, log_every=5, device="cuda:0", threads=1, quiet=True)
+    train(replace(run, epochs=2), dataset=dataset)  # first-call allocations
+    audits = {
+        n: sync_audit.audit("devicelab", lambda n=n: train(replace(run, epochs=n), dataset=dataset), CUDA, n)
+        for n in (20, 40)
+    }
+    loop_files = {inspect.getsourcefile(m) for m in (train_step, train_epoch, train_loop)}
+    others = {}
+    for n, result in audits.items():
+        read = [s for s in result.sites if s.function == "read" and s.kind == ".cpu()"]
+        assert len(read) == 1 and read[0].count == n // 5  # one per log point
+        assert not [s for s in result.sites if s.file in loop_files]
+        others[n] = sorted((s.file, s.line, s.kind, s.count) for s in result.sites if s not in read)
+    assert others[20] == others[40]
 
 
 def test_cuda_audit_sees_syncs_no_wrapped_call_makes():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,6 +14,8 @@ from devicelab.profile import loops, sync_audit
 from devicelab.profile.run import audit_loops
 from devicelab.profile.workload import build_workload
 from devicelab.train.config import TrainConfig
+from devicelab.train.loop import train
+from devicelab.train.recorder import Recorder
 
 CPU = torch.device("cpu")
 
@@ -64,28 +67,24 @@ def test_lesson_loop_progress_line_counts_every_100_epochs(seed):
     assert len(lines) == 2 and lines[0].startswith("Epoch [100/200], Loss: ")
 
 
-def test_devicelab_loop_does_not_sync_between_log_points(seed):
-    w = _fresh(seed)
-    result = sync_audit.audit(
-        "devicelab",
-        lambda: loops.devicelab_loop(w.model, w.loss_fn, w.optimizer, w.x, w.y, 20, log_every=5),
-        CPU,
-        20,
-    )
-    by_line = {site.line: site.count for site in result.sites}
-    log_line = _line_of(loops.devicelab_loop, "log(f")
-    final_line = _line_of(loops.devicelab_loop, "return losses.tolist()")
-    assert by_line == {log_line: 4, final_line: 1}  # steps 5, 10, 15, 20 and the read at the end
-    assert result.total() == 5
+def test_devicelab_training_syncs_only_at_log_points(seed):
+    """The real training loop (``devicelab.train``), not a copy: one read per log point, nothing else."""
+    config, dataset = seed
+    run = replace(config, epochs=20, log_every=5, device="cpu", threads=1, quiet=True)
+    result = sync_audit.audit("devicelab", lambda: train(run, dataset=dataset), CPU, 20)
+    read_line = _line_of(Recorder.read, ".cpu()")
+    assert [(site.file, site.line, site.kind, site.count) for site in result.sites] == [
+        (inspect.getsourcefile(Recorder), read_line, ".cpu()", 4)  # epochs 5, 10, 15 and 20
+    ]
 
 
 def test_audit_of_both_loops_for_a_config(seed):
     config, dataset = seed
     lesson, ours = audit_loops(config, dataset, CPU, steps=20)
     assert (lesson.loop, lesson.total(), lesson.steps) == ("lesson", 20, 20)
-    # log points every 100 steps: none in 20 steps, only the read after the loop
+    # log points every 100 epochs: in 20 epochs only the read at the end
     assert ours.loop == "devicelab" and ours.total() == 1
-    assert ours.sites[0].kind == ".tolist()"
+    assert ours.sites[0].kind == ".cpu()" and ours.sites[0].function == "read"
 
 
 def test_user_code_syncs_are_found_with_their_lines(capsys):
@@ -106,8 +105,7 @@ def test_user_code_syncs_are_found_with_their_lines(capsys):
         (4, "print/repr(tensor)"): 1,
         (5, "format(tensor)"): 1,
         (6, "float(tensor)"): 1,
-        (7, ".cpu()"): 1,
-        (7, ".numpy()"): 1,
+        (7, ".cpu()"): 1,  # .numpy() is no sync: it only works on a tensor already on the host
     }
     assert capsys.readouterr().out == "tensor(0.2500)\n0.250\n"
 

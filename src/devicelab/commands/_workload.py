@@ -72,6 +72,14 @@ def add_workload_arguments(
     )
 
 
+def adjust_option(parser: argparse.ArgumentParser, dest: str, **attributes) -> None:
+    """Change a shared option for one command (its ``help``, its ``default``), e.g. ``--threads``, which
+    each command decides in its own way."""
+    (action,) = [a for a in parser._actions if a.dest == dest]
+    for name, value in attributes.items():
+        setattr(action, name, value)
+
+
 def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     """A TrainConfig from parsed workload options, validated."""
     config = TrainConfig(

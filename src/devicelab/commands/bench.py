@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from devicelab.commands._workload import add_workload_arguments, config_from_args
+from devicelab.commands._workload import add_workload_arguments, adjust_option, config_from_args
 from devicelab.errors import UserError
 
 STRATEGY_NAMES = ("item", "tensor", "detach", "buffer")
@@ -34,14 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_workload_arguments(logging, epochs_default=DEFAULT_EPOCHS)
-    for action in logging._actions:  # None = not given, so that --quick knows what it may change
-        if action.dest == "epochs":
-            action.default = None
-            action.help = f"epochs per run (default: {DEFAULT_EPOCHS}; {QUICK['epochs']} with --quick)"
-        elif action.dest == "threads":
-            action.help = "CPU threads for torch (default here: 1, fastest for the seed workload's tiny ops)"
-        elif action.dest == "batch_size":
-            action.help = "not supported here: bench logging times full-batch steps"
+    adjust_option(  # default None = not given, so that --quick knows what it may change
+        logging,
+        "epochs",
+        default=None,
+        help=f"epochs per run (default: {DEFAULT_EPOCHS}; {QUICK['epochs']} with --quick)",
+    )
+    adjust_option(
+        logging,
+        "threads",
+        help="CPU threads for torch (default here: 1, fastest for the seed workload's tiny ops)",
+    )
+    adjust_option(logging, "batch_size", help="not supported here: bench logging times full-batch steps")
     grid = logging.add_argument_group("experiment")
     grid.add_argument(
         "--intervals",

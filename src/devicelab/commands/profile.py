@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from devicelab.commands._workload import add_workload_arguments, config_from_args
+from devicelab.commands._workload import add_workload_arguments, adjust_option, config_from_args
 from devicelab.errors import UserError
 
 DESCRIPTION = """\
@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_workload_arguments(parser)
+    adjust_option(parser, "epochs", help="not used here: --steps sets how many steps are timed")
+    adjust_option(parser, "threads", help="CPU threads for torch (default: torch's own count)")
     run_group = parser.add_argument_group("profiling")
     run_group.add_argument(
         "--device", default="auto", help="auto (the first GPU if any, else cpu), cpu, cuda, cuda:N, mps"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -37,18 +37,25 @@ class ProfileReport:
 def audit_loops(
     config: TrainConfig, dataset: Dataset, device: torch.device, steps: int
 ) -> tuple[sync_audit.SyncAudit, ...]:
-    """The lesson's loop and devicelab's loop, ``steps`` epochs each on a fresh model, audited for syncs."""
+    """The lesson's loop and devicelab's own training (``devicelab.train``, as ``devicelab train`` runs it),
+    ``steps`` epochs each on a fresh model, audited for syncs. The lesson's model and data are made before
+    its audit starts; devicelab's run makes its own, so one-time copies to the device show in its audit."""
+    from devicelab.train.loop import train
+
+    def lesson(n: int) -> Callable[[], object]:
+        work = build_workload(config, dataset, device)
+        return lambda: loops.lesson_loop(work.model, work.loss_fn, work.optimizer, work.x, work.y, n)
+
+    # on this device and thread count, so nothing is timed to choose them
+    ours = replace(config, device=str(device), threads=torch.get_num_threads(), quiet=True)
+
+    def devicelab(n: int) -> Callable[[], object]:
+        return lambda: train(replace(ours, epochs=n), dataset=dataset)
+
     audits = []
-    for name, loop in (("lesson", loops.lesson_loop), ("devicelab", loops.devicelab_loop)):
-        warm, work = build_workload(config, dataset, device), build_workload(config, dataset, device)
-        ours = loop is loops.devicelab_loop
-
-        def run(work=work, n: int = steps, loop=loop, ours=ours) -> None:
-            extra = {"log_every": config.log_every, "step": work.train_step()} if ours else {}
-            loop(work.model, work.loss_fn, work.optimizer, work.x, work.y, n, **extra)
-
-        run(warm, 2)  # first calls allocate; keep them out of the audit
-        audits.append(sync_audit.audit(name, run, device, steps))
+    for name, make in (("lesson", lesson), ("devicelab", devicelab)):
+        make(2)()  # first calls allocate; keep them out of the audit
+        audits.append(sync_audit.audit(name, make(steps), device, steps))
     return tuple(audits)
 
 

@@ -3,7 +3,7 @@
 Two detectors, used together where they exist:
 
 - **Calls** (every device): while the audit runs, the tensor methods that force a sync on an accelerator
-  (``SYNC_CALLS``: ``.item()``, ``.cpu()``, ``.tolist()``, ``.numpy()``, ``bool(t)``/``if t:``,
+  (``SYNC_CALLS``: ``.item()``, ``.cpu()``, ``.tolist()``, ``bool(t)``/``if t:``,
   ``float(t)``, ``int(t)``, ``f"{t:.4f}"``, ``print(t)``, ``.nonzero()``) are wrapped so each call records
   the caller's file and line. On the CPU nothing really waits, so these are the calls that *would* sync on
   a GPU. Calls made by torch itself on host tensors (an optimizer's step counter) are not counted; calls
@@ -34,7 +34,6 @@ SYNC_CALLS: dict[str, str] = {
     # Tensor attribute -> what the report calls it
     "item": ".item()",
     "tolist": ".tolist()",
-    "numpy": ".numpy()",
     "cpu": ".cpu()",
     "nonzero": ".nonzero()",
     "__bool__": "bool(tensor)",
