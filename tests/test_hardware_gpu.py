@@ -215,3 +215,13 @@ def test_default_probes_are_the_real_torch():
     probes = default_probes()
     assert probes.torch is torch
     assert dataclasses.is_dataclass(probes)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_missing_device_error_gives_the_doctors_reason_in_its_words():
+    """`--device cuda` on this machine and `devicelab info` explain the missing GPU with one text."""
+    from devicelab.devices import why_unavailable
+    from devicelab.hardware import collect
+
+    finding = collect().doctor.findings[0]
+    assert why_unavailable("cuda") == f"{finding.problem}; {finding.fix}"

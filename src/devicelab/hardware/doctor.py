@@ -132,3 +132,25 @@ def diagnose(probes: Probes, scan: GpuScan) -> Doctor:
     usable = [gpu for gpu in scan.gpus if gpu.in_torch_arch_list is not False]
     findings = tuple(finding for check in CHECKS for finding in check(probes, scan))
     return Doctor(accelerator=usable[0].device if usable else None, findings=findings)
+
+
+# The checks that can explain why one device type is missing (``devicelab train --device cuda`` and the
+# like), so a command's error and ``devicelab info`` give the same reason in the same words.
+CHECKS_BY_DEVICE = {
+    "cuda": (cpu_only_build, cuda_unusable, rocm_unusable, not_in_arch_list),
+    "mps": (mps_unusable,),  # a build without MPS at all: devices.why_unavailable's general reason says it
+    "xpu": (xpu_unusable,),
+}
+
+
+def explain_missing(device_type: str, probes: Probes | None = None) -> Finding | None:
+    """The doctor's first finding about ``device_type`` on this machine, or None when it has none."""
+    from devicelab.hardware.gpu import collect_gpus
+    from devicelab.hardware.probes import default_probes
+
+    probes = probes or default_probes()
+    checks = CHECKS_BY_DEVICE.get(device_type, ())
+    if not checks:
+        return None
+    scan = collect_gpus(probes)
+    return next((finding for check in checks for finding in check(probes, scan)), None)
