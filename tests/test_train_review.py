@@ -278,3 +278,17 @@ def test_resume_a_run_whose_csv_moved(cli, tmp_path):
 def test_more_epochs_than_memory_for_their_losses_is_a_user_error(cli):
     result = cli("train", "--epochs", str(10**13), *CPU1)  # 40 TB of float32 losses
     assert_user_error(result, f"--epochs {10**13} needs 40000.0 GB", "--resume")
+
+
+def test_into_a_file_the_line_of_a_stop_is_written_even_inside_the_rate_limit(tmp_path):
+    """Piped to a log, lines are rate-limited; a run that stops early still logs where it stopped."""
+    from devicelab.report.progress import ProgressBar
+
+    metrics = {"test_loss": 0.5, "test_accuracy": 0.9}
+    with open(tmp_path / "log.txt", "w") as stream:
+        bar = ProgressBar(stream, every_s=3600.0)
+        for epoch in (100, 200, 300):
+            bar.on_log(LogPoint(epoch, 20000, 1.0, metrics, elapsed_s=1.0, eta_s=60.0))
+        bar.close()  # what the command does for an interrupted run
+    lines = (tmp_path / "log.txt").read_text().splitlines()
+    assert [line.split("epoch ")[1].split()[0] for line in lines] == ["100/20000", "300/20000"]

@@ -55,6 +55,7 @@ class ProgressBar(Callbacks):
         self.every_s = every_s
         self.last_written = float("-inf")
         self.width = 0  # of the line on screen, so a shorter one can cover it
+        self.unwritten: str | None = None  # into a file: the latest line, held back by the rate limit
 
     def on_start(self, info: StartInfo) -> None:
         resumed = f" (resuming after epoch {info.start_epoch})" if info.start_epoch else ""
@@ -73,10 +74,17 @@ class ProgressBar(Callbacks):
         elif last or time.monotonic() - self.last_written >= self.every_s:
             self.stream.write(line + "\n")
             self.last_written = time.monotonic()
+            self.unwritten = None
+        else:
+            self.unwritten = line
         self.stream.flush()
 
     def close(self) -> None:
-        """End a redrawn line that was cut short (an interrupted or diverged run)."""
+        """End a run that stopped early (interrupted or diverged): finish the redrawn line on a terminal;
+        into a file, write the last line the rate limit held back, so the log shows where it stopped."""
         if self.tty:
             self.stream.write("\n")
-            self.stream.flush()
+        elif self.unwritten is not None:
+            self.stream.write(self.unwritten + "\n")
+            self.unwritten = None
+        self.stream.flush()
