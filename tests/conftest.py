@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -54,3 +55,20 @@ def assert_user_error(result, *fragments: str) -> None:
     assert lines[0].startswith("devicelab: error: "), lines[0]
     for fragment in fragments:
         assert fragment.lower() in lines[0].lower(), (fragment, lines[0])
+
+
+def line_of(function, fragment: str) -> int:
+    """The file line of the one line of ``function``'s source that contains ``fragment``."""
+    lines, first = inspect.getsourcelines(function)
+    (index,) = [i for i, line in enumerate(lines) if fragment in line]
+    return first + index
+
+
+@pytest.fixture(scope="module")
+def seed():
+    """``(TrainConfig(), its data set)``: the seed workload."""
+    from devicelab.data import load_dataset
+    from devicelab.train.config import TrainConfig
+
+    config = TrainConfig()
+    return config, load_dataset(config)

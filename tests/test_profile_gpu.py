@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from devicelab.data import load_dataset
+from conftest import line_of
 from devicelab.profile import hooks, loops, phases, sync_audit
 from devicelab.profile.clocks import EventClock, clock_for
 from devicelab.profile.layers import profile_layers
@@ -18,23 +18,10 @@ from devicelab.profile.workload import build_workload
 from devicelab.train import epoch as train_epoch
 from devicelab.train import loop as train_loop
 from devicelab.train import step as train_step
-from devicelab.train.config import TrainConfig
 from devicelab.train.loop import train
 
 pytestmark = pytest.mark.gpu
 CUDA = torch.device("cuda")
-
-
-def _line_of(function, fragment: str) -> int:
-    lines, first = inspect.getsourcelines(function)
-    (index,) = [i for i, line in enumerate(lines) if fragment in line]
-    return first + index
-
-
-@pytest.fixture(scope="module")
-def seed():
-    config = TrainConfig()
-    return config, load_dataset(config)
 
 
 def test_event_timing_in_hooks_never_syncs():
@@ -80,7 +67,7 @@ def test_cuda_audit_of_the_lesson_loop(seed):
         "lesson", lambda: loops.lesson_loop(w.model, w.loss_fn, w.optimizer, w.x, w.y, 20), CUDA, 20
     )
     assert result.detectors == ("calls", "cuda")
-    item_line = _line_of(loops.lesson_loop, "losses.append(loss.item())")
+    item_line = line_of(loops.lesson_loop, "losses.append(loss.item())")
     by_kind = {(s.line, s.kind): s.count for s in result.sites}
     assert by_kind == {(item_line, ".item()"): 20}  # CUDA reports each too, but one sync is counted once
     assert result.total() == 20

@@ -9,27 +9,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from devicelab.data import load_dataset
+from conftest import line_of
 from devicelab.profile import loops, sync_audit
 from devicelab.profile.run import audit_loops
 from devicelab.profile.workload import build_workload
-from devicelab.train.config import TrainConfig
 from devicelab.train.loop import train
 from devicelab.train.recorder import Recorder
 
 CPU = torch.device("cpu")
-
-
-def _line_of(function, fragment: str) -> int:
-    lines, first = inspect.getsourcelines(function)
-    (index,) = [i for i, line in enumerate(lines) if fragment in line]
-    return first + index
-
-
-@pytest.fixture(scope="module")
-def seed():
-    config = TrainConfig()
-    return config, load_dataset(config)
 
 
 def _fresh(seed):
@@ -47,7 +34,7 @@ def test_lesson_loop_item_every_step_is_found_at_its_line(seed):
     assert site.count == 20
     assert site.kind == ".item()"
     assert site.file == inspect.getsourcefile(loops.lesson_loop)
-    assert site.line == _line_of(loops.lesson_loop, "losses.append(loss.item())")
+    assert site.line == line_of(loops.lesson_loop, "losses.append(loss.item())")
     assert site.function == "lesson_loop"
     assert "losses.append(loss.item())" in site.code
 
@@ -62,8 +49,8 @@ def test_lesson_loop_progress_line_counts_every_100_epochs(seed):
         200,
     )
     by_line = {site.line: site.count for site in result.sites}
-    assert by_line[_line_of(loops.lesson_loop, "losses.append(loss.item())")] == 200
-    assert by_line[_line_of(loops.lesson_loop, "log(f")] == 2  # epochs 100 and 200
+    assert by_line[line_of(loops.lesson_loop, "losses.append(loss.item())")] == 200
+    assert by_line[line_of(loops.lesson_loop, "log(f")] == 2  # epochs 100 and 200
     assert len(lines) == 2 and lines[0].startswith("Epoch [100/200], Loss: ")
 
 
@@ -72,7 +59,7 @@ def test_devicelab_training_syncs_only_at_log_points(seed):
     config, dataset = seed
     run = replace(config, epochs=20, log_every=5, device="cpu", threads=1, quiet=True)
     result = sync_audit.audit("devicelab", lambda: train(run, dataset=dataset), CPU, 20)
-    read_line = _line_of(Recorder.read, ".cpu()")
+    read_line = line_of(Recorder.read, ".cpu()")
     assert [(site.file, site.line, site.kind, site.count) for site in result.sites] == [
         (inspect.getsourcefile(Recorder), read_line, ".cpu()", 4)  # epochs 5, 10, 15 and 20
     ]
