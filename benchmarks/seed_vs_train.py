@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from devicelab.devices import resolve_device, synchronize
 from devicelab.errors import UserError
 from devicelab.timing import Measurement
-from devicelab.train import TrainConfig, train
+from devicelab.training import TrainConfig, train
 from seed_lesson import lesson_data, lesson_model, lesson_train
 
 

@@ -68,7 +68,7 @@ def line_of(function, fragment: str) -> int:
 def seed():
     """``(TrainConfig(), its data set)``: the seed workload."""
     from devicelab.data import load_dataset
-    from devicelab.train.config import TrainConfig
+    from devicelab.training.config import TrainConfig
 
     config = TrainConfig()
     return config, load_dataset(config)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from devicelab.bench.logging_experiment import Grid, run_experiment
-from devicelab.train.config import TrainConfig
-from devicelab.train.interrupt import StopFlag
+from devicelab.training.config import TrainConfig
+from devicelab.training.interrupt import StopFlag
 
 GRID = Grid(
     epochs=30,

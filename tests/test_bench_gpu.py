@@ -12,7 +12,7 @@ pytestmark = pytest.mark.gpu
 @pytest.fixture(scope="module")
 def experiment():
     from devicelab.bench.logging_experiment import Grid, run_experiment
-    from devicelab.train.config import TrainConfig
+    from devicelab.training.config import TrainConfig
 
     grid = Grid(
         epochs=200,

@@ -10,7 +10,7 @@ from devicelab.bench.memory import MemoryProbe
 from devicelab.bench.strategies import STRATEGIES, fresh_parts
 from devicelab.bench.syncs import SyncCounter
 from devicelab.data import load_dataset
-from devicelab.train.config import TrainConfig
+from devicelab.training.config import TrainConfig
 
 EPOCHS = 400
 

@@ -9,7 +9,7 @@ from csv_files import COLUMNS, SPECIES, iris_arrays, iris_csv, iris_rows, write_
 from devicelab import csvdata
 from devicelab.data import check_split_size, load_dataset
 from devicelab.errors import UserError
-from devicelab.train.config import TrainConfig
+from devicelab.training.config import TrainConfig
 
 
 def config_for(path, target="species", **kw) -> TrainConfig:

@@ -15,10 +15,10 @@ from devicelab.profile import hooks, loops, phases, sync_audit
 from devicelab.profile.clocks import EventClock, clock_for
 from devicelab.profile.layers import profile_layers
 from devicelab.profile.workload import build_workload
-from devicelab.train import epoch as train_epoch
-from devicelab.train import loop as train_loop
-from devicelab.train import step as train_step
-from devicelab.train.loop import train
+from devicelab.training import epoch as train_epoch
+from devicelab.training import loop as train_loop
+from devicelab.training import step as train_step
+from devicelab.training.loop import train
 
 pytestmark = pytest.mark.gpu
 CUDA = torch.device("cuda")

@@ -12,8 +12,8 @@ from devicelab.data import load_dataset
 from devicelab.profile import hooks
 from devicelab.profile.clocks import PerfClock
 from devicelab.profile.layers import profile_layers
-from devicelab.train.config import TrainConfig
-from devicelab.train.setup import build_model, make_loss
+from devicelab.training.config import TrainConfig
+from devicelab.training.setup import build_model, make_loss
 
 
 def _no_hooks_left(model: nn.Module) -> None:

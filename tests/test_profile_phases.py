@@ -11,7 +11,7 @@ from devicelab.data import load_dataset
 from devicelab.profile import phases
 from devicelab.profile.clocks import PerfClock, clock_for
 from devicelab.profile.workload import build_workload
-from devicelab.train.config import TrainConfig
+from devicelab.training.config import TrainConfig
 
 CPU = torch.device("cpu")
 

@@ -7,7 +7,7 @@ import torch
 
 from devicelab.data import load_dataset
 from devicelab.profile import regime
-from devicelab.train.config import TrainConfig
+from devicelab.training.config import TrainConfig
 
 WORK = [8_400 * k for k in (1, 4, 16, 64)]
 

@@ -13,8 +13,8 @@ from conftest import line_of
 from devicelab.profile import loops, sync_audit
 from devicelab.profile.run import audit_loops
 from devicelab.profile.workload import build_workload
-from devicelab.train.loop import train
-from devicelab.train.recorder import Recorder
+from devicelab.training.loop import train
+from devicelab.training.recorder import Recorder
 
 CPU = torch.device("cpu")
 

@@ -9,7 +9,7 @@ import pytest
 
 import devicelab
 from devicelab.errors import UserError
-from devicelab.train import TrainConfig
+from devicelab.training import TrainConfig
 
 
 def test_train_help_lists_the_options(cli):

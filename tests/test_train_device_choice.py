@@ -8,8 +8,8 @@ import torch
 
 from devicelab.data import load_dataset
 from devicelab.errors import UserError
-from devicelab.train.config import TrainConfig
-from devicelab.train.device_choice import MULTI_THREAD_MARGIN, choose_device
+from devicelab.training.config import TrainConfig
+from devicelab.training.device_choice import MULTI_THREAD_MARGIN, choose_device
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda", 0)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from devicelab.train import TrainConfig, train
-from devicelab.train.callbacks import Callbacks
+from devicelab import TrainConfig, train
+from devicelab.training.callbacks import Callbacks
 
 pytestmark = pytest.mark.gpu
 

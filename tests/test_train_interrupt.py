@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from devicelab.train.interrupt import StopFlag, stop_on_sigint
+from devicelab.training.interrupt import StopFlag, stop_on_sigint
 
 
 def _send_sigint_to_self() -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from devicelab import TrainConfig, train
 from devicelab.data import load_dataset
-from devicelab.train import TrainConfig, train
-from devicelab.train.setup import build_model
+from devicelab.training.setup import build_model
 from seed_lesson import lesson_data, lesson_model, run_lesson
 
 
@@ -40,7 +40,7 @@ def test_loss_history_equals_the_lessons_over_500_epochs_on_cpu():
 
 
 def test_optimizer_path_equals_a_plain_loop_with_the_same_optimizer():
-    """Every optimizer but plain SGD goes through torch.optim (train/step.py make_step); with Adam the
+    """Every optimizer but plain SGD goes through torch.optim (training/step.py make_step); with Adam the
     losses equal the lesson's loop run with Adam."""
     config = TrainConfig(epochs=200, device="cpu", threads=1, optimizer="adam", lr=0.01)
     result = train(config)

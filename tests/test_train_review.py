@@ -20,11 +20,10 @@ import torch
 
 from conftest import assert_user_error, run_cli
 from csv_files import COLUMNS, SPECIES, iris_arrays, iris_csv
-from devicelab import csvdata
+from devicelab import TrainConfig, csvdata, train
 from devicelab.errors import UserError
-from devicelab.train import TrainConfig, train
-from devicelab.train.callbacks import Callbacks, LogPoint
-from devicelab.train.interrupt import StopFlag
+from devicelab.training.callbacks import Callbacks, LogPoint
+from devicelab.training.interrupt import StopFlag
 
 CPU1 = ("--device", "cpu", "--threads", "1", "--quiet")
 COMPLETE = {

@@ -14,9 +14,9 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import assert_user_error
+from devicelab import TrainConfig, train
 from devicelab.data import load_dataset
 from devicelab.models import build_mlp
-from devicelab.train import TrainConfig, train
 
 CPU1 = ("--device", "cpu", "--threads", "1", "--quiet")
 NOISY = tuple("--batch-size 16 --dropout 0.2 --optimizer adam --lr 0.005".split())  # RNG + optimizer state

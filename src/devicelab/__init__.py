@@ -10,11 +10,11 @@ __all__ = ["TrainConfig", "__version__", "train"]
 def __getattr__(name: str):
     # Lazy: `import devicelab` (and `devicelab --help`) must not pay for importing torch.
     if name == "TrainConfig":
-        from devicelab.train.config import TrainConfig
+        from devicelab.training.config import TrainConfig
 
         return TrainConfig
     if name == "train":
-        from devicelab.train.loop import train
+        from devicelab.training.loop import train
 
         return train
     raise AttributeError(f"module 'devicelab' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from devicelab.errors import UserError
-from devicelab.train.config import TrainConfig
+from devicelab.training.config import TrainConfig
 
 if TYPE_CHECKING:  # torch is imported where tensors are made, so bad CSVs fail fast
     import torch

@@ -29,8 +29,8 @@ from devicelab.data import Dataset, load_dataset
 from devicelab.devices import sync_fn
 from devicelab.hardware.measure import sync_round_trip
 from devicelab.timing import Measurement, measure
-from devicelab.train.config import TrainConfig
-from devicelab.train.interrupt import StopFlag, stop_on_sigint
+from devicelab.training.config import TrainConfig
+from devicelab.training.interrupt import StopFlag, stop_on_sigint
 
 
 @dataclass(frozen=True)

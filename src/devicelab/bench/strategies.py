@@ -8,7 +8,7 @@ be checked against each other and against a plain PyTorch loop:
 - ``tensor``: ``losses.append(loss)`` without ``detach()``: no sync, but every record keeps its step's
   autograd graph alive (the mistake PyTorch's FAQ warns about); read once at the end.
 - ``detach``: ``losses.append(loss.detach())``: no sync, no graph; read once at the end.
-- ``buffer``: devicelab's step (``devicelab.train.step.make_step``) writes every epoch's loss into a
+- ``buffer``: devicelab's step (``devicelab.training.step.make_step``) writes every epoch's loss into a
   preallocated device buffer; the host reads the new part of it at each record point (one sync each).
 """
 
@@ -23,9 +23,9 @@ from torch import nn
 from devicelab.bench.eta import Marks
 from devicelab.bench.syncs import SyncCounter
 from devicelab.data import Dataset
-from devicelab.train.config import TrainConfig
-from devicelab.train.setup import build_model, make_loss, make_optimizer
-from devicelab.train.step import make_step
+from devicelab.training.config import TrainConfig
+from devicelab.training.setup import build_model, make_loss, make_optimizer
+from devicelab.training.step import make_step
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from devicelab.train.config import TrainConfig, validate
+from devicelab.training.config import TrainConfig, validate
 
 _DEFAULTS = TrainConfig()
 

@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     from devicelab.data import load_dataset
     from devicelab.fsutil import atomic_write_text
     from devicelab.report.bench_logging import format_report, to_csv, to_json, to_markdown
-    from devicelab.train.interrupt import StopFlag
+    from devicelab.training.interrupt import StopFlag
 
     grid = _grid(args)
     config = config_from_args(args, epochs=grid.epochs)

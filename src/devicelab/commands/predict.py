@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     table = csvdata.read_table(args.data)  # bad files fail before torch is imported
     from devicelab.fsutil import atomic_write_text
-    from devicelab.train.predict import load_saved, predict_table, predictions_csv
+    from devicelab.training.predict import load_saved, predict_table, predictions_csv
 
     predictions = predict_table(load_saved(args.run_dir), table)
     text = predictions_csv(predictions)

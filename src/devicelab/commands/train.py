@@ -49,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(config)  # bad data fails here, before torch is imported
     check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
     from devicelab.report.progress import ProgressBar
-    from devicelab.train.callbacks import Callbacks
-    from devicelab.train.interrupt import stop_on_sigint
-    from devicelab.train.loop import train
+    from devicelab.training.callbacks import Callbacks
+    from devicelab.training.interrupt import stop_on_sigint
+    from devicelab.training.loop import train
 
     bar = None if args.quiet else ProgressBar()
     # One scope for training and saving: a Ctrl-C (or SIGTERM) stops training at an epoch boundary, and
@@ -113,7 +113,7 @@ def _config(args: argparse.Namespace):
         return config_from_args(
             args, **{**defaults, **{k: v for k, v in running.items() if v is not None}}
         ), None
-    from devicelab.train.resume import load_checkpoint
+    from devicelab.training.resume import load_checkpoint
 
     checkpoint = load_checkpoint(args.resume)
     _check_same_data(args, checkpoint)
@@ -128,7 +128,7 @@ def _config(args: argparse.Namespace):
         runs_dir=args.runs_dir or str(folder.resolve().parent),
         name=args.name or f"{folder.resolve().name}-resumed",
     )
-    from devicelab.train.config import validate
+    from devicelab.training.config import validate
 
     validate(config)
     return config, checkpoint

@@ -80,7 +80,7 @@ class StepBreakdown:
 
 
 def _optim_phase_loop(work: Workload, steps: int, mark: Callable[[], None]) -> None:
-    """``devicelab.train.step.make_step`` written out, with a stamp after each phase."""
+    """``devicelab.training.step.make_step`` written out, with a stamp after each phase."""
     model, loss_fn, optimizer, x, y, losses = (
         work.model, work.loss_fn, work.optimizer, work.x, work.y, work.losses
     )  # fmt: skip
@@ -102,7 +102,7 @@ def _optim_phase_loop(work: Workload, steps: int, mark: Callable[[], None]) -> N
 
 
 def _plain_sgd_phase_loop(work: Workload, steps: int, mark: Callable[[], None]) -> None:
-    """``devicelab.train.step.make_plain_sgd_step`` written out, with a stamp after each phase."""
+    """``devicelab.training.step.make_plain_sgd_step`` written out, with a stamp after each phase."""
     model, loss_fn, x, y, losses, lr = work.model, work.loss_fn, work.x, work.y, work.losses, work.lr
     params = [p for p in model.parameters() if p.requires_grad]
     n = losses.numel()

@@ -20,7 +20,7 @@ from devicelab.data import Dataset
 from devicelab.devices import sync_fn
 from devicelab.profile.workload import build_workload, forward_macs
 from devicelab.timing import calibrate_number, measure
-from devicelab.train.config import TrainConfig
+from devicelab.training.config import TrainConfig
 
 OVERHEAD = "overhead-bound"
 COMPUTE = "compute/memory-bound"

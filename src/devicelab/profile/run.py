@@ -13,7 +13,7 @@ from devicelab.profile.layers import LayerProfile, profile_layers
 from devicelab.profile.phases import StepBreakdown, step_breakdown
 from devicelab.profile.regime import RegimeProbe, probe_regime
 from devicelab.profile.workload import STEP_KINDS, build_workload
-from devicelab.train.config import TrainConfig
+from devicelab.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def audit_loops(
     """The lesson's loop and devicelab's own training (``devicelab.train``, as ``devicelab train`` runs it),
     ``steps`` epochs each on a fresh model, audited for syncs. The lesson's model and data are made before
     its audit starts; devicelab's run makes its own, so one-time copies to the device show in its audit."""
-    from devicelab.train.loop import train
+    from devicelab.training.loop import train
 
     def lesson(n: int) -> Callable[[], object]:
         work = build_workload(config, dataset, device)

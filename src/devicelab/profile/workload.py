@@ -10,14 +10,14 @@ import torch
 from torch import nn
 
 from devicelab.data import Dataset
-from devicelab.train.config import TrainConfig
-from devicelab.train.setup import build_model, make_loss, make_optimizer
-from devicelab.train.step import make_plain_sgd_step, make_step
-from devicelab.train.workload import uses_plain_sgd
+from devicelab.training.config import TrainConfig
+from devicelab.training.setup import build_model, make_loss, make_optimizer
+from devicelab.training.step import make_plain_sgd_step, make_step
+from devicelab.training.workload import uses_plain_sgd
 
 STEP_KINDS = {
-    "optim": "torch.optim step (devicelab.train.step.make_step)",
-    "plain_sgd": "plain SGD step: autograd.grad + one foreach update (devicelab.train.step.make_plain_sgd_step)",
+    "optim": "torch.optim step (devicelab.training.step.make_step)",
+    "plain_sgd": "plain SGD step: autograd.grad + one foreach update (devicelab.training.step.make_plain_sgd_step)",
 }
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import TextIO
 
-from devicelab.train.callbacks import Callbacks, LogPoint, StartInfo
+from devicelab.training.callbacks import Callbacks, LogPoint, StartInfo
 
 SHORT = {
     "test_loss": "test loss",

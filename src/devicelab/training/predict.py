@@ -14,9 +14,9 @@ import torch
 from devicelab import csvdata
 from devicelab.data import Scaler
 from devicelab.errors import UserError
-from devicelab.train.checkpoint import load_model
-from devicelab.train.resume import check_run_folder, damaged, read_json
-from devicelab.train.run_folder import MODEL, PREPROCESSING
+from devicelab.training.checkpoint import load_model
+from devicelab.training.resume import check_run_folder, damaged, read_json
+from devicelab.training.run_folder import MODEL, PREPROCESSING
 
 
 @dataclass(frozen=True)

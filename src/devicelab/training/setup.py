@@ -7,7 +7,7 @@ from torch import nn
 
 from devicelab.data import Dataset
 from devicelab.models import MLP
-from devicelab.train.config import TrainConfig
+from devicelab.training.config import TrainConfig
 
 
 def build_model(config: TrainConfig, dataset: Dataset) -> MLP:

@@ -13,14 +13,14 @@ import numpy as np
 import torch
 
 from devicelab.data import Dataset, load_dataset
-from devicelab.train.callbacks import Callbacks, StartInfo
-from devicelab.train.config import TrainConfig, validate
-from devicelab.train.device_choice import DeviceChoice, choose_device
-from devicelab.train.interrupt import StopFlag, stop_on_sigint
-from devicelab.train.recorder import Recorder
-from devicelab.train.result import RunResult
-from devicelab.train.resume import Checkpoint
-from devicelab.train.workload import build_workload
+from devicelab.training.callbacks import Callbacks, StartInfo
+from devicelab.training.config import TrainConfig, validate
+from devicelab.training.device_choice import DeviceChoice, choose_device
+from devicelab.training.interrupt import StopFlag, stop_on_sigint
+from devicelab.training.recorder import Recorder
+from devicelab.training.result import RunResult
+from devicelab.training.resume import Checkpoint
+from devicelab.training.workload import build_workload
 
 
 def train(

@@ -12,9 +12,9 @@ import time
 import numpy as np
 import torch
 
-from devicelab.train.callbacks import LogPoint
-from devicelab.train.evaluate import METRIC_NAMES, evaluate
-from devicelab.train.workload import Workload, too_many_epochs
+from devicelab.training.callbacks import LogPoint
+from devicelab.training.evaluate import METRIC_NAMES, evaluate
+from devicelab.training.workload import Workload, too_many_epochs
 
 
 class Recorder:

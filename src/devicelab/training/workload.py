@@ -11,10 +11,10 @@ from torch import nn
 
 from devicelab.data import Dataset
 from devicelab.errors import UserError
-from devicelab.train.config import TrainConfig
-from devicelab.train.epoch import make_epoch
-from devicelab.train.setup import build_model, make_loss, make_optimizer
-from devicelab.train.step import make_plain_sgd_step, make_step
+from devicelab.training.config import TrainConfig
+from devicelab.training.epoch import make_epoch
+from devicelab.training.setup import build_model, make_loss, make_optimizer
+from devicelab.training.step import make_plain_sgd_step, make_step
 
 
 @dataclass(frozen=True)

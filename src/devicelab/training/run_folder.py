@@ -17,8 +17,8 @@ import numpy as np
 
 from devicelab import __version__
 from devicelab.fsutil import atomic_write, atomic_write_json, atomic_write_text, new_run_dir
-from devicelab.train.checkpoint import optimizer_tensors, save_model, save_tensors
-from devicelab.train.result import RunResult
+from devicelab.training.checkpoint import optimizer_tensors, save_model, save_tensors
+from devicelab.training.result import RunResult
 
 CONFIG, PREPROCESSING, HARDWARE, SUMMARY = (
     "config.json",

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from devicelab.data import Dataset
-from devicelab.train.config import TrainConfig
-from devicelab.train.device_choice import DeviceChoice
+from devicelab.training.config import TrainConfig
+from devicelab.training.device_choice import DeviceChoice
 
 STATUSES = ("completed", "interrupted", "diverged")
 
@@ -60,6 +60,6 @@ class RunResult:
 
     def save(self, runs_dir: str | Path | None = None, name: str | None = None) -> Path:
         """Write the run folder (never overwriting one) and return its path."""
-        from devicelab.train.run_folder import write_run
+        from devicelab.training.run_folder import write_run
 
         return write_run(self, runs_dir or self.config.runs_dir, name or self.config.name)

@@ -19,11 +19,11 @@ import torch
 from devicelab.data import Dataset
 from devicelab.devices import resolve_device
 from devicelab.errors import UserError
-from devicelab.train.checkpoint import load_model, load_tensors, optimizer_state
-from devicelab.train.config import TrainConfig, validate
-from devicelab.train.device_choice import Candidate, DeviceChoice
-from devicelab.train.run_folder import CONFIG, LOSSES, METRICS, MODEL, PREPROCESSING, STATE, SUMMARY
-from devicelab.train.workload import Workload
+from devicelab.training.checkpoint import load_model, load_tensors, optimizer_state
+from devicelab.training.config import TrainConfig, validate
+from devicelab.training.device_choice import Candidate, DeviceChoice
+from devicelab.training.run_folder import CONFIG, LOSSES, METRICS, MODEL, PREPROCESSING, STATE, SUMMARY
+from devicelab.training.workload import Workload
 
 
 @dataclass(frozen=True)

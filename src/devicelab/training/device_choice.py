@@ -15,7 +15,7 @@ import torch
 from devicelab.data import Dataset
 from devicelab.devices import available_devices, resolve_device, sync_fn
 from devicelab.timing import calibrate_number, measure
-from devicelab.train.config import TrainConfig
+from devicelab.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ TimeEpoch = Callable[[TrainConfig, Dataset, torch.device, int], float]
 def time_epoch(config: TrainConfig, dataset: Dataset, device: torch.device, threads: int) -> float:
     """Median seconds per epoch of this workload on ``device`` with ``threads`` CPU threads (a throwaway
     model; the real one is built afterwards from the seed, so timing changes no result)."""
-    from devicelab.train.workload import build_workload
+    from devicelab.training.workload import build_workload
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)

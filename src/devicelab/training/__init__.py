@@ -1,0 +1,13 @@
+"""Training: the config, the sync-free step, the loop and the run folder.
+
+The notebook entry point is the function ``devicelab.train`` (``devicelab.training.loop.train``):
+``result = devicelab.train(devicelab.TrainConfig(epochs=2000))`` (the seed workload, shorter), then
+``result.losses``, ``result.metrics``, ``result.plot()``, ``result.save()``. This package has its own name
+so that the function and the package are never the same object.
+"""
+
+from __future__ import annotations
+
+from devicelab.training.config import TrainConfig
+
+__all__ = ["TrainConfig"]
