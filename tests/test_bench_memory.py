@@ -7,10 +7,11 @@ import torch
 
 from devicelab.bench.eta import Marks
 from devicelab.bench.memory import MemoryProbe
-from devicelab.bench.strategies import STRATEGIES, fresh_parts
+from devicelab.bench.strategies import STRATEGIES
 from devicelab.bench.syncs import SyncCounter
 from devicelab.data import load_dataset
 from devicelab.training.config import TrainConfig
+from devicelab.training.workload import build_workload
 
 EPOCHS = 400
 
@@ -27,8 +28,7 @@ def one_thread():
 def growth(strategy: str, every: int | None, device: str = "cpu"):
     config = TrainConfig()
     dataset = load_dataset(config)
-    x, y, _, _ = dataset.tensors(device)
-    parts = fresh_parts(config, dataset, x, y)
+    parts = build_workload(config, dataset, torch.device(device), EPOCHS)
     probe = MemoryProbe(torch.device(device))
     probe.start()
     recorded = STRATEGIES[strategy](parts, EPOCHS, every, SyncCounter(), Marks(EPOCHS))

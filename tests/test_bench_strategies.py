@@ -7,10 +7,11 @@ import torch
 from torch import nn
 
 from devicelab.bench.eta import Marks
-from devicelab.bench.strategies import STRATEGIES, fresh_parts
+from devicelab.bench.strategies import STRATEGIES
 from devicelab.bench.syncs import SyncCounter
 from devicelab.data import load_dataset
 from devicelab.training.config import TrainConfig
+from devicelab.training.workload import build_workload
 
 EPOCHS = 60
 
@@ -53,9 +54,11 @@ def lesson_losses(data):
 
 
 def run(data, strategy, every):
-    config, dataset, x, y = data
+    config, dataset, x, _ = data
     reads = SyncCounter()
-    recorded = STRATEGIES[strategy](fresh_parts(config, dataset, x, y), EPOCHS, every, reads, Marks(EPOCHS))
+    recorded = STRATEGIES[strategy](
+        build_workload(config, dataset, x.device, EPOCHS), EPOCHS, every, reads, Marks(EPOCHS)
+    )
     return recorded, reads.count
 
 
@@ -96,8 +99,8 @@ def test_sync_counter_counts_every_read(data, strategy, every, syncs):
 
 def test_item_reads_are_the_real_item_calls(data):
     """An independent count: the profiler sees one aten::item per counted read."""
-    config, dataset, x, y = data
-    parts = fresh_parts(config, dataset, x, y)
+    config, dataset, x, _ = data
+    parts = build_workload(config, dataset, x.device, EPOCHS)
     reads = SyncCounter()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         STRATEGIES["item"](parts, EPOCHS, 7, reads, Marks(EPOCHS))
@@ -112,5 +115,5 @@ def test_item_strategy_records_what_profiles_lesson_loop_records(data):
 
     config, dataset, x, y = data
     recorded, _ = run(data, "item", 1)
-    parts = fresh_parts(config, dataset, x, y)
-    assert lesson_loop(parts.model, parts.loss_fn, parts.optimizer, x, y, EPOCHS) == recorded.values
+    parts = build_workload(config, dataset, x.device, EPOCHS)
+    assert lesson_loop(parts.model, parts.loss_fn, parts.torch_optimizer(), x, y, EPOCHS) == recorded.values

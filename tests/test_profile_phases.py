@@ -10,7 +10,7 @@ import torch
 from devicelab.data import load_dataset
 from devicelab.profile import phases
 from devicelab.profile.clocks import PerfClock, clock_for
-from devicelab.profile.workload import build_workload
+from devicelab.training.workload import build_workload
 from devicelab.training.config import TrainConfig
 
 CPU = torch.device("cpu")
@@ -45,7 +45,7 @@ def test_written_out_phase_loops_train_exactly_like_the_real_step(config, kind):
     timed, real = build_workload(config, dataset, CPU), build_workload(config, dataset, CPU)
     assert timed.kind == real.kind == kind
     phases.PHASE_LOOPS[kind](timed, 7, mark=lambda: None)
-    step = real.make_step()
+    step = real.repeated_step()
     for i in range(7):
         step(i)
     assert torch.equal(timed.losses, real.losses)

@@ -12,7 +12,7 @@ import torch
 from conftest import line_of
 from devicelab.profile import loops, sync_audit
 from devicelab.profile.run import audit_loops
-from devicelab.profile.workload import build_workload
+from devicelab.training.workload import build_workload
 from devicelab.training.loop import train
 from devicelab.training.recorder import Recorder
 
@@ -27,7 +27,7 @@ def _fresh(seed):
 def test_lesson_loop_item_every_step_is_found_at_its_line(seed):
     w = _fresh(seed)
     result = sync_audit.audit(
-        "lesson", lambda: loops.lesson_loop(w.model, w.loss_fn, w.optimizer, w.x, w.y, 20), CPU, 20
+        "lesson", lambda: loops.lesson_loop(w.model, w.loss_fn, w.torch_optimizer(), w.x, w.y, 20), CPU, 20
     )
     assert result.total() == 20
     (site,) = result.sites
@@ -44,7 +44,7 @@ def test_lesson_loop_progress_line_counts_every_100_epochs(seed):
     lines = []
     result = sync_audit.audit(
         "lesson",
-        lambda: loops.lesson_loop(w.model, w.loss_fn, w.optimizer, w.x, w.y, 200, log=lines.append),
+        lambda: loops.lesson_loop(w.model, w.loss_fn, w.torch_optimizer(), w.x, w.y, 200, log=lines.append),
         CPU,
         200,
     )

@@ -23,7 +23,7 @@ import torch
 
 from devicelab.bench.eta import EtaError, Marks, eta_error
 from devicelab.bench.memory import MemoryProbe, MemoryUse
-from devicelab.bench.strategies import STRATEGIES, fresh_parts
+from devicelab.bench.strategies import STRATEGIES
 from devicelab.bench.syncs import DeviceSyncCount, SyncCounter, count_device_syncs
 from devicelab.data import Dataset, load_dataset
 from devicelab.devices import sync_fn
@@ -31,6 +31,7 @@ from devicelab.hardware.measure import sync_round_trip
 from devicelab.timing import Measurement, measure
 from devicelab.training.config import TrainConfig
 from devicelab.training.interrupt import StopFlag, stop_on_sigint
+from devicelab.training.workload import build_workload
 
 
 @dataclass(frozen=True)
@@ -161,23 +162,18 @@ def describe_device(device: torch.device) -> str:
 
 
 class _Bench:
-    """The data on each device and the code that runs one cell once."""
+    """The code that runs one cell once, on a fresh workload."""
 
     def __init__(self, config: TrainConfig, grid: Grid, dataset: Dataset) -> None:
         self.config, self.grid = config, grid
         self.dataset = dataset
-        self.tensors = {}
-        for name in grid.devices:
-            x, y, _, _ = self.dataset.tensors(torch.device(name))
-            self.tensors[name] = (x, y)
 
     def run(
         self, device: str, strategy: str, interval: int | None, *, count: bool = False
     ) -> tuple[Run, int | None]:
         """One run of one cell: timed, then its memory and ETA errors; with ``count``, the device's sync count."""
-        x, y = self.tensors[device]
         dev = torch.device(device)
-        parts = fresh_parts(self.config, self.dataset, x, y)
+        parts = build_workload(self.config, self.dataset, dev, self.grid.epochs)  # what train would build
         reads, marks, probe = SyncCounter(), Marks(self.grid.epochs), MemoryProbe(dev)
         counting = count_device_syncs(dev) if count else contextlib.nullcontext(DeviceSyncCount())
         kept = []  # once() leaves the recorded losses and the device's sync count here

@@ -1,6 +1,6 @@
 """The four ways of recording the loss that ``bench logging`` compares, as small loops.
 
-Each runs ``epochs`` full-batch steps of a fresh model and records the loss every ``every`` epochs
+Each runs ``epochs`` full-batch steps of a fresh workload (``devicelab.training.workload``) and records the loss every ``every`` epochs
 (``None``: never). All return the same thing, the recorded losses with their epochs, so their results can
 be checked against each other and against a plain PyTorch loop:
 
@@ -8,7 +8,7 @@ be checked against each other and against a plain PyTorch loop:
 - ``tensor``: ``losses.append(loss)`` without ``detach()``: no sync, but every record keeps its step's
   autograd graph alive (the mistake PyTorch's FAQ warns about); read once at the end.
 - ``detach``: ``losses.append(loss.detach())``: no sync, no graph; read once at the end.
-- ``buffer``: devicelab's step (``devicelab.training.step.make_step``) writes every epoch's loss into a
+- ``buffer``: devicelab's own step (the workload's, as ``devicelab train`` builds it) writes every epoch's loss into a
   preallocated device buffer; the host reads the new part of it at each record point (one sync each).
 """
 
@@ -18,31 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from devicelab.bench.eta import Marks
 from devicelab.bench.syncs import SyncCounter
-from devicelab.data import Dataset
-from devicelab.training.config import TrainConfig
-from devicelab.training.setup import build_model, make_loss, make_optimizer
-from devicelab.training.step import make_step
-
-
-@dataclass(frozen=True)
-class Parts:
-    """A fresh model, its loss and optimizer, and the training tensors on the device."""
-
-    model: nn.Module
-    loss_fn: nn.Module
-    optimizer: torch.optim.Optimizer
-    x: torch.Tensor
-    y: torch.Tensor
-
-
-def fresh_parts(config: TrainConfig, dataset: Dataset, x: torch.Tensor, y: torch.Tensor) -> Parts:
-    """The same initial weights every time (``config.seed``), so every run trains the same numbers."""
-    model = build_model(config, dataset).to(x.device)
-    return Parts(model, make_loss(dataset.task), make_optimizer(config, model.parameters()), x, y)
+from devicelab.training.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -52,11 +31,12 @@ class Recorded:
     kept: object  # what the loop keeps alive until the caller drops it (measured as memory)
 
 
-def _step(p: Parts) -> torch.Tensor:
+def _lesson_step(p: Workload, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """The lesson's step, written its way (``torch.optim``, ``zero_grad``, ``backward``, ``step``)."""
     loss = p.loss_fn(p.model(p.x), p.y)
-    p.optimizer.zero_grad()
+    optimizer.zero_grad()
     loss.backward()
-    p.optimizer.step()
+    optimizer.step()
     return loss
 
 
@@ -64,10 +44,10 @@ def _due(epoch: int, every: int | None) -> bool:
     return every is not None and epoch % every == 0
 
 
-def run_item(p: Parts, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
-    at, losses = [], []
+def run_item(p: Workload, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
+    at, losses, optimizer = [], [], p.torch_optimizer()
     for epoch in range(1, epochs + 1):
-        loss = _step(p)
+        loss = _lesson_step(p, optimizer)
         if _due(epoch, every):
             at.append(epoch)
             losses.append(reads.item(loss))  # sync: the lesson's loss.item(), once per record
@@ -83,10 +63,10 @@ def _read_at_end(tensors: list[torch.Tensor], reads: SyncCounter) -> list[float]
     return reads.tolist(stacked)  # sync: one read of every record, after the loop
 
 
-def run_tensor(p: Parts, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
-    at, losses = [], []
+def run_tensor(p: Workload, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
+    at, losses, optimizer = [], [], p.torch_optimizer()
     for epoch in range(1, epochs + 1):
-        loss = _step(p)
+        loss = _lesson_step(p, optimizer)
         if _due(epoch, every):
             at.append(epoch)
             losses.append(loss)  # keeps this step's graph alive: the mistake being measured
@@ -94,10 +74,10 @@ def run_tensor(p: Parts, epochs: int, every: int | None, reads: SyncCounter, mar
     return Recorded(at, _read_at_end(losses, reads), losses)
 
 
-def run_detach(p: Parts, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
-    at, losses = [], []
+def run_detach(p: Workload, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
+    at, losses, optimizer = [], [], p.torch_optimizer()
     for epoch in range(1, epochs + 1):
-        loss = _step(p)
+        loss = _lesson_step(p, optimizer)
         if _due(epoch, every):
             at.append(epoch)
             losses.append(loss.detach())  # a device tensor without its graph: no sync
@@ -105,12 +85,11 @@ def run_detach(p: Parts, epochs: int, every: int | None, reads: SyncCounter, mar
     return Recorded(at, _read_at_end(losses, reads), losses)
 
 
-def run_buffer(p: Parts, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
-    step = make_step(p.model, p.loss_fn, p.optimizer)
-    buffer = torch.zeros(epochs, device=p.x.device)
+def run_buffer(p: Workload, epochs: int, every: int | None, reads: SyncCounter, marks: Marks) -> Recorded:
+    buffer = p.losses[:epochs]  # the workload's own loss buffer, as devicelab train's
     values: list[float] = []
     for epoch in range(1, epochs + 1):
-        step(p.x, p.y, buffer, epoch - 1)
+        p.step(p.x, p.y, buffer, epoch - 1)  # the step devicelab train runs for this config
         if _due(epoch, every):
             values += reads.tolist(buffer[len(values) : epoch])  # sync: one read per record point
         marks.tick(epoch)
@@ -119,7 +98,7 @@ def run_buffer(p: Parts, epochs: int, every: int | None, reads: SyncCounter, mar
     return Recorded(list(range(1, epochs + 1)), values, buffer)
 
 
-Strategy = Callable[[Parts, int, "int | None", SyncCounter, Marks], Recorded]
+Strategy = Callable[[Workload, int, "int | None", SyncCounter, Marks], Recorded]
 
 STRATEGIES: dict[str, Strategy] = {
     "item": run_item,

@@ -23,8 +23,8 @@ import torch
 
 from devicelab.devices import sync_fn
 from devicelab.profile.clocks import EventClock, PerfClock, clock_for
-from devicelab.profile.workload import Workload
 from devicelab.timing import measure
+from devicelab.training.workload import Workload
 
 PHASES = ("forward", "loss", "backward", "optimizer", "other")
 
@@ -50,7 +50,7 @@ class StepBreakdown:
     step_iqr_s: float
     launches: Launches
     steps: int
-    kind: str  # which of devicelab's steps (devicelab.profile.workload.STEP_KINDS)
+    kind: str  # which of devicelab's steps (devicelab.training.workload.STEP_KINDS)
 
     @property
     def gpu_busy_fraction(self) -> float | None:
@@ -103,7 +103,7 @@ def _optim_phase_loop(work: Workload, steps: int, mark: Callable[[], None]) -> N
 
 def _plain_sgd_phase_loop(work: Workload, steps: int, mark: Callable[[], None]) -> None:
     """``devicelab.training.step.make_plain_sgd_step`` written out, with a stamp after each phase."""
-    model, loss_fn, x, y, losses, lr = work.model, work.loss_fn, work.x, work.y, work.losses, work.lr
+    model, loss_fn, x, y, losses, lr = work.model, work.loss_fn, work.x, work.y, work.losses, work.config.lr
     params = [p for p in model.parameters() if p.requires_grad]
     n = losses.numel()
     for i in range(steps):
@@ -122,7 +122,7 @@ def _plain_sgd_phase_loop(work: Workload, steps: int, mark: Callable[[], None]) 
     mark()
 
 
-# One written-out loop per kind of step (devicelab.profile.workload.STEP_KINDS); tests check that each
+# One written-out loop per kind of step (devicelab.training.workload.STEP_KINDS); tests check that each
 # trains exactly like the step it copies.
 PHASE_LOOPS: dict[str, Callable[[Workload, int, Callable[[], None]], None]] = {
     "optim": _optim_phase_loop,
@@ -223,7 +223,7 @@ def step_wall(step: Callable[[int], None], device: torch.device, repeats: int = 
 
 
 def step_breakdown(work: Workload, steps: int = 20, warmup: int = 3) -> StepBreakdown:
-    step = work.make_step()
+    step = work.repeated_step()
     for i in range(warmup):
         step(i)
     phases = time_phases(work, steps)

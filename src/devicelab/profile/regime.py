@@ -18,9 +18,12 @@ import torch
 
 from devicelab.data import Dataset
 from devicelab.devices import sync_fn
-from devicelab.profile.workload import build_workload, forward_macs
 from devicelab.timing import calibrate_number, measure
 from devicelab.training.config import TrainConfig
+from devicelab.training.workload import build_workload, forward_macs
+
+# Loss-buffer slots of a profiled workload: the steps cycle over them (a step writes losses[i % slots]).
+PROBE_BUFFER = 1024
 
 OVERHEAD = "overhead-bound"
 COMPUTE = "compute/memory-bound"
@@ -169,8 +172,10 @@ def _time_point(
     width_factor: int,
     label: str,
 ) -> ScalePoint:
-    work = build_workload(config, dataset, device, batch_factor=batch_factor, width_factor=width_factor)
-    step = work.make_step()
+    work = build_workload(
+        config, dataset, device, PROBE_BUFFER, batch_factor=batch_factor, width_factor=width_factor
+    )
+    step = work.repeated_step()
     counter = iter(range(1 << 62))
 
     def one_step() -> None:

@@ -11,9 +11,9 @@ from devicelab.data import Dataset
 from devicelab.profile import loops, sync_audit
 from devicelab.profile.layers import LayerProfile, profile_layers
 from devicelab.profile.phases import StepBreakdown, step_breakdown
-from devicelab.profile.regime import RegimeProbe, probe_regime
-from devicelab.profile.workload import STEP_KINDS, build_workload
+from devicelab.profile.regime import PROBE_BUFFER, RegimeProbe, probe_regime
 from devicelab.training.config import TrainConfig
+from devicelab.training.workload import STEP_KINDS, build_workload
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,9 @@ def audit_loops(
     from devicelab.training.loop import train
 
     def lesson(n: int) -> Callable[[], object]:
-        work = build_workload(config, dataset, device)
-        return lambda: loops.lesson_loop(work.model, work.loss_fn, work.optimizer, work.x, work.y, n)
+        work = build_workload(config, dataset, device, PROBE_BUFFER)
+        optimizer = work.torch_optimizer()
+        return lambda: loops.lesson_loop(work.model, work.loss_fn, optimizer, work.x, work.y, n)
 
     # on this device and thread count, so nothing is timed to choose them
     ours = replace(config, device=str(device), threads=torch.get_num_threads(), quiet=True)
@@ -70,11 +71,11 @@ def profile_workload(
 ) -> ProfileReport:
     """Layers, step phases, the sync audit and (with ``regime``) the regime probe for ``config``
     (whose data is ``dataset``, from ``devicelab.data.load_dataset``)."""
-    work = build_workload(config, dataset, device)
+    work = build_workload(config, dataset, device, PROBE_BUFFER)
     on_stage("timing layers")
     layers = profile_layers(work.model, work.x, loss=lambda out: work.loss_fn(out, work.y), steps=steps)
     on_stage("timing phases")
-    breakdown = step_breakdown(build_workload(config, dataset, device), steps=steps)
+    breakdown = step_breakdown(build_workload(config, dataset, device, PROBE_BUFFER), steps=steps)
     on_stage("auditing syncs")
     audits = audit_loops(config, dataset, device, steps)
     probe = None

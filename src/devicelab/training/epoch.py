@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], None]
+from devicelab.training.step import Step
 
 
 def make_epoch(

@@ -13,10 +13,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], None]
 
-def make_step(
-    model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer
-) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], None]:
+
+def make_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer) -> Step:
     """``step(x, y, losses, i)``: one forward/backward/update on ``(x, y)``; the loss goes into
     ``losses[i]`` on the device. Nothing here waits for the device."""
 
@@ -30,9 +30,7 @@ def make_step(
     return step
 
 
-def make_plain_sgd_step(
-    model: nn.Module, loss_fn: nn.Module, lr: float
-) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], None]:
+def make_plain_sgd_step(model: nn.Module, loss_fn: nn.Module, lr: float) -> Step:
     """The same step for plain SGD (no momentum, no weight decay), without the optimizer's per-step
     bookkeeping: ``autograd.grad`` returns the gradients (nothing to zero) and one foreach op applies
     ``p -= lr * grad``, the arithmetic of ``torch.optim.SGD``'s ``p.add_(grad, alpha=-lr)``, so the losses

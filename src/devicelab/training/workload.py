@@ -1,8 +1,13 @@
-"""Everything one training run holds on its device: data, model, loss, optimizer, the loss buffer and
-the epoch function. Built the same way for the real run and for timing candidate devices."""
+"""The one builder of a training workload: everything one run holds on its device (data, model, loss,
+optimizer, the loss buffer, the step and the epoch function).
+
+``devicelab train``, ``profile``, ``bench``, the fast paths and the device timing all build what they run
+here, so what is profiled, benchmarked or timed is what ``devicelab train`` would run.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,17 +19,26 @@ from devicelab.errors import UserError
 from devicelab.training.config import TrainConfig
 from devicelab.training.epoch import make_epoch
 from devicelab.training.setup import build_model, make_loss, make_optimizer
-from devicelab.training.step import make_plain_sgd_step, make_step
+from devicelab.training.step import Step, make_plain_sgd_step, make_step
+
+# The kinds of eager step devicelab builds, keyed as ``Workload.kind``.
+STEP_KINDS = {
+    "optim": "torch.optim step (devicelab.training.step.make_step)",
+    "plain_sgd": "plain SGD step: autograd.grad + one foreach update (devicelab.training.step.make_plain_sgd_step)",
+}
 
 
 @dataclass(frozen=True)
 class Workload:
     """What one run holds on its device; ``optimizer_state()`` is what a run folder saves for --resume."""
 
+    config: TrainConfig  # as built (with any width scaling applied)
     device: torch.device
     model: nn.Module
     loss_fn: nn.Module
     optimizer: torch.optim.Optimizer | None  # None for plain SGD, whose step needs no optimizer object
+    kind: str  # a key of STEP_KINDS
+    step: Step  # step(x, y, losses, i): one update, its loss into losses[i]; no host sync
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
@@ -35,6 +49,30 @@ class Workload:
 
     def optimizer_state(self) -> dict:
         return self.optimizer.state_dict() if self.optimizer else {"state": {}, "param_groups": []}
+
+    @property
+    def x(self) -> torch.Tensor:
+        """One step's inputs: the full training set, or the first mini-batch."""
+        return self.x_train[: self.config.batch_size] if self.config.batch_size else self.x_train
+
+    @property
+    def y(self) -> torch.Tensor:
+        return self.y_train[: self.config.batch_size] if self.config.batch_size else self.y_train
+
+    @property
+    def batch(self) -> int:
+        return self.x.shape[0]
+
+    def torch_optimizer(self) -> torch.optim.Optimizer:
+        """The ``torch.optim`` optimizer for this config (the plain-SGD step has none: a fresh one over
+        the same parameters, for loops written the lesson's way)."""
+        return self.optimizer or make_optimizer(self.config, self.model.parameters())
+
+    def repeated_step(self) -> Callable[[int], None]:
+        """``step(i)``: one update on ``(x, y)``, its loss into the buffer, cycling over its slots."""
+        step, x, y, losses = self.step, self.x, self.y, self.losses
+        n = losses.numel()
+        return lambda i: step(x, y, losses, i % n)
 
 
 def too_many_epochs(n_epochs: int, where: str) -> UserError:
@@ -50,17 +88,33 @@ def uses_plain_sgd(config: TrainConfig) -> bool:
     return config.optimizer == "sgd" and config.momentum == 0 and config.weight_decay == 0
 
 
-def build_workload(config: TrainConfig, dataset: Dataset, device: torch.device, n_epochs: int) -> Workload:
-    """Model initialised from ``config.seed`` (as the lesson's), data copied to ``device`` once."""
+def build_workload(
+    config: TrainConfig,
+    dataset: Dataset,
+    device: torch.device,
+    n_epochs: int | None = None,
+    *,
+    batch_factor: int = 1,
+    width_factor: int = 1,
+) -> Workload:
+    """Model initialised from ``config.seed`` (as the lesson's), data copied to ``device`` once, a loss
+    buffer of ``n_epochs`` slots (default ``config.epochs``). ``batch_factor`` repeats the training rows
+    and ``width_factor`` multiplies the hidden widths (the regime probe's scaled copies)."""
+    if width_factor != 1:
+        config = dataclasses.replace(config, hidden=tuple(h * width_factor for h in config.hidden))
+    n_epochs = config.epochs if n_epochs is None else n_epochs
     model = build_model(config, dataset).to(device)
     loss_fn = make_loss(dataset.task)
     optimizer = None
     if uses_plain_sgd(config):
-        step = make_plain_sgd_step(model, loss_fn, config.lr)
+        kind, step = "plain_sgd", make_plain_sgd_step(model, loss_fn, config.lr)
     else:  # (creating a torch.optim optimizer the first time also imports torch._dynamo: ~1 s)
         optimizer = make_optimizer(config, model.parameters())
-        step = make_step(model, loss_fn, optimizer)
+        kind, step = "optim", make_step(model, loss_fn, optimizer)
     x_train, y_train, x_test, y_test = dataset.tensors(device)
+    if batch_factor != 1:
+        x_train = x_train.repeat(batch_factor, *([1] * (x_train.dim() - 1)))
+        y_train = y_train.repeat(batch_factor, *([1] * (y_train.dim() - 1)))
     try:
         losses = torch.zeros(n_epochs, device=device)
     except (RuntimeError, MemoryError):  # torch.OutOfMemoryError is a RuntimeError
@@ -69,5 +123,11 @@ def build_workload(config: TrainConfig, dataset: Dataset, device: torch.device, 
     generator.manual_seed(config.seed)
     run_epoch = make_epoch(step, x_train, y_train, losses, config.batch_size, generator)
     return Workload(
-        device, model, loss_fn, optimizer, x_train, y_train, x_test, y_test, losses, generator, run_epoch
-    )
+        config, device, model, loss_fn, optimizer, kind, step,
+        x_train, y_train, x_test, y_test, losses, generator, run_epoch,
+    )  # fmt: skip
+
+
+def forward_macs(model: nn.Module, batch: int) -> int:
+    """Forward multiply-accumulates of an MLP step: batch × the weights of every Linear layer."""
+    return batch * sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))

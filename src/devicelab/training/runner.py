@@ -1,0 +1,60 @@
+"""How the epochs between two log points run: the eager step, or a fast path that does the same
+arithmetic with less overhead (``devicelab.fast``). The loop only ever calls a ``Runner``.
+
+A runner trains epochs ``[start, stop)`` and leaves each epoch's loss in ``work.losses`` on the device;
+it never reads a value back to the host. Between log points the weights may live elsewhere (a fused
+kernel's arrays, a captured graph's static tensors): ``sync_module()`` writes them, and the optimizer's
+state, back into ``work.model`` / ``work.optimizer`` before a log point evaluates, snapshots or saves
+them, and ``load_module()`` reads them in again after something (resume, the NaN stop) changed them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from devicelab.training.workload import Workload
+
+
+class Runner(Protocol):
+    name: str  # "eager", or the fast path's name ("numba", "cuda-graph", ...)
+    setup_s: float  # compile or capture time, paid once, not counted as training time
+
+    def run(self, start: int, stop: int, should_stop: Callable[[], bool]) -> int:
+        """Train epochs ``start..stop-1`` (fewer if ``should_stop()`` turns true between epochs or
+        chunks); return the epoch reached. Nothing here waits for the device."""
+        ...
+
+    def sync_module(self) -> None:
+        """Write weights and optimizer state back into the workload's model and optimizer."""
+        ...
+
+    def load_module(self) -> None:
+        """Read weights and optimizer state from the workload's model and optimizer."""
+        ...
+
+
+@dataclass
+class EagerRunner:
+    """Today's step, one epoch at a time: any ``nn.Module`` trains this way."""
+
+    work: Workload
+    name: str = "eager"
+    setup_s: float = 0.0
+    reason: str = field(default="")
+
+    def run(self, start: int, stop: int, should_stop: Callable[[], bool]) -> int:
+        epoch = start
+        while epoch < stop:
+            self.work.run_epoch(epoch)
+            epoch += 1
+            if should_stop():
+                break
+        return epoch
+
+    def sync_module(self) -> None:  # the eager step trains the module itself
+        pass
+
+    def load_module(self) -> None:
+        pass
