@@ -47,7 +47,13 @@ def test_cpu_figures(report):
     steps = []
     figures = measure_device(cpu, quick=True, on_step=steps.append)
     by_what = {f.what: f for f in figures}
-    assert {"matmul_fp32", "memory_bandwidth", "launch_latency", "sync_round_trip"} <= set(by_what)
+    assert {
+        "matmul_fp32",
+        "memory_bandwidth",
+        "launch_back_to_back",
+        "launch_and_sync",
+        "sync_round_trip",
+    } <= set(by_what)
     assert not any(w.startswith(("h2d", "d2h")) for w in by_what)  # no host<->device copies on the CPU
     for f in figures:
         assert f.device == "cpu" and f.repeats == 5
@@ -56,6 +62,21 @@ def test_cpu_figures(report):
     assert by_what["memory_bandwidth"].unit == "GB/s"
     assert by_what["sync_round_trip"].unit == "us"
     assert steps[0] == "cpu: matmul_fp32"
+
+
+def test_launch_and_sync_waits_for_every_launch_and_back_to_back_does_not(monkeypatch):
+    """The latency figure pays one synchronize per kernel; the back-to-back figure only one per repeat."""
+    from devicelab.hardware import measure
+
+    syncs = []
+    monkeypatch.setattr(measure, "sync_fn", lambda device: lambda: syncs.append(device))
+    monkeypatch.setattr(measure, "calibrate_number", lambda fn, sync, target_s: 50)
+    plan = Plan(0, 0, 0, 3, 0.001)
+    m = measure.launch_back_to_back_time(torch.device("cpu"), plan)
+    assert m.label == "launch_back_to_back" and len(syncs) < 10  # around repeats, not per launch
+    syncs.clear()
+    m = measure.launch_and_sync_time(torch.device("cpu"), plan)
+    assert m.label == "launch_and_sync" and len(syncs) >= 3 * 50  # at least one per timed launch
 
 
 def test_cpu_native_dtypes_from_flags(report):

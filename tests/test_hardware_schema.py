@@ -65,7 +65,7 @@ def test_checker_catches_bad_documents():
     bad["cpu"]["physical_cores"] = "two"
     bad["memory"]["extra"] = 1
     del bad["software"]["torch"]
-    bad["schema_version"] = 2
+    bad["schema_version"] = SCHEMA_VERSION + 1
     problems = errors(bad, SCHEMA)
     assert any("$.cpu.physical_cores" in p for p in problems)
     assert any("unexpected extra" in p for p in problems)

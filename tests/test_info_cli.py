@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import assert_user_error
+from devicelab.hardware import SCHEMA_VERSION
 
 
 def test_info_prints_every_section_and_exits_0(cli):
@@ -43,7 +44,7 @@ def test_json_is_valid_and_says_what_the_text_says(cli):
 def test_markdown(cli):
     result = cli("info", "--markdown", timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("## devicelab info (schema 1)")
+    assert result.stdout.startswith(f"## devicelab info (schema {SCHEMA_VERSION})")
     assert "### CPU\n\n|  | value |\n|---|---|\n" in result.stdout
 
 
@@ -63,5 +64,11 @@ def test_measure_quick_reports_every_cpu_figure(cli):
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)["measurements"]
     cpu = {f["what"] for f in figures if f["device"] == "cpu"}
-    assert {"matmul_fp32", "memory_bandwidth", "launch_latency", "sync_round_trip"} <= cpu
+    assert {
+        "matmul_fp32",
+        "memory_bandwidth",
+        "launch_back_to_back",
+        "launch_and_sync",
+        "sync_round_trip",
+    } <= cpu
     assert "measuring cpu: matmul_fp32" in result.stderr  # progress goes to stderr, JSON stays clean

@@ -13,8 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Show the CPU (generation, cores, caches, deep-learning instructions), memory, the CPU budget this "
             "process really has, the software torch loaded, each GPU, and why no GPU is used when none is. "
-            "--measure adds measured matmul TFLOP/s, memory and host<->device bandwidth, launch latency and "
-            "the cost of one sync, next to the theoretical peaks."
+            "--measure adds measured matmul TFLOP/s, memory and host<->device bandwidth, kernel launch cost "
+            "(back to back, and launch + sync from an idle queue) and the cost of one sync, next to the "
+            "theoretical peaks."
         ),
     )
     output = parser.add_mutually_exclusive_group()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from devicelab.hardware import gpu_tables
+from devicelab.hardware import gpu_published, gpu_tables
 from devicelab.hardware.probes import Probes
 from devicelab.hardware.report import GpuInfo, Peak
 
@@ -95,18 +95,42 @@ def _nvml_handle(nvml: NvmlReader, props, index: int, environ) -> Any | None:
     return handle
 
 
-def cuda_peaks(
-    major: int, minor: int, sms: int | None, sm_mhz: int | None, mem_mhz: int | None, bus_bits: int | None
-) -> tuple[Peak, ...]:
-    """Theoretical peaks from the card's own SM count and clocks and the per-SM table."""
+def _matmul_peaks(
+    name: str | None, major: int, minor: int, sms: int | None, sm_mhz: int | None
+) -> list[Peak]:
+    """NVIDIA's published dense figure where the product is known, else the per-SM formula at the max clock."""
+    known = gpu_published.product(name, sms)
+    geforce = gpu_published.is_geforce(name)
+    rates = gpu_tables.matmul_flop_per_clock(major, minor, geforce)
     peaks = []
-    if sms and sm_mhz:
-        for dtype, flop in gpu_tables.sm_flop_per_clock(major, minor).items():
-            value = sms * sm_mhz * 1e6 * flop / 1e12
-            basis = f"{sms} SMs x {sm_mhz} MHz x {flop} FLOP/clock/SM"
-            if dtype != "fp32" and (major, minor) in gpu_tables.HALF_RATE_ON_GEFORCE:
-                basis += "; GeForce cards run this at half rate"
-            peaks.append(Peak(f"matmul_{dtype}", value, "TFLOP/s", basis))
+    for dtype in ("fp32", "tf32", "bf16", "fp16", "fp8"):
+        if known is not None and dtype in known.tflops:
+            basis = f"NVIDIA's published dense figure for this product ({known.source})"
+            peaks.append(Peak(f"matmul_{dtype}", float(known.tflops[dtype]), "TFLOP/s", basis))
+        elif sms and sm_mhz and dtype in rates:
+            flop = rates[dtype]
+            basis = f"{sms} SMs x {sm_mhz} MHz max SM clock x {flop} FLOP/clock/SM"
+            if dtype != "fp32" or geforce:
+                # NVIDIA's figures use a boost clock below NVML's maximum: for the tensor cores on every card
+                # (H100 SXM: 1830 vs 1980 MHz), and for everything on GeForce cards (RTX 4090: 2520 MHz boost).
+                basis += "; an upper bound: NVIDIA's figures use a lower clock"
+            if geforce and flop != gpu_tables.sm_flop_per_clock(major, minor)[dtype]:
+                basis += "; GeForce: half rate with fp32 accumulation"
+            peaks.append(Peak(f"matmul_{dtype}", sms * sm_mhz * 1e6 * flop / 1e12, "TFLOP/s", basis))
+    return peaks
+
+
+def cuda_peaks(
+    major: int,
+    minor: int,
+    sms: int | None,
+    sm_mhz: int | None,
+    mem_mhz: int | None,
+    bus_bits: int | None,
+    name: str | None = None,
+) -> tuple[Peak, ...]:
+    """Theoretical peaks of the card ``name`` (as torch and NVML report it) from its SM count and clocks."""
+    peaks = _matmul_peaks(name, major, minor, sms, sm_mhz)
     if mem_mhz and bus_bits:
         value = 2 * mem_mhz * 1e6 * bus_bits / 8 / 1e9
         peaks.append(Peak("memory_bandwidth", value, "GB/s", f"2 x {mem_mhz} MHz x {bus_bits}-bit bus"))
@@ -154,9 +178,11 @@ def cuda_gpu(index: int, probes: Probes, state: NvmlState) -> GpuInfo:
     if bus:
         missing.pop("memory_bus_width_bits", None)
     power = read("power_limit_w", "nvmlDeviceGetEnforcedPowerLimit")
-    peaks = cuda_peaks(major, minor, sms, sm_max, mem_max, bus)
+    peaks = cuda_peaks(major, minor, sms, sm_max, mem_max, bus, props.name)
     if not peaks:
-        missing["peaks"] = "needs the maximum SM and memory clocks (NVML) and this compute capability's table"
+        missing["peaks"] = (
+            "needs a known product, or the maximum SM and memory clocks (NVML) and this compute capability's table"
+        )
     return GpuInfo(
         index=index,
         backend="cuda",

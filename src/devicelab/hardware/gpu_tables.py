@@ -3,8 +3,8 @@
 Sources: cuda-samples ``helper_cuda.h`` (``_ConvertSMVer2ArchName``) for the architecture names; NVIDIA's
 architecture whitepapers (Volta, Turing, Ampere GA100 and GA102, Ada, Hopper, Blackwell) for the dense
 FLOP per clock per SM of the CUDA cores (fp32) and tensor cores (tf32, bf16, fp16, fp8); LLVM's AMDGPU
-processor table for gfx targets. A peak is these per-SM figures times the card's own SM count and maximum SM
-clock, so no per-model number is written here.
+processor table for gfx targets. For a card that is not in ``gpu_published`` (NVIDIA's per-product figures), a
+peak is these per-SM figures times the card's own SM count and maximum SM clock.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ CUDA_ARCHITECTURES: dict[tuple[int, int | None], str] = {
 }
 
 # Dense FLOP per clock per SM. fp32 is the CUDA cores (what an fp32 matmul without TF32 uses), the rest tensor
-# cores. GA10x/Ada/GB20x figures are the full-rate (professional card) ones; GeForce cards run some at half rate.
+# cores. Turing/GA10x/Ada/GB20x figures are the full-rate (professional card) ones; see HALF_RATE_ON_GEFORCE.
 SM_FLOP_PER_CLOCK: dict[tuple[int, int | None], dict[str, int]] = {
     (3, None): {"fp32": 384},
     (5, None): {"fp32": 256},
@@ -46,8 +46,12 @@ SM_FLOP_PER_CLOCK: dict[tuple[int, int | None], dict[str, int]] = {
     (12, 0): {"fp32": 256, "tf32": 512, "bf16": 1024, "fp16": 1024, "fp8": 2048},
 }
 
-# Where GeForce cards run tensor-core matmuls with fp32 accumulation at half the professional cards' rate.
-HALF_RATE_ON_GEFORCE = {(8, 6), (8, 9), (12, 0)}
+# Where GeForce cards run tensor-core matmuls with fp32 accumulation (every PyTorch fp16/bf16/tf32 matmul) at
+# half the professional cards' rate: the whitepapers' GeForce tables list "FP16 Tensor TFLOPS with FP32
+# Accumulate" at half the "with FP16 Accumulate" figure (Turing: RTX 2080 Ti 56.9 vs 113.8; GA102: RTX 3090
+# 71 vs 142; Ada: RTX 4090 165.2 vs 330.3; RTX Blackwell: RTX 5090 209.5 vs 419), while Quadro/RTX A/L40S/RTX
+# PRO cards of the same chips list both at the full rate. TF32 and FP8 follow the same halving.
+HALF_RATE_ON_GEFORCE = {(7, 5), (8, 6), (8, 9), (12, 0)}
 
 # AMD gfx target -> architecture; prefixes catch the variants (gfx1101, gfx1151, ...).
 AMD_GFX: dict[str, str] = {
@@ -89,6 +93,14 @@ def cuda_architecture(major: int, minor: int) -> str | None:
 def sm_flop_per_clock(major: int, minor: int) -> dict[str, int]:
     """Dense FLOP/clock/SM by dtype for this compute capability ({} when not in the table)."""
     return dict(_lookup(SM_FLOP_PER_CLOCK, major, minor) or {})
+
+
+def matmul_flop_per_clock(major: int, minor: int, geforce: bool) -> dict[str, int]:
+    """Dense FLOP/clock/SM by dtype with fp32 accumulation, for this card's market (GeForce or not)."""
+    rates = sm_flop_per_clock(major, minor)
+    if geforce and (major, minor) in HALF_RATE_ON_GEFORCE:
+        rates = {dtype: flop if dtype == "fp32" else flop // 2 for dtype, flop in rates.items()}
+    return rates
 
 
 def cuda_native_dtypes(major: int, minor: int) -> tuple[str, ...]:

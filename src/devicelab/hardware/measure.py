@@ -114,9 +114,24 @@ def pinned_options(device: torch.device) -> tuple[bool, ...]:
     return (False, True) if device.type == "cuda" else (False,)
 
 
-def launch_time(device: torch.device, plan: Plan) -> Measurement:
+def launch_back_to_back_time(device: torch.device, plan: Plan) -> Measurement:
+    """Seconds per tiny kernel issued back to back: the host's cost of one launch while the queue stays busy
+    (a throughput, not a latency: the launches overlap the kernels they queue)."""
     x = torch.zeros(1, device=device)
-    return _timed(lambda: x.add_(1), device, plan, "launch_latency")
+    return _timed(lambda: x.add_(1), device, plan, "launch_back_to_back")
+
+
+def launch_and_sync_time(device: torch.device, plan: Plan) -> Measurement:
+    """Seconds from launching one tiny kernel on an idle queue until the host sees it finished: the latency a
+    step pays when the host waits on the device (launch + run + completion)."""
+    x = torch.zeros(1, device=device)
+    sync = sync_fn(device)
+
+    def once() -> None:
+        x.add_(1)
+        sync()  # sync: waiting for this one kernel is the thing being measured
+
+    return _timed(once, device, plan, "launch_and_sync")
 
 
 def cpu_matmul_dtypes(cpu: CpuInfo) -> tuple[str, ...]:
@@ -217,7 +232,8 @@ def measure_device(target: Target, quick: bool, on_step: Callable[[str], None]) 
         what = f"{direction}_{'pinned' if pinned else 'pageable'}"
         timed = functools.partial(transfer_time, device, plan, direction, pinned)
         rate(what, timed, plan.transfer_bytes / 1e9, "GB/s", f"{plan.transfer_bytes // MiB} MiB")
-    latency("launch_latency", lambda: launch_time(device, plan), "1-element add_")
+    latency("launch_back_to_back", lambda: launch_back_to_back_time(device, plan), "1-element add_")
+    latency("launch_and_sync", lambda: launch_and_sync_time(device, plan), "add_ + synchronize")
     latency("sync_round_trip", lambda: sync_round_trip(device, repeats=plan.repeats), "one .item()")
     return figures
 

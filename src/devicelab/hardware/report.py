@@ -2,7 +2,7 @@
 
 A field that could not be read is ``None``, and the record's ``missing`` maps that field's name to the reason.
 ``SCHEMA_VERSION`` changes whenever a field is renamed, removed or changes meaning (adding one does not);
-``schema.json`` beside this file describes version 1 and a test checks real output against it.
+``schema.json`` beside this file describes the current version and a test checks real output against it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: launch_latency became launch_back_to_back, launch_and_sync added
 
 Missing = dict[str, str]  # field name -> why it is None
 
@@ -152,7 +152,9 @@ class Figure:
     """One measured figure: the median over repeats and its spread (quartiles), in ``unit``."""
 
     device: str  # "cpu", "cuda:0", ...
-    what: str  # "matmul_fp32", "memory_bandwidth", "h2d_pinned", "launch_latency", "sync_round_trip", ...
+    what: (
+        str  # "matmul_fp32", "memory_bandwidth", "h2d_pinned", "launch_back_to_back", "sync_round_trip", ...
+    )
     unit: str  # "TFLOP/s", "GB/s" or "us"
     median: float
     low: float  # the value at the faster/slower quartile, so that low <= median <= high

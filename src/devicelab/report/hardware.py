@@ -19,7 +19,8 @@ FIGURE_NAMES = {
     "h2d_pinned": "host->device, pinned",
     "d2h_pageable": "device->host, pageable",
     "d2h_pinned": "device->host, pinned",
-    "launch_latency": "launch latency (tiny op)",
+    "launch_back_to_back": "kernel launch, back to back (each)",
+    "launch_and_sync": "kernel launch + sync, idle queue",
     "sync_round_trip": "sync round trip (.item())",
 }
 
