@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from devicelab.training.config import TrainConfig, validate
+from devicelab.training.config import EARLY_STOP_PATIENCE, TrainConfig
 
 _DEFAULTS = TrainConfig()
 
@@ -33,7 +33,9 @@ def add_workload_arguments(
         default=None if resumable else _DEFAULTS.dataset,
         help=f"built-in toy set: iris, wine, breast_cancer, digits, diabetes (default: {_DEFAULTS.dataset})",
     )
-    data.add_argument("--data", metavar="FILE.csv", help="train on a CSV file instead (needs --target)")
+    data.add_argument(
+        "--data", metavar="FILE", help="train on a CSV (.csv, .csv.gz, .zst) or Parquet file (needs --target)"
+    )
     data.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
     data.add_argument("--task", choices=("classification", "regression"), help="inferred when not given")
     data.add_argument("--test-size", type=float, default=_DEFAULTS.test_size, help="default: %(default)s")
@@ -41,7 +43,10 @@ def add_workload_arguments(
         "--seed", type=int, default=_DEFAULTS.seed, help="split and init seed (default: %(default)s)"
     )
     data.add_argument("--scaler", choices=("minmax", "standard", "none"), default=_DEFAULTS.scaler)
-    data.add_argument("--dropna", action="store_true", help="drop CSV rows with empty or NaN cells")
+    data.add_argument(
+        "--dropna", action="store_true", help="drop rows with missing feature cells (default: impute them)"
+    )
+    _add_column_options(data)
 
     model = parser.add_argument_group("model")
     model.add_argument(
@@ -70,6 +75,73 @@ def add_workload_arguments(
     optim.add_argument(
         "--threads", type=int, help="CPU threads for torch (default: chosen by devicelab for the workload)"
     )
+    if resumable:
+        _defaults_to_none(parser)
+
+
+# What --resume may change: how far and where the run goes on. Everything else is the run's own.
+RESUME_MAY_CHANGE = {"epochs", "threads", "data", "dataset", "target", "help"}
+
+
+def _defaults_to_none(parser: argparse.ArgumentParser) -> None:
+    """Every workload option defaults to None (its help still shows the real default), so that a value
+    given with --resume can be told from one left out: see ``options_fixed_by_run``."""
+    fixed = []
+    for action in parser._actions:
+        if action.dest in RESUME_MAY_CHANGE:
+            continue
+        fixed.append(action)
+        if action.help and "%(default)s" in action.help:
+            action.help = action.help.replace("%(default)s", str(action.default))
+        action.default = None
+    parser.set_defaults(fixed_by_run=tuple((a.dest, a.option_strings[0]) for a in fixed))
+
+
+def options_fixed_by_run(args: argparse.Namespace) -> list[str]:
+    """The workload options given on the command line, which a resumed run cannot change (``--lr``)."""
+    return [option for dest, option in getattr(args, "fixed_by_run", ()) if getattr(args, dest) is not None]
+
+
+def _given(args: argparse.Namespace, name: str):
+    """An option's value, or the seed workload's default when it was left out (None)."""
+    value = getattr(args, name)
+    return getattr(_DEFAULTS, name) if value is None else value
+
+
+def _names(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected column names like A or A,B, got {text!r}")
+    return names
+
+
+def _add_column_options(data: argparse._ArgumentGroup) -> None:
+    """What to do with a file's columns and cells, when the inferred roles are not what you want."""
+    columns = {"type": _names, "action": "extend", "metavar": "A,B"}
+    data.add_argument("--features", **columns, help="only these columns are features")
+    data.add_argument("--ignore", **columns, help="never use these columns as features")
+    data.add_argument(
+        "--categorical", **columns, help="treat these columns as categories (e.g. integer codes)"
+    )
+    data.add_argument(
+        "--na-values",
+        **{**columns, "metavar": "X,Y"},
+        help="cells that mean missing, also in the target (where only empty cells are missing otherwise)",
+    )
+    data.add_argument(
+        "--val-size",
+        type=float,
+        help="share of the training rows held out for validation (default: 0.15 for a file, 0 for built-in sets)",
+    )
+    data.add_argument(
+        "--early-stop",
+        type=int,
+        nargs="?",
+        const=EARLY_STOP_PATIENCE,
+        metavar="PATIENCE",
+        help="stop when the validation loss has not improved for PATIENCE log points and keep the best weights "
+        f"(default: on with {EARLY_STOP_PATIENCE} for a file, off for built-in sets; 0: off)",
+    )
 
 
 def adjust_option(parser: argparse.ArgumentParser, dest: str, **attributes) -> None:
@@ -81,34 +153,32 @@ def adjust_option(parser: argparse.ArgumentParser, dest: str, **attributes) -> N
 
 
 def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
-    """A TrainConfig from parsed workload options, validated."""
-    config = TrainConfig(
+    """A TrainConfig from parsed workload options and ``overrides`` (validated as it is built)."""
+    options = dict(
         dataset=args.dataset or _DEFAULTS.dataset,
         data=args.data,
         target=args.target,
         task=args.task,
-        test_size=args.test_size,
-        seed=args.seed,
-        scaler=args.scaler,
-        dropna=args.dropna,
-        hidden=tuple(args.hidden),
-        activation=args.activation,
-        dropout=args.dropout,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
+        test_size=_given(args, "test_size"),
+        seed=_given(args, "seed"),
+        scaler=_given(args, "scaler"),
+        dropna=_given(args, "dropna"),
+        features=tuple(args.features) if getattr(args, "features", None) else None,
+        ignore=tuple(getattr(args, "ignore", None) or ()),
+        categorical=tuple(getattr(args, "categorical", None) or ()),
+        na_values=tuple(getattr(args, "na_values", None) or ()),
+        val_size=getattr(args, "val_size", None),
+        early_stop=getattr(args, "early_stop", None),
+        hidden=tuple(_given(args, "hidden")),
+        activation=_given(args, "activation"),
+        dropout=_given(args, "dropout"),
+        optimizer=_given(args, "optimizer"),
+        lr=_given(args, "lr"),
+        momentum=_given(args, "momentum"),
+        weight_decay=_given(args, "weight_decay"),
         epochs=args.epochs if args.epochs is not None else _DEFAULTS.epochs,
         batch_size=args.batch_size,
         threads=args.threads,
         device=getattr(args, "device", "auto") or "auto",
     )
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    validate_config(config)
-    return config
-
-
-def validate_config(config: TrainConfig) -> None:
-    """Gather every problem with the numbers of a config into one UserError."""
-    validate(config)
+    return TrainConfig(**{**options, **overrides})

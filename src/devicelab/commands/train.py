@@ -6,13 +6,15 @@ import argparse
 import os
 from pathlib import Path
 
-from devicelab.commands._workload import add_workload_arguments, config_from_args
+from devicelab.commands._workload import add_workload_arguments, config_from_args, options_fixed_by_run
 from devicelab.errors import UserError
 
 DESCRIPTION = """\
 Train an MLP on a built-in toy set or your CSV, on the device that is fastest for it. With no options
 this is the lesson's seed workload: Iris, 80/20 split (seed 42), MinMax scaling, MLP 4-10-3, SGD lr 0.01,
 full batch, 20000 epochs. The loss of every epoch stays on the device and is read only at log points.
+Where it applies (devicelab's MLP on a CPU or a CUDA GPU), a fast path runs the same arithmetic with
+less overhead: a fused CPU kernel, or the whole step captured in a CUDA graph (see --fast).
 Writes a run folder (config, hardware, metrics.csv, losses.npy, summary.json, loss.png, model.safetensors).
 Ctrl-C (or SIGTERM) stops at an epoch boundary and saves a resumable run."""
 
@@ -33,12 +35,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: %(default)s)",
     )
     running.add_argument(
+        "--fast",
+        choices=("auto", "on", "off"),
+        help="the fast path (a fused CPU kernel, a captured CUDA graph): auto takes it where it applies "
+        "and pays, on wherever it applies, off never; a model it cannot take trains eagerly and the "
+        "summary says why (default: auto)",
+    )
+    running.add_argument(
         "--log-every", type=int, metavar="N", help="epochs between log points (default: 100)"
     )
     running.add_argument("--runs-dir", metavar="DIR", help="where run folders go (default: runs)")
     running.add_argument("--name", help="run folder name (default: a timestamp; never overwritten)")
-    running.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN (see --epochs)")
+    running.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue the run in folder RUN (see --epochs); a killed run continues from its last checkpoint",
+    )
+    running.add_argument(
+        "--checkpoint-every",
+        type=_seconds,
+        metavar="SECONDS",
+        help="write a resumable checkpoint (last.ckpt) at a log point at most this often, so a killed run "
+        "loses little; 0: at every log point (default: 60)",
+    )
     running.add_argument("--quiet", action="store_true", help="no progress bar")
+    running.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="also write TensorBoard event files (log points, config, hardware) into DIR/<run name> "
+        "(default DIR: <runs-dir>/tensorboard; needs: pip install 'devicelab[tensorboard]')",
+    )
     parser.set_defaults(run=run)
 
 
@@ -47,21 +75,41 @@ def run(args: argparse.Namespace) -> int:
     from devicelab.data import load_dataset
 
     dataset = load_dataset(config)  # bad data fails here, before torch is imported
+    if dataset.source.get("kind") != "builtin":  # say what was done to the user's columns, up front
+        from devicelab.data import describe_rows, role_table
+
+        print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
     check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
     from devicelab.report.progress import ProgressBar
-    from devicelab.training.callbacks import Callbacks
+    from devicelab.training.callbacks import CallbackList, Callbacks
     from devicelab.training.interrupt import stop_on_sigint
     from devicelab.training.loop import train
 
     bar = None if args.quiet else ProgressBar()
+    board = _tensorboard(args, config)
+    callbacks = CallbackList(bar, board) if board else bar or Callbacks()
     # One scope for training and saving: a Ctrl-C (or SIGTERM) stops training at an epoch boundary, and
     # one that comes while the folder is written waits until it is complete.
+    from devicelab.training.autosave import DEFAULT_EVERY_S, Autosave
+
+    every = DEFAULT_EVERY_S if args.checkpoint_every is None else args.checkpoint_every
     with stop_on_sigint() as stop:
-        result = train(config, dataset=dataset, resume=checkpoint, callbacks=bar or Callbacks(), stop=stop)
+        # the folder exists from the start, so that a killed run leaves its last checkpoint there
+        autosave = Autosave(_new_folder(config), every_s=every)
+        result = train(
+            config, dataset=dataset, resume=checkpoint, callbacks=callbacks, stop=stop, autosave=autosave
+        )
         if bar and result.status != "completed":
             bar.close()
-        folder = _save(result)
+        folder = _save(result, autosave.folder)
+        if board:
+            board.close(folder, result.status)
     print(_summary(result, folder))
+    warning = result.overfitting()
+    if warning:
+        import sys
+
+        print(f"devicelab: warning: {warning}", file=sys.stderr)
     if result.status == "diverged":
         good = result.epochs_done
         raise UserError(
@@ -81,6 +129,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tensorboard(args: argparse.Namespace, config):
+    """The TensorBoard writer for --tensorboard [DIR], or None; a UserError when tensorboard is missing."""
+    if args.tensorboard is None:
+        return None
+    from devicelab.report.tensorboard import DEFAULT_DIR, TensorBoardCallbacks, run_logdir
+
+    root = args.tensorboard or str(Path(config.runs_dir) / DEFAULT_DIR)
+    return TensorBoardCallbacks(run_logdir(root, config.name), config.to_dict())
+
+
 def check_runs_dir(runs_dir: str) -> None:
     """A UserError when run folders cannot be made under ``runs_dir`` (nothing is created here)."""
     path = Path(runs_dir).absolute()
@@ -93,9 +151,33 @@ def check_runs_dir(runs_dir: str) -> None:
         )
 
 
-def _save(result) -> Path:
+def _seconds(text: str) -> float:
     try:
-        return result.save()
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"takes seconds (0 or more), not {text!r}")
+    return value
+
+
+def _new_folder(config) -> Path:
+    from devicelab.fsutil import new_run_dir
+
+    try:
+        return new_run_dir(config.runs_dir, config.name)
+    except OSError as error:
+        raise UserError(
+            f"could not make a run folder under {config.runs_dir}: {error.strerror or error}",
+            hint="pass --runs-dir DIR with a folder you can write to",
+        ) from None
+
+
+def _save(result, folder: Path) -> Path:
+    from devicelab.training.run_folder import write_run
+
+    try:
+        return write_run(result, result.config.runs_dir, result.config.name, folder=folder)
     except OSError as error:  # a full disk, a folder removed meanwhile: say so, without a traceback
         raise UserError(
             f"could not write the run folder under {result.config.runs_dir}: "
@@ -107,7 +189,7 @@ def _save(result) -> Path:
 def _config(args: argparse.Namespace):
     """The run's config: from the options, or from the resumed run folder (plus --epochs and the
     running options)."""
-    running = {"log_every": args.log_every, "name": args.name, "quiet": args.quiet}
+    running = {"log_every": args.log_every, "name": args.name, "quiet": args.quiet, "fast": args.fast}
     if not args.resume:
         defaults = {"log_every": 100, "runs_dir": args.runs_dir or "runs"}
         return config_from_args(
@@ -117,21 +199,36 @@ def _config(args: argparse.Namespace):
 
     checkpoint = load_checkpoint(args.resume)
     _check_same_data(args, checkpoint)
+    _check_nothing_fixed_is_changed(args, checkpoint)
     folder = Path(args.resume)
     config = checkpoint.config_for(
         args.epochs,
         data=args.data,  # a CSV that moved: its contents are checked against the run's (sha256)
         device=args.device if args.device != "auto" else None,
+        fast=args.fast,
         threads=args.threads,
         log_every=args.log_every,
         quiet=args.quiet,
         runs_dir=args.runs_dir or str(folder.resolve().parent),
         name=args.name or f"{folder.resolve().name}-resumed",
     )
-    from devicelab.training.config import validate
-
-    validate(config)
     return config, checkpoint
+
+
+def _check_nothing_fixed_is_changed(args: argparse.Namespace, checkpoint) -> None:
+    """--lr, --hidden, --optimizer, ... with --resume would be silently ignored: refuse them."""
+    given = options_fixed_by_run(args)
+    if given:
+        saved = checkpoint.config.to_dict()
+        kept = ", ".join(f"{o} {_show(saved.get(o[2:].replace('-', '_')))}" for o in given)
+        raise UserError(
+            f"{', '.join(given)} cannot change when resuming run {checkpoint.run_dir} (it keeps {kept})",
+            hint="leave them out to continue the run as it was, or start a new run with the new values",
+        )
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _check_same_data(args: argparse.Namespace, checkpoint) -> None:
@@ -154,25 +251,69 @@ def _check_same_data(args: argparse.Namespace, checkpoint) -> None:
         )
 
 
+def device_label(device: str, threads: int) -> str:
+    """``cpu (1 thread)``; an accelerator without a thread count (its host threads are not the point)."""
+    from devicelab.i18n import ngettext
+
+    if device != "cpu":
+        return device
+    return ngettext("{device} ({threads} thread)", "{device} ({threads} threads)", threads).format(
+        device=device, threads=threads
+    )
+
+
+def _early_line(early: dict) -> str:
+    if early["best_epoch"] is None:
+        return f"patience {early['patience_log_points']} log points; no validation point recorded"
+    stopped = f"stopped at epoch {early['stopped_epoch']}, " if early["stopped_epoch"] else ""
+    return (
+        f"{stopped}kept the best validation loss {early['best_val_loss']:.4f} (epoch {early['best_epoch']}); "
+        f"patience {early['patience_log_points']} log points"
+    )
+
+
+def _step_line(result) -> str:
+    return result.path_reason or result.path
+
+
 def _summary(result, folder: Path) -> str:
+    from devicelab.i18n import _, translate
+    from devicelab.i18n.labels import metric_label, status_text
     from devicelab.report.tables import format_key_values
 
     final = result.final
     pairs = [
-        ("run folder", folder),
-        ("status", f"{result.status} ({result.epochs_done} of {result.config.epochs} epochs)"),
+        (_("run folder"), folder),
         (
-            "device",
-            f"{result.choice.device} ({result.choice.threads} CPU thread{'s' * (result.choice.threads != 1)})",
+            _("status"),
+            _("{status} ({done} of {total} epochs)").format(
+                status=status_text(result.status), done=result.epochs_done, total=result.config.epochs
+            ),
         ),
+        (_("device"), device_label(result.choice.device, result.choice.threads)),
+        (_("step"), translate(_step_line(result))),
         (
-            "wall time",
-            f"{result.wall_s:.2f} s for {result.session_epochs} epochs ({result.us_per_epoch:.1f} µs/epoch)",
+            _("wall time"),
+            _("{seconds:.2f} s for {epochs} epochs ({us:.1f} µs/epoch)").format(
+                seconds=result.wall_s, epochs=result.session_epochs, us=result.us_per_epoch
+            )
+            + (
+                _(", after {seconds:.2f} s of compile/capture").format(seconds=result.setup_s)
+                if result.setup_s >= 0.005
+                else ""
+            ),
         ),
-        ("host syncs", f"{result.host_syncs} (one per log point)"),
+        (_("host syncs"), _("{n} (one per log point)").format(n=result.host_syncs)),
     ]
+    if result.early_stopping:
+        pairs.append((_("early stopping"), translate(_early_line(result.early_stopping))))
+    if result.checkpoints and result.checkpoints["written"]:
+        c = result.checkpoints
+        pairs.append(
+            ("checkpoints", f"{c['written']} written in {c['seconds']:.3f} s (every {c['every_s']:g} s)")
+        )
     pairs += [
-        (key.replace("_", " "), f"{value:.4f}")
+        (metric_label(key), f"{value:.4f}")
         for key, value in final.items()
         if key not in ("epoch", "elapsed_s")
     ]

@@ -1,4 +1,5 @@
-"""The loss plot of a run: training loss every epoch, test loss at log points, and the test score."""
+"""The loss plot of a run: training loss every epoch, validation and test loss at log points, and the test
+score."""
 
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ def loss_figure(losses: np.ndarray, metrics: Sequence[dict], title: str = ""):
             markersize=2,
             linewidth=1,
             label="test loss (log points)",
+        )
+    if metrics and "val_loss" in metrics[0]:
+        loss_axes.plot(
+            logged,
+            [row["val_loss"] for row in metrics],
+            "s-",
+            color="tab:purple",
+            markersize=2,
+            linewidth=1,
+            label="validation loss (log points)",
         )
     positive = losses[np.isfinite(losses) & (losses > 0)]
     if positive.size:

@@ -9,13 +9,16 @@ import sys
 import time
 from typing import TextIO
 
+from devicelab.i18n import N_, _, translate
+from devicelab.report.tables import display_width
 from devicelab.training.callbacks import Callbacks, LogPoint, StartInfo
 
 SHORT = {
-    "test_loss": "test loss",
-    "test_accuracy": "test acc",
-    "test_rmse": "test rmse",
-    "test_r2": "test R²",
+    "val_loss": N_("val loss"),
+    "test_loss": N_("test loss"),
+    "test_accuracy": N_("test acc"),
+    "test_rmse": N_("test rmse"),
+    "test_r2": N_("test R²"),
 }
 
 
@@ -32,12 +35,16 @@ def format_point(point: LogPoint, width: int = 24, columns: int | None = None) -
     done = point.epoch / point.total_epochs
     filled = int(done * width)
     bar = "#" * filled + "-" * (width - filled)
-    scores = "  ".join(f"{SHORT.get(k, k)} {v:.4f}" for k, v in point.metrics.items())
-    counts = f"{done:4.0%} epoch {point.epoch}/{point.total_epochs}  loss {point.train_loss:.4f}"
-    line = f"[{bar}] {counts}  {scores}  elapsed {_duration(point.elapsed_s)}  ETA {_duration(point.eta_s)}"
-    if columns is None or len(line) < columns:
+    scores = "  ".join(f"{_(SHORT[k]) if k in SHORT else k} {v:.4f}" for k, v in point.metrics.items())
+    counts = _("{done:4.0%} epoch {epoch}/{total}  loss {loss:.4f}").format(
+        done=done, epoch=point.epoch, total=point.total_epochs, loss=point.train_loss
+    )
+    eta = _("ETA {eta}").format(eta=_duration(point.eta_s))
+    elapsed = _("elapsed {elapsed}").format(elapsed=_duration(point.elapsed_s))
+    line = f"[{bar}] {counts}  {scores}  {elapsed}  {eta}"
+    if columns is None or display_width(line) < columns:
         return line
-    return f"{counts}  ETA {_duration(point.eta_s)}  {scores}"[: max(columns - 1, 1)]
+    return f"{counts}  {eta}  {scores}"[: max(columns - 1, 1)]
 
 
 def _columns(stream: TextIO) -> int:
@@ -58,11 +65,18 @@ class ProgressBar(Callbacks):
         self.unwritten: str | None = None  # into a file: the latest line, held back by the rate limit
 
     def on_start(self, info: StartInfo) -> None:
-        resumed = f" (resuming after epoch {info.start_epoch})" if info.start_epoch else ""
-        self.stream.write(
-            f"training {info.total_epochs} epochs{resumed} on {info.n_train} rows ({info.n_test} for testing)\n"
-            f"device: {info.device_reason}\n"
-        )
+        if info.n_val:
+            split = _("{val} for validation, {test} for testing").format(val=info.n_val, test=info.n_test)
+        else:
+            split = _("{test} for testing").format(test=info.n_test)
+        if info.start_epoch:
+            head = _("training {epochs} epochs (resuming after epoch {start}) on {rows} rows ({split})")
+        else:
+            head = _("training {epochs} epochs on {rows} rows ({split})")
+        head = head.format(epochs=info.total_epochs, start=info.start_epoch, rows=info.n_train, split=split)
+        device = _("device: {reason}").format(reason=translate(info.device_reason))
+        step = _("step: {reason}").format(reason=translate(info.path_reason))
+        self.stream.write(f"{head}\n{device}\n{step}\n")
         self.stream.flush()
 
     def on_log(self, point: LogPoint) -> None:

@@ -16,6 +16,9 @@ class StartInfo:
     total_epochs: int
     n_train: int
     n_test: int
+    n_val: int = 0  # validation rows (taken from the training rows), for early stopping
+    path: str = "eager"  # the runner: "eager" or a fast path's name
+    path_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,3 +39,18 @@ class Callbacks:
 
     def on_log(self, point: LogPoint) -> None:
         """Called at every log point (every ``log_every`` epochs, at the end and on a stop)."""
+
+
+class CallbackList(Callbacks):
+    """Several callbacks as one, called in order (a progress bar and a TensorBoard writer)."""
+
+    def __init__(self, *callbacks: Callbacks | None) -> None:
+        self.callbacks = [c for c in callbacks if c is not None]
+
+    def on_start(self, info: StartInfo) -> None:
+        for callback in self.callbacks:
+            callback.on_start(info)
+
+    def on_log(self, point: LogPoint) -> None:
+        for callback in self.callbacks:
+            callback.on_log(point)

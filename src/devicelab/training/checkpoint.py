@@ -48,9 +48,15 @@ def save_model(path: Path, model: torch.nn.Module) -> None:
 
 def load_model(path: Path, spec: dict) -> torch.nn.Module:
     """The MLP described by ``spec`` with the weights in ``path``; a UserError if they do not fit."""
+    tensors, _ = load_tensors(path, "weight file")
+    return build_checked_model(path, spec, tensors)
+
+
+def build_checked_model(path: Path, spec: dict, tensors: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The MLP described by ``spec`` holding ``tensors`` (read from ``path``); a UserError if they do not
+    fit."""
     from devicelab.models import build_mlp
 
-    tensors, _ = load_tensors(path, "weight file")
     try:
         model = build_mlp(spec)
     except (KeyError, TypeError, ValueError) as error:  # an edited or damaged record, not our bug

@@ -10,7 +10,7 @@ from devicelab.errors import UserError
 
 @dataclass
 class TrainConfig:
-    """A training run. ``TrainConfig()`` is the seed workload: Iris, 80/20 split with seed 42, MinMax
+    """A training run, checked when built (a UserError names every bad value). ``TrainConfig()`` is the seed workload: Iris, 80/20 split with seed 42, MinMax
     scaling fitted on the training rows, MLP 4-10-3 with ReLU, cross-entropy, SGD lr 0.01, full batch,
     20000 epochs, a log line every 100 epochs."""
 
@@ -21,8 +21,17 @@ class TrainConfig:
     task: str | None = None  # "classification" | "regression"; inferred when None
     test_size: float = 0.2
     seed: int = 42
+    init_seed: int | None = None  # the model's initialisation seed; None: `seed` (split and init)
     scaler: str = "minmax"  # "minmax" | "standard" | "none"
     dropna: bool = False
+    features: tuple[str, ...] | None = None  # only these columns are features; None: inferred roles
+    ignore: tuple[str, ...] = ()  # columns that are never features
+    categorical: tuple[str, ...] = ()  # columns taken as categories whatever their values look like
+    na_values: tuple[str, ...] = ()  # extra cells that mean "missing" (in a target: the only ones besides "")
+    val_size: float | None = None  # of the training rows; None: 0.15 for a file, none for built-in sets
+    early_stop: int | None = (
+        None  # patience; None: on for a file (EARLY_STOP_PATIENCE), off for built-ins; 0: off
+    )
     # model
     hidden: tuple[int, ...] = (10,)
     activation: str = "relu"
@@ -36,12 +45,16 @@ class TrainConfig:
     batch_size: int | None = None  # None: full batch
     # running
     device: str = "auto"
+    fast: str = "auto"  # "auto" | "on" | "off": the fast path (devicelab.fast) where it applies
     threads: int | None = None  # CPU intra-op threads; None: decided by devicelab
     log_every: int = 100
     runs_dir: str = "runs"
     name: str | None = None
     quiet: bool = False
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate(self)  # validated once, where it is built: every TrainConfig is a valid one
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -54,6 +67,9 @@ class TrainConfig:
         kwargs = {k: v for k, v in d.items() if k in known}
         if "hidden" in kwargs:
             kwargs["hidden"] = tuple(int(h) for h in kwargs["hidden"])
+        for key in ("features", "ignore", "categorical", "na_values"):  # JSON lists back to tuples
+            if isinstance(kwargs.get(key), list):
+                kwargs[key] = tuple(str(v) for v in kwargs[key])
         return cls(**kwargs)
 
 
@@ -66,6 +82,10 @@ def validate(config: TrainConfig) -> None:
         problems.append(f"--epochs must be positive, got {config.epochs}")
     if not 0 < config.test_size < 1:
         problems.append(f"--test-size must be between 0 and 1, got {config.test_size}")
+    if config.val_size is not None and not 0 <= config.val_size < 1:
+        problems.append(f"--val-size must be at least 0 and below 1, got {config.val_size}")
+    if config.early_stop is not None and config.early_stop < 0:
+        problems.append(f"--early-stop patience must be 0 (off) or positive, got {config.early_stop}")
     if config.batch_size is not None and config.batch_size <= 0:
         problems.append(f"--batch-size must be positive, got {config.batch_size}")
     if not 0 <= config.dropout < 1:
@@ -74,6 +94,10 @@ def validate(config: TrainConfig) -> None:
         problems.append("--momentum and --weight-decay must be finite and not negative")
     if not 0 <= config.seed < 2**32:  # the range scikit-learn's split and torch.manual_seed both take
         problems.append(f"--seed must be between 0 and {2**32 - 1}, got {config.seed}")
+    if config.init_seed is not None and not 0 <= config.init_seed < 2**32:
+        problems.append(f"the init seed must be between 0 and {2**32 - 1}, got {config.init_seed}")
+    if config.fast not in ("auto", "on", "off"):
+        problems.append(f"--fast must be auto, on or off, got {config.fast!r}")
     if config.threads is not None and config.threads <= 0:
         problems.append(f"--threads must be positive, got {config.threads}")
     if config.log_every <= 0:
@@ -86,3 +110,13 @@ def validate(config: TrainConfig) -> None:
         )
     if problems:
         raise UserError("; ".join(problems))
+
+
+EARLY_STOP_PATIENCE = 10  # log points without a better validation loss before training stops
+
+
+def early_stop_patience(config: TrainConfig) -> int:
+    """The early-stopping patience of a run; 0: off (the default for built-in sets: the lesson's loop)."""
+    if config.early_stop is not None:
+        return config.early_stop
+    return EARLY_STOP_PATIENCE if config.data is not None else 0

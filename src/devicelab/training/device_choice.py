@@ -51,23 +51,35 @@ class DeviceChoice:
 TimeEpoch = Callable[[TrainConfig, Dataset, torch.device, int], float]
 
 
+# Epochs per timed call of a fast path (it runs many epochs per call, as between two log points).
+FAST_CHUNK = 20
+
+
 def time_epoch(config: TrainConfig, dataset: Dataset, device: torch.device, threads: int) -> float:
-    """Median seconds per epoch of this workload on ``device`` with ``threads`` CPU threads (a throwaway
-    model; the real one is built afterwards from the seed, so timing changes no result)."""
+    """Median seconds per epoch of this workload on ``device`` with ``threads`` CPU threads, run the way
+    ``devicelab train`` would run it there (its fast path where one applies, else the eager step). A
+    throwaway model: the real one is built afterwards from the seed, so timing changes no result."""
+    from devicelab.training.runner import select_runner
     from devicelab.training.workload import build_workload
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        work = build_workload(config, dataset, device, n_epochs=1)
+        work = build_workload(config, dataset, device, n_epochs=FAST_CHUNK)
+        runner, _ = select_runner(work, config)
+        chunk = 1 if runner.name == "eager" else FAST_CHUNK
         sync = sync_fn(device)
-        fn = lambda: work.run_epoch(0)  # noqa: E731
+        fn = lambda: runner.run(0, chunk, _never)  # noqa: E731
         for _ in range(2):  # first steps allocate and, on a GPU, load kernels
             fn()
         number = calibrate_number(fn, sync=sync, target_s=0.01, max_number=100)
-        return measure(fn, sync=sync, warmup=0, repeats=3, number=number).median
+        return measure(fn, sync=sync, warmup=0, repeats=3, number=number).median / chunk
     finally:
         torch.set_num_threads(before)  # timing leaves the process as it found it
+
+
+def _never() -> bool:
+    return False
 
 
 def candidates_for(

@@ -13,13 +13,16 @@ import numpy as np
 import torch
 
 from devicelab.data import Dataset, load_dataset
+from devicelab.training.autosave import Autosave
 from devicelab.training.callbacks import Callbacks, StartInfo
-from devicelab.training.config import TrainConfig, validate
+from devicelab.training.config import TrainConfig, early_stop_patience
 from devicelab.training.device_choice import DeviceChoice, choose_device
+from devicelab.training.early_stop import EarlyStopping
 from devicelab.training.interrupt import StopFlag, stop_on_sigint
 from devicelab.training.recorder import Recorder
 from devicelab.training.result import RunResult
 from devicelab.training.resume import Checkpoint
+from devicelab.training.runner import select_runner
 from devicelab.training.workload import build_workload
 
 
@@ -30,13 +33,14 @@ def train(
     resume: Checkpoint | None = None,
     callbacks: Callbacks | None = None,
     stop: StopFlag | None = None,
+    autosave: Autosave | None = None,
 ) -> RunResult:
     """Train as ``config`` says (default: the seed workload) and return the result; nothing is written
     until ``result.save()``. ``dataset``: already loaded from ``config`` (default: load it here). Ctrl-C stops at an epoch boundary with ``status == "interrupted"``; a NaN or
     infinite loss stops with ``status == "diverged"`` and the last good weights. Raises UserError on bad
-    input."""
+    input. ``autosave``: write the folder's first files now and a resumable checkpoint at log points
+    (what ``devicelab train`` does, so that a killed run can be resumed)."""
     config = config or TrainConfig()
-    validate(config)
     dataset = dataset or load_dataset(config)
     if resume:
         resume.check_dataset(dataset)
@@ -46,15 +50,19 @@ def train(
         try:
             choice = resume.device_choice(config) if resume else choose_device(config, dataset)
             torch.set_num_threads(choice.threads)
-            return _run(config, dataset, choice, resume, callbacks, flag)
+            return _run(config, dataset, choice, resume, callbacks, flag, autosave)
         finally:
             torch.set_num_threads(threads_before)
 
 
-def _run(config, dataset, choice: DeviceChoice, resume, callbacks: Callbacks, flag: StopFlag) -> RunResult:
+def _run(
+    config, dataset, choice: DeviceChoice, resume, callbacks: Callbacks, flag: StopFlag, autosave
+) -> RunResult:
     total = config.epochs
     work = build_workload(config, dataset, torch.device(choice.device), total)
     start = resume.restore(work) if resume else 0
+    runner, path_reason = select_runner(work, config)
+    runner.load_module()  # a resumed run's weights and optimizer state, into the runner
     previous = resume.losses if resume else np.zeros(0, dtype=np.float32)
     y_scale = float(dataset.target_scaler.scale[0]) if dataset.target_scaler else 1.0
     recorder = Recorder(work, dataset.task, start, total, previous, resume.wall_s if resume else 0.0, y_scale)
@@ -67,24 +75,38 @@ def _run(config, dataset, choice: DeviceChoice, resume, callbacks: Callbacks, fl
             total,
             len(dataset.x_train),
             len(dataset.x_test),
+            len(dataset.x_val),
+            runner.name,
+            path_reason,
         )
     )
+    if autosave:
+        autosave.start(config, dataset, work.model, str(resume.run_dir) if resume else None)
+    patience = early_stop_patience(config)
+    early = EarlyStopping(patience) if patience and len(dataset.x_val) else None
     status, epoch, log_every = "completed", start, config.log_every
     started = time.perf_counter()
     while epoch < total:
-        work.run_epoch(epoch)
-        epoch += 1
-        if epoch % log_every and epoch != total and not flag.requested:
-            continue  # not a log point: nothing is read from the device
+        next_log = min(total, (epoch // log_every + 1) * log_every)
+        # nothing is read from the device until the log point (or a stop asked for between epochs)
+        epoch = runner.run(epoch, next_log, lambda: flag.requested)
+        runner.sync_module()  # the weights and optimizer state, back into the module for the log point
         point = recorder.read(epoch)
         if point is None:
             status = "diverged"
             break
         callbacks.on_log(point)
+        if early and early.update(point.metrics["val_loss"], epoch, work.model) and epoch < total:
+            status = "early_stopped"
+            break
         if flag.requested and epoch < total:  # a stop asked for after the last epoch: the run is complete
             status = "interrupted"
             break
+        if autosave and epoch < total and autosave.due():
+            _checkpoint(autosave, config, choice, work, recorder, resume, epoch)
     wall_s = time.perf_counter() - started
+    if early and status in ("completed", "early_stopped"):
+        early.restore_best(work.model)  # the best validation point's weights, as Keras' restore_best_weights
     done = recorder.last
     return RunResult(
         config=config,
@@ -103,6 +125,31 @@ def _run(config, dataset, choice: DeviceChoice, resume, callbacks: Callbacks, fl
         rng_state=_rng_state(work),
         resumed_from=str(resume.run_dir) if resume else None,
         previous_wall_s=resume.wall_s if resume else 0.0,
+        path=runner.name,
+        path_reason=path_reason,
+        setup_s=runner.setup_s,
+        early_stopping=early.to_dict() if early else None,
+        checkpoints=autosave.to_dict() if autosave else None,
+    )
+
+
+def _checkpoint(autosave, config, choice, work, recorder, resume, epoch: int) -> None:
+    """A resumable checkpoint of this log point (the runner has put the weights back into the module)."""
+    autosave.save(
+        model=work.model,
+        optimizer_state=work.optimizer_state(),
+        rng_state=_rng_state(work),
+        losses=recorder.losses[:epoch],
+        metrics=[*(resume.metrics if resume else ()), *recorder.rows],
+        summary={
+            "status": "running",
+            "resumable": True,
+            "epochs_done": epoch,
+            "epochs_total": config.epochs,
+            "device": choice.device,
+            "threads": choice.threads,
+            "total_wall_s": recorder.rows[-1]["elapsed_s"],  # this run's and the runs it resumed
+        },
     )
 
 

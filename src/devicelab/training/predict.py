@@ -1,18 +1,21 @@
-"""Applying a saved run to new rows: the run's scaler, its model, and its original class labels."""
+"""Applying a saved run to new rows: the run's preprocessing steps, its model, its original class labels.
+
+Missing cells are imputed and unseen category levels go to the "unknown" slot, as in training, so a
+file with the run's feature columns always gets predictions (the training file itself included).
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
-from devicelab import csvdata
-from devicelab.data import Scaler
+from devicelab.data import Frame, Preprocessor, Scaler, encode_target
 from devicelab.errors import UserError
 from devicelab.training.checkpoint import load_model
 from devicelab.training.resume import check_run_folder, damaged, read_json
@@ -29,11 +32,13 @@ class SavedModel:
     classes: tuple | None
     scaler: Scaler
     target_scaler: Scaler | None  # regression: maps the model's output back to the target's units
+    preprocessor: Preprocessor
+    na_values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Predictions:
-    table: csvdata.Table
+    frame: Frame  # the rows as read (every column as text)
     column: str  # the name of the prediction column
     values: list  # original labels (classification) or numbers (regression)
     confidence: np.ndarray | None  # softmax probability of the predicted class
@@ -47,89 +52,115 @@ def load_saved(run_dir: str | Path) -> SavedModel:
         model = load_model(folder / MODEL, record["model_spec"])
         model.eval()
         classes = tuple(record["classes"]) if record.get("classes") is not None else None
+        scaler = Scaler.from_dict(record["scaler"])
+        features = tuple(record["feature_names"])
+        if record.get("preprocessing"):
+            preprocessor = Preprocessor.from_dict(record["preprocessing"])
+        else:  # a run saved before preprocessing steps: every feature a number, scaled
+            preprocessor = Preprocessor.numeric(list(features), scaler)
         return SavedModel(
             folder,
             model,
             record["task"],
-            tuple(record["feature_names"]),
+            features,
             record["target"],
             classes,
-            Scaler.from_dict(record["scaler"]),
+            scaler,
             Scaler.from_dict(record["target_scaler"]) if record.get("target_scaler") else None,
+            preprocessor,
+            tuple(record.get("na_values", ())),
         )
 
 
-def predict_table(saved: SavedModel, table: csvdata.Table) -> Predictions:
-    """Predictions for every row of ``table``, which must have the run's feature columns."""
-    missing = [name for name in saved.feature_names if name not in table.columns]
+def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
+    """Predictions for every row of ``frame`` (read with ``text=True``), which must have the run's
+    feature columns; other columns are kept, missing cells imputed, unseen levels "unknown"."""
+    missing = [name for name in saved.feature_names if name not in frame.columns]
     if missing:
         from difflib import get_close_matches
 
-        unused = [c for c in table.columns if c not in saved.feature_names]  # candidates for a renamed one
+        unused = [c for c in frame.columns if c not in saved.feature_names]  # candidates for a renamed one
         close = get_close_matches(missing[0], unused, n=1)
         suggestion = f"rename {close[0]!r} to {missing[0]!r}? " if close else ""
         raise UserError(
-            f"{table.path} lacks the feature column(s) {', '.join(missing)} that run {saved.run_dir} was "
+            f"{frame.path} lacks the feature column(s) {', '.join(missing)} that run {saved.run_dir} was "
             "trained on",
-            hint=f"{suggestion}it has: {', '.join(table.columns)}",
+            hint=f"{suggestion}it has: {', '.join(frame.columns)}",
         )
-    fix = "fill them in or remove those rows: every feature is needed to predict"
-    table = csvdata.check_missing(table, saved.feature_names, dropna=False, fix=fix)
-    x = torch.from_numpy(saved.scaler.transform(csvdata.numeric_features(table, saved.feature_names)))
+    prep = saved.preprocessor
+    columns = {name: prep.prepare(name, frame.table.column(name), frame.decimal) for name in prep.inputs}
+    (x,) = prep.encode(columns, [None])
     with torch.inference_mode():
-        out = saved.model(x)
+        out = saved.model(torch.from_numpy(x))
     column = f"predicted_{saved.target}"
     if saved.task == "classification":
         probabilities = torch.softmax(out, dim=1)
         confidence, ids = probabilities.max(dim=1)
-        values = [saved.classes[i] for i in ids.tolist()]  # sync: a CPU tensor, read once for the output
-        return Predictions(table, column, values, confidence.numpy(), _accuracy(saved, table, values))
+        ids = ids.numpy()  # a CPU tensor: no device to wait for
+        values = [saved.classes[i] for i in ids.tolist()]
+        return Predictions(frame, column, values, confidence.numpy(), _accuracy(saved, frame, ids))
     values = out.squeeze(-1).double().numpy()  # a CPU tensor: no device to wait for
     if saved.target_scaler is not None:
         values = values * saved.target_scaler.scale[0] + saved.target_scaler.shift[0]
-    values = values.tolist()  # numpy: no sync
-    return Predictions(table, column, values, None, _rmse(saved, table, values))
+    return Predictions(frame, column, values.tolist(), None, _rmse(saved, frame, values))
 
 
-def _accuracy(saved: SavedModel, table: csvdata.Table, values: list) -> tuple[str, float] | None:
-    if saved.target not in table.columns:
+def _accuracy(saved: SavedModel, frame: Frame, ids: np.ndarray) -> tuple[str, float] | None:
+    """Accuracy over the rows whose target cell gives a label (empty or declared-missing cells skipped)."""
+    if saved.target not in frame.columns:
         return None
-    known = [
-        (p, t)
-        for p, t in zip(values, table.column(saved.target), strict=True)
-        if t.lower() not in csvdata.MISSING
-    ]
-    if not known:  # no row says its true label
+    text = pc.utf8_trim_whitespace(frame.table.column(saved.target))
+    missing = pc.or_(
+        pc.equal(text, ""), pc.is_in(text, value_set=pa.array(list(saved.na_values), pa.string()))
+    )
+    known = ~missing.to_numpy(zero_copy_only=False).astype(bool)
+    if not known.any():  # no row says its true label
         return None
-    hits = [str(p) == t or csvdata.to_number(t, table.delimiter) == p for p, t in known]
-    return "accuracy", float(np.mean(hits))
+    labels = [str(c) for c in saved.classes]
+    truth = pc.index_in(text, value_set=pa.array(labels, pa.string()))
+    truth = pc.fill_null(truth, -1).to_numpy(zero_copy_only=False)
+    if saved.classes and all(isinstance(c, int | float) for c in saved.classes):  # "1.0" is class 1
+        as_number = pc.cast(
+            pc.if_else(pc.match_substring_regex(text, r"^[+-]?\d*\.?\d+$"), text, None), pa.float64()
+        )
+        numbers = pc.fill_null(as_number, math.nan).to_numpy(zero_copy_only=False)
+        by_value = {float(c): i for i, c in enumerate(saved.classes)}
+        truth = np.where(truth >= 0, truth, [by_value.get(v, -1) for v in numbers.tolist()])
+    return "accuracy", float(np.mean(ids[known] == truth[known]))
 
 
-def _rmse(saved: SavedModel, table: csvdata.Table, values: list) -> tuple[str, float] | None:
-    if saved.target not in table.columns:
+def _rmse(saved: SavedModel, frame: Frame, predicted: np.ndarray) -> tuple[str, float] | None:
+    if saved.target not in frame.columns:
         return None
-    pairs = [
-        (p, csvdata.to_number(t, table.delimiter))
-        for p, t in zip(values, table.column(saved.target), strict=True)
-    ]
-    known = [(p, t) for p, t in pairs if t is not None and math.isfinite(t)]  # rows whose true value is given
-    if not known:
+    try:
+        target = encode_target(
+            frame.table.column(saved.target), saved.target, "regression", na_values=saved.na_values,
+            decimal=frame.decimal,
+        )  # fmt: skip
+    except UserError:  # text in the target column: not scored
         return None
-    predicted, truth = np.asarray(known).T
-    return "rmse", float(np.sqrt(np.mean((predicted - truth) ** 2)))
+    known = target.present
+    if not known.any():
+        return None
+    return "rmse", float(np.sqrt(np.mean((predicted[known] - target.values) ** 2)))
 
 
 def predictions_csv(predictions: Predictions) -> str:
-    """The input rows with the prediction (and, for classes, its probability) appended, in the input's
-    delimiter; predicted numbers keep the 7 significant digits a float32 model has."""
+    """The input rows as read, with the prediction (and, for classes, its probability) appended, in the
+    input's delimiter (a comma for Parquet and space-separated files); predicted numbers keep the 7
+    significant digits a float32 model has."""
+    import csv
+    import io
+
+    frame = predictions.frame
+    delimiter = frame.delimiter if frame.delimiter not in (None, " ") else ","
     out = io.StringIO()
-    writer = csv.writer(out, delimiter=predictions.table.delimiter, lineterminator="\n")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     extra = [predictions.column] + (["confidence"] if predictions.confidence is not None else [])
-    writer.writerow([*predictions.table.columns, *extra])
-    for i, row in enumerate(predictions.table.rows):
-        value = predictions.values[i]
-        added = [f"{value:.7g}" if isinstance(value, float) else value]
-        if predictions.confidence is not None:
-            added.append(f"{predictions.confidence[i]:.4f}")
-        writer.writerow([*row, *added])
+    writer.writerow([*frame.columns, *extra])
+    added = [[f"{v:.7g}" if isinstance(v, float) else v for v in predictions.values]]
+    if predictions.confidence is not None:
+        added.append([f"{c:.4f}" for c in predictions.confidence.tolist()])  # numpy: no sync
+    cells = [frame.table.column(name).to_pylist() for name in frame.columns]  # text, written back as read
+    writer.writerows(zip(*cells, *added, strict=True))
     return out.getvalue()

@@ -8,6 +8,7 @@ keeps the last good weights.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -27,8 +28,12 @@ class Recorder:
         previous: np.ndarray,
         previous_wall_s: float,
         y_scale: float = 1.0,
+        to_host: Callable[[torch.Tensor], np.ndarray] | None = None,
     ) -> None:
+        """``to_host``: how the packed log-point tensor reaches the host (under torchrun, reduced across
+        the ranks first: ``devicelab.training.distributed.LogReduce``); default: one copy."""
         self.work, self.task, self.start, self.total, self.y_scale = work, task, start, total, y_scale
+        self.to_host = to_host or _copy_to_host
         self.previous_wall_s = previous_wall_s
         try:
             self.losses = np.full(total, np.nan, dtype=np.float32)
@@ -49,8 +54,12 @@ class Recorder:
         """Record epochs up to ``epoch``; None if a loss among them is NaN or infinite."""
         work, names = self.work, METRIC_NAMES[self.task]
         test = evaluate(work.model, work.loss_fn, work.x_test, work.y_test, self.task, self.y_scale)
+        if len(work.x_val):  # the validation loss, read in the same copy
+            names = ("val_loss", *names)
+            val = evaluate(work.model, work.loss_fn, work.x_val, work.y_val, self.task, self.y_scale)
+            test = torch.cat([val[:1], test])
         packed = torch.cat([work.losses[self.last : epoch], test])
-        host = packed.cpu().numpy()  # sync: the one host read of this log point
+        host = self.to_host(packed)  # sync: the one host read of this log point
         self.host_syncs += 1
         chunk, values = host[: epoch - self.last], host[epoch - self.last :]
         finite = np.isfinite(chunk)
@@ -74,3 +83,7 @@ class Recorder:
         done = epoch - self.start
         eta = elapsed / done * (self.total - epoch) if done else float("nan")
         return LogPoint(epoch, self.total, float(chunk[-1]), metrics, elapsed, eta)
+
+
+def _copy_to_host(packed: torch.Tensor) -> np.ndarray:
+    return packed.cpu().numpy()  # sync: waits for the device's queued work, then copies

@@ -13,7 +13,10 @@ from devicelab.data import Dataset
 from devicelab.training.config import TrainConfig
 from devicelab.training.device_choice import DeviceChoice
 
-STATUSES = ("completed", "interrupted", "diverged")
+# A validation loss this many times the training loss, and at least GAP_MIN above it, is worth a warning.
+GAP_RATIO, GAP_MIN = 1.5, 0.05
+
+STATUSES = ("completed", "interrupted", "diverged", "early_stopped")
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,19 @@ class RunResult:
     rng_state: dict[str, torch.Tensor]
     resumed_from: str | None = None
     previous_wall_s: float = 0.0
+    path: str = "eager"  # the runner that trained: "eager" or a fast path's name (devicelab.fast)
+    path_reason: str = ""  # why that runner (and, when a fast path could not apply, why not)
+    setup_s: float = 0.0  # the fast path's compile or capture time, not counted in wall_s
+    early_stopping: dict | None = None  # EarlyStopping.to_dict(): best epoch, its validation loss, ...
+    checkpoints: dict | None = None  # Autosave.to_dict(): how many were written and what they cost
 
     @property
     def final(self) -> dict:
-        """The last log point's row (train loss and test metrics)."""
+        """The row of the weights the run kept: the best validation point's when early stopping restored
+        it, else the last log point's (train loss and test metrics)."""
+        best = (self.early_stopping or {}).get("best_epoch")
+        if best is not None and self.status in ("completed", "early_stopped"):
+            return next(dict(row) for row in self.metrics if row["epoch"] == best)
         return dict(self.metrics[-1]) if self.metrics else {}
 
     @property
@@ -46,7 +58,25 @@ class RunResult:
 
     @property
     def resumable(self) -> bool:
-        return self.status != "diverged"
+        # an early-stopped run holds its best weights, not the last epoch's: it cannot continue exactly
+        return self.status not in ("diverged", "early_stopped")
+
+    def overfitting(self) -> str | None:
+        """One line when the validation loss is far above the training loss at the kept point (the best
+        validation point with early stopping, else the last), with what to try; None otherwise."""
+        rows = [r for r in self.metrics if "val_loss" in r]
+        if not rows:
+            return None
+        best = (self.early_stopping or {}).get("best_epoch")
+        row = next((r for r in rows if r["epoch"] == best), rows[-1])
+        train, val = row["train_loss"], row["val_loss"]
+        if not (val > GAP_RATIO * train and val - train > GAP_MIN):
+            return None
+        return (
+            f"validation loss {val:.4g} vs training loss {train:.4g} at epoch {row['epoch']}: the model fits "
+            "the training rows much better than new ones (overfitting); try --weight-decay 1e-4, a smaller "
+            "--hidden, or fewer --epochs"
+        )
 
     def plot(self):
         """A matplotlib Figure of the training and test curves (as saved in ``loss.png``)."""

@@ -19,10 +19,10 @@ import torch
 from devicelab.data import Dataset
 from devicelab.devices import resolve_device
 from devicelab.errors import UserError
-from devicelab.training.checkpoint import load_model, load_tensors, optimizer_state
-from devicelab.training.config import TrainConfig, validate
+from devicelab.training.checkpoint import build_checked_model, load_model, load_tensors, optimizer_state
+from devicelab.training.config import TrainConfig
 from devicelab.training.device_choice import Candidate, DeviceChoice
-from devicelab.training.run_folder import CONFIG, LOSSES, METRICS, MODEL, PREPROCESSING, STATE, SUMMARY
+from devicelab.training.run_folder import CONFIG, LAST, LOSSES, METRICS, MODEL, PREPROCESSING, STATE, SUMMARY
 from devicelab.training.workload import Workload
 
 
@@ -99,8 +99,16 @@ class Checkpoint:
 
 
 def load_checkpoint(run_dir: str | Path) -> Checkpoint:
-    """Read a run folder for --resume; a UserError says what is missing, damaged or unusable."""
+    """Read a run folder for --resume (a complete one, or a killed run's ``last.ckpt``); a UserError says
+    what is missing, damaged or unusable."""
     folder = check_run_folder(run_dir)
+    if not (folder / SUMMARY).exists() and (folder / LAST).exists():
+        return _from_last_checkpoint(folder)
+    if not (folder / SUMMARY).exists() and (folder / CONFIG).exists():
+        raise UserError(
+            f"run {folder} was stopped before its first checkpoint: there is nothing to resume",
+            hint="start a new run (checkpoints are written at log points, see --checkpoint-every)",
+        )
     summary = read_json(folder / SUMMARY, "run summary")
     if not summary.get("resumable", False):
         raise UserError(
@@ -113,8 +121,7 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
     _require(folder / PREPROCESSING, preprocessing, "model_spec", "feature_names", "classes")
     _require(folder / CONFIG, config_record, "config")
     with damaged(folder / CONFIG):
-        config = TrainConfig.from_dict(config_record["config"])
-        validate(config)
+        config = TrainConfig.from_dict(config_record["config"])  # validated as it is built
     model = load_model(folder / MODEL, preprocessing["model_spec"])
     state, metadata = load_tensors(folder / STATE, "optimizer state file")
     _require(folder / STATE, {**state, **metadata}, "rng/cpu", "rng/shuffle", "param_groups")
@@ -133,6 +140,42 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
         weights=model.state_dict(),
         optimizer=optimizer_state(state, metadata),
         rng={k.split("/", 1)[1]: v for k, v in state.items() if k.startswith("rng/")},
+    )
+
+
+def _from_last_checkpoint(folder: Path) -> Checkpoint:
+    """A killed run: its start files and the last checkpoint written at a log point."""
+    preprocessing = read_json(folder / PREPROCESSING, "preprocessing record")
+    config_record = read_json(folder / CONFIG, "run config")
+    _require(folder / PREPROCESSING, preprocessing, "model_spec", "feature_names", "classes")
+    _require(folder / CONFIG, config_record, "config")
+    tensors, metadata = load_tensors(folder / LAST, "checkpoint")
+    _require(
+        folder / LAST, {**tensors, **metadata}, "losses", "summary", "metrics", "param_groups", "rng/cpu"
+    )
+    with damaged(folder / CONFIG):
+        config = TrainConfig.from_dict(config_record["config"])  # validated as it is built
+    with damaged(folder / LAST):
+        summary = dict(metadata["summary"])
+        epochs_done = int(summary["epochs_done"])
+        losses = tensors["losses"].numpy().astype(np.float32)
+        if losses.shape != (epochs_done,):
+            raise ValueError(f"{losses.shape[0]} losses for {epochs_done} epochs")
+        metrics = tuple(
+            {k: int(v) if k == "epoch" else float(v) for k, v in r.items()} for r in metadata["metrics"]
+        )
+    weights = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("model/")}
+    model = build_checked_model(folder / LAST, preprocessing["model_spec"], weights)
+    return Checkpoint(
+        run_dir=folder,
+        config=config,
+        summary=summary,
+        preprocessing=preprocessing,
+        losses=losses,
+        metrics=metrics,
+        weights=model.state_dict(),
+        optimizer=optimizer_state(tensors, metadata),
+        rng={k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("rng/")},
     )
 
 

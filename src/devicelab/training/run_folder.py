@@ -2,7 +2,9 @@
 
 ``summary.json`` is written last, so a folder that has one is complete. Contents:
 config.json, preprocessing.json, hardware.json, model.safetensors, state.safetensors (optimizer and
-RNG state, for --resume), losses.npy, metrics.csv, loss.png, summary.json.
+RNG state, for --resume), losses.npy, metrics.csv, loss.png, summary.json. A run with autosave (the CLI's
+default) makes its folder at the start, with config, preprocessing and hardware, and keeps ``last.ckpt``
+there until the folder is complete, so a killed run can be resumed from its last log point.
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ import io
 import platform
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from devicelab import __version__
 from devicelab.fsutil import atomic_write, atomic_write_json, atomic_write_text, new_run_dir
 from devicelab.training.checkpoint import optimizer_tensors, save_model, save_tensors
-from devicelab.training.result import RunResult
+
+if TYPE_CHECKING:  # for annotations only: result.py imports this module (inside RunResult.save)
+    from torch import nn
+
+    from devicelab.data import Dataset
+    from devicelab.training.config import TrainConfig
+    from devicelab.training.result import RunResult
 
 CONFIG, PREPROCESSING, HARDWARE, SUMMARY = (
     "config.json",
@@ -26,6 +35,7 @@ CONFIG, PREPROCESSING, HARDWARE, SUMMARY = (
     "hardware.json",
     "summary.json",
 )
+LAST = "last.ckpt"  # a killed run's last checkpoint (training/autosave.py); gone once the folder is complete
 MODEL, STATE, LOSSES, METRICS, PLOT = (
     "model.safetensors",
     "state.safetensors",
@@ -35,8 +45,10 @@ MODEL, STATE, LOSSES, METRICS, PLOT = (
 )
 
 
-def write_run(result: RunResult, runs_dir: str | Path, name: str | None) -> Path:
-    folder = new_run_dir(runs_dir, name)
+def write_run(result: RunResult, runs_dir: str | Path, name: str | None, folder: Path | None = None) -> Path:
+    """Write every file of the run; into ``folder`` when it was made at the start of the run (``Autosave``),
+    else into a new folder under ``runs_dir``. The last checkpoint, if any, goes once the folder is whole."""
+    folder = folder or new_run_dir(runs_dir, name)
     save_model(folder / MODEL, result.model)
     tensors, metadata = optimizer_tensors(result.optimizer_state)
     tensors.update({f"rng/{k}": v for k, v in result.rng_state.items()})
@@ -48,6 +60,7 @@ def write_run(result: RunResult, runs_dir: str | Path, name: str | None) -> Path
     atomic_write_text(folder / METRICS, metrics_csv(result.metrics))
     atomic_write(folder / PLOT, lambda tmp: _save_png(tmp, result))
     atomic_write_json(folder / SUMMARY, summary_record(result))
+    (folder / LAST).unlink(missing_ok=True)  # the complete folder supersedes it
     return folder
 
 
@@ -61,8 +74,11 @@ def _save_png(path: Path, result: RunResult) -> None:
 
 
 def preprocessing_record(result: RunResult) -> dict:
+    return preprocessing_of(result.dataset, result.model)
+
+
+def preprocessing_of(data: Dataset, model: nn.Module) -> dict:
     """What predict needs to turn raw rows into model inputs and outputs back into labels."""
-    data = result.dataset
     return {
         "task": data.task,
         "feature_names": list(data.feature_names),
@@ -70,18 +86,26 @@ def preprocessing_record(result: RunResult) -> dict:
         "classes": list(data.classes) if data.classes is not None else None,
         "scaler": data.scaler.to_dict(),
         "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None,
-        "model_spec": getattr(result.model, "spec", {}),
+        "model_spec": getattr(model, "spec", {}),
         "source": data.source,
+        "roles": [role.to_dict() for role in data.roles],
+        "preprocessing": data.preprocessor.to_dict() if data.preprocessor else None,
+        "na_values": list(data.source.get("na_values", ())),  # cells that were missing in the target
     }
 
 
 def config_record(result: RunResult) -> dict:
+    return config_of(result.config, result.dataset, result.resumed_from)
+
+
+def config_of(config: TrainConfig, dataset: Dataset, resumed_from: str | None) -> dict:
     import sklearn
     import torch
 
     return {
-        "config": result.config.to_dict(),
-        "resumed_from": result.resumed_from,
+        "config": config.to_dict(),
+        "data_roles": [role.to_dict() for role in dataset.roles],
+        "resumed_from": resumed_from,
         "versions": {
             "devicelab": __version__,
             "torch": torch.__version__,
@@ -111,7 +135,7 @@ def _minimal_hardware() -> dict:
     import torch
 
     return {
-        "source": "devicelab.train (minimal record)",
+        "source": "devicelab.training (minimal record)",
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor(),
@@ -146,6 +170,7 @@ def summary_record(result: RunResult) -> dict:
         "rows": {
             "train": len(result.dataset.x_train),
             "test": len(result.dataset.x_test),
+            "val": len(result.dataset.x_val),
             "dropped": result.dataset.source.get("rows_dropped", 0),
         },
         "device": result.choice.device,
@@ -155,6 +180,9 @@ def summary_record(result: RunResult) -> dict:
         "total_wall_s": result.previous_wall_s + result.wall_s,
         "session_epochs": result.session_epochs,
         "us_per_epoch": result.us_per_epoch,
+        "step": {"path": result.path, "reason": result.path_reason, "setup_s": result.setup_s},
+        "early_stopping": result.early_stopping,
+        "checkpoints": result.checkpoints,
         "host_syncs": result.host_syncs,
         "final": result.final,
         "resumed_from": result.resumed_from,

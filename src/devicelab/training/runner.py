@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from devicelab.training.config import TrainConfig
 from devicelab.training.workload import Workload
 
 
@@ -58,3 +59,29 @@ class EagerRunner:
 
     def load_module(self) -> None:
         pass
+
+
+def select_runner(work: Workload, config: TrainConfig) -> tuple[Runner, str]:
+    """The runner for ``--fast auto|on|off`` and why. ``auto`` takes a fast path where it applies and
+    pays; ``on`` takes it wherever it applies; anything a fast path cannot take trains eagerly, and the
+    reason says why (never an error: any ``nn.Module`` trains)."""
+    if work.eager_only:  # DDP's gradient hooks, or rows streamed from host memory: no fast path applies
+        return EagerRunner(work), work.eager_only
+    if config.fast == "off":
+        return EagerRunner(work), "eager step: --fast off"
+    fast, why = _fast_runner(work, config)
+    if fast is not None:
+        return fast, why
+    return EagerRunner(work), f"eager step: {why}"
+
+
+def _fast_runner(work: Workload, config: TrainConfig) -> tuple[Runner | None, str]:
+    if work.device.type == "cpu":
+        from devicelab.fast.cpu_runner import cpu_fast_runner
+
+        return cpu_fast_runner(work, config)
+    if work.device.type == "cuda":
+        from devicelab.fast.cuda_graph import cuda_graph_runner
+
+        return cuda_graph_runner(work, config)
+    return None, f"no fast path for {work.device.type} devices yet"

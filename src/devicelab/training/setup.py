@@ -6,13 +6,19 @@ import torch
 from torch import nn
 
 from devicelab.data import Dataset
-from devicelab.models import MLP
+from devicelab.models import MLP, TabularMLP
 from devicelab.training.config import TrainConfig
 
 
-def build_model(config: TrainConfig, dataset: Dataset) -> MLP:
-    """The MLP for ``dataset``, initialised from ``config.seed`` (the same seed gives the same weights)."""
-    torch.manual_seed(config.seed)
+def build_model(config: TrainConfig, dataset: Dataset) -> MLP | TabularMLP:
+    """The MLP for ``dataset``, initialised from ``config.init_seed`` or, when that is None (always, for
+    ``devicelab train``), ``config.seed`` (the same seed gives the same weights)."""
+    torch.manual_seed(config.seed if config.init_seed is None else config.init_seed)
+    if dataset.embeddings:  # category codes in the last columns: embeddings before the MLP
+        return TabularMLP(
+            dataset.n_features, config.hidden, dataset.n_outputs, config.activation, config.dropout,
+            dataset.embeddings,
+        )  # fmt: skip
     return MLP(dataset.n_features, config.hidden, dataset.n_outputs, config.activation, config.dropout)
 
 

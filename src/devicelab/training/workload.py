@@ -20,6 +20,7 @@ from devicelab.training.config import TrainConfig
 from devicelab.training.epoch import make_epoch
 from devicelab.training.setup import build_model, make_loss, make_optimizer
 from devicelab.training.step import Step, make_plain_sgd_step, make_step
+from devicelab.training.stream import choose_data_mode, host_rows, make_stream_epoch
 
 # The kinds of eager step devicelab builds, keyed as ``Workload.kind``.
 STEP_KINDS = {
@@ -43,9 +44,14 @@ class Workload:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    x_val: torch.Tensor  # validation rows taken from the training rows (0 rows: none)
+    y_val: torch.Tensor
     losses: torch.Tensor  # one float32 slot per epoch, on the device
     generator: torch.Generator  # the mini-batch shuffle, on the device
     run_epoch: Callable[[int], None]  # epoch(i): trains one epoch, its loss into losses[i]
+    data_mode: str = "device"  # "device": rows copied there once; "streamed": from host memory (stream.py)
+    data_reason: str = ""
+    eager_only: str = ""  # why no fast path may take this workload ("DDP: ...", streamed rows); "": none
 
     def optimizer_state(self) -> dict:
         return self.optimizer.state_dict() if self.optimizer else {"state": {}, "param_groups": []}
@@ -75,6 +81,9 @@ class Workload:
         return lambda i: step(x, y, losses, i % n)
 
 
+STREAMED_EAGER = "eager step: the rows are streamed from host memory (the fast paths need them on the device)"
+
+
 def too_many_epochs(n_epochs: int, where: str) -> UserError:
     """The error for a loss history (4 bytes an epoch) that does not fit in memory."""
     return UserError(
@@ -96,10 +105,13 @@ def build_workload(
     *,
     batch_factor: int = 1,
     width_factor: int = 1,
+    data: str = "device",
 ) -> Workload:
     """Model initialised from ``config.seed`` (as the lesson's), data copied to ``device`` once, a loss
     buffer of ``n_epochs`` slots (default ``config.epochs``). ``batch_factor`` repeats the training rows
-    and ``width_factor`` multiplies the hidden widths (the regime probe's scaled copies)."""
+    and ``width_factor`` multiplies the hidden widths (the regime probe's scaled copies). ``data``:
+    "device", "auto" (training rows too large for the device's free memory are streamed from host
+    memory) or "stream" (always streamed; see ``devicelab.training.stream``)."""
     if width_factor != 1:
         config = dataclasses.replace(config, hidden=tuple(h * width_factor for h in config.hidden))
     n_epochs = config.epochs if n_epochs is None else n_epochs
@@ -111,7 +123,12 @@ def build_workload(
     else:  # (creating a torch.optim optimizer the first time also imports torch._dynamo: ~1 s)
         optimizer = make_optimizer(config, model.parameters())
         kind, step = "optim", make_step(model, loss_fn, optimizer)
-    x_train, y_train, x_test, y_test = dataset.tensors(device)
+    train_bytes = dataset.x_train.nbytes + dataset.y_train.nbytes
+    mode = choose_data_mode(train_bytes, device, config.batch_size, data)
+    x_train, y_train, x_test, y_test = (
+        host_rows(dataset, device) if mode.streamed else dataset.tensors(device)
+    )
+    x_val, y_val = dataset.val_tensors(device)
     if batch_factor != 1:
         x_train = x_train.repeat(batch_factor, *([1] * (x_train.dim() - 1)))
         y_train = y_train.repeat(batch_factor, *([1] * (y_train.dim() - 1)))
@@ -119,12 +136,16 @@ def build_workload(
         losses = torch.zeros(n_epochs, device=device)
     except (RuntimeError, MemoryError):  # torch.OutOfMemoryError is a RuntimeError
         raise too_many_epochs(n_epochs, str(device)) from None
-    generator = torch.Generator(device=device)
+    generator = torch.Generator(device=x_train.device)  # the shuffle is drawn where the rows are
     generator.manual_seed(config.seed)
-    run_epoch = make_epoch(step, x_train, y_train, losses, config.batch_size, generator)
+    if mode.streamed:
+        run_epoch = make_stream_epoch(step, x_train, y_train, losses, config.batch_size, generator, device)
+    else:
+        run_epoch = make_epoch(step, x_train, y_train, losses, config.batch_size, generator)
     return Workload(
         config, device, model, loss_fn, optimizer, kind, step,
-        x_train, y_train, x_test, y_test, losses, generator, run_epoch,
+        x_train, y_train, x_test, y_test, x_val, y_val, losses, generator, run_epoch,
+        mode.mode, mode.reason, STREAMED_EAGER if mode.streamed else "",
     )  # fmt: skip
 
 

@@ -1,0 +1,88 @@
+"""Options that used to be ignored or mislabelled: --resume with a changed --lr, the device line of the
+summary, and early stopping on a validation split."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import torch
+
+from conftest import assert_user_error
+from devicelab import TrainConfig, train
+from devicelab.commands.train import device_label
+
+CPU1 = ("--device", "cpu", "--threads", "1", "--quiet")
+
+
+def test_resume_refuses_options_it_would_ignore(cli, tmp_path):
+    assert cli("train", "--epochs", "40", *CPU1, "--name", "r").returncode == 0
+    for options, named in (
+        (("--lr", "0.1"), "--lr"),
+        (("--hidden", "32", "--optimizer", "adam"), "--hidden, --optimizer"),
+        (("--lr", "0.01"), "--lr"),  # even the default value: it would not be applied either
+    ):
+        result = cli("train", "--resume", "runs/r", "--epochs", "80", *options)
+        assert_user_error(result, named, "cannot change when resuming", "keeps")
+    assert not (tmp_path / "runs" / "r-resumed").exists()
+    # what may change still can: how far, on which device, how many threads
+    ok = cli("train", "--resume", "runs/r", "--epochs", "80", "--threads", "1", "--device", "cpu", "--quiet")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_the_device_line_names_cpu_threads_only_for_the_cpu():
+    assert device_label("cpu", 1) == "cpu (1 thread)"
+    assert device_label("cpu", 4) == "cpu (4 threads)"
+    assert device_label("cuda:0", 1) == "cuda:0"  # not "cuda:0 (1 CPU thread)"
+    assert device_label("mps", 8) == "mps"
+
+
+def noisy_csv(path, rows=160, features=20, seed=0):
+    """A file a big model overfits: the label is one feature plus noise, the rest is noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, features))
+    y = (x[:, 0] + 0.8 * rng.normal(size=rows) > 0).astype(int)
+    header = ",".join([*(f"f{i}" for i in range(features)), "label"])
+    lines = [",".join([*(f"{v:.5f}" for v in row), str(t)]) for row, t in zip(x, y, strict=True)]
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def test_early_stopping_keeps_the_best_validation_weights(tmp_path):
+    data = str(noisy_csv(tmp_path / "noisy.csv"))
+    options = dict(data=data, target="label", hidden=(128,), lr=0.2, epochs=4000, device="cpu", threads=1)
+    result = train(TrainConfig(early_stop=3, **options))
+    early = result.early_stopping
+    assert result.status == "early_stopped" and early["stopped_epoch"] == result.epochs_done < 4000
+    val_losses = {row["epoch"]: row["val_loss"] for row in result.metrics}
+    best = min(val_losses, key=val_losses.get)
+    assert early["best_epoch"] == best and early["best_val_loss"] == val_losses[best]
+    # stopped after exactly `patience` log points without a better validation loss
+    assert sorted(e for e in val_losses if e > best) == [best + 100 * k for k in (1, 2, 3)]
+    # the model holds the best point's weights: a run stopped there by its length has them too
+    again = train(TrainConfig(early_stop=0, **{**options, "epochs": best}))
+    for a, b in zip(result.model.parameters(), again.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert result.final["epoch"] == best  # the summary reports the kept weights' metrics
+    assert result.overfitting() is not None  # train loss far below validation loss: a warning
+
+
+def test_early_stopping_is_off_for_the_seed_workload():
+    result = train(TrainConfig(epochs=300, device="cpu", threads=1))
+    assert result.early_stopping is None and "val_loss" not in result.metrics[0]
+
+
+def test_cli_prints_the_validation_split_and_the_overfitting_warning(cli, tmp_path):
+    noisy_csv(tmp_path / "noisy.csv")
+    result = cli(
+        "train", "--data", "noisy.csv", "--target", "label", "--hidden", "128", "--lr", "0.2",
+        "--epochs", "4000", "--early-stop", "3", *CPU1, "--name", "r",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^early stopping:\s+stopped at epoch", result.stdout, re.M)
+    assert re.search(r"^status:\s+early stopped", result.stdout, re.M)
+    assert "warning: validation loss" in result.stderr and "--weight-decay" in result.stderr
+    summary = json.loads((tmp_path / "runs" / "r" / "summary.json").read_text())
+    assert summary["status"] == "early_stopped" and summary["early_stopping"]["best_epoch"]
+    assert summary["resumable"] is False
