@@ -7,7 +7,8 @@ import warnings
 import pytest
 import torch
 
-from devicelab.bench.syncs import SYNC_WARNING, SyncCounter, count_device_syncs
+from devicelab.bench.syncs import SyncCounter, count_device_syncs
+from sync_fakes import FakeSyncDebugMode
 
 
 def test_counter_counts_each_read_and_returns_the_value():
@@ -25,37 +26,56 @@ def test_cpu_cannot_count_device_syncs():
     assert counted.count is None
 
 
-class FakeDebugMode:
-    """Stands in for torch.cuda.set_sync_debug_mode on this GPU-less machine."""
-
-    def __init__(self):
-        self.modes = []
-
-    def __call__(self, mode):
-        self.modes.append(mode)
-
-    def sync(self):
-        if self.modes and self.modes[-1] == "warn":
-            warnings.warn(f"Attempted to {SYNC_WARNING}", UserWarning, stacklevel=2)
-
-
-def test_device_count_counts_only_sync_warnings_and_restores_the_mode():
-    fake = FakeDebugMode()
-    with count_device_syncs(torch.device("cuda"), set_mode=fake) as counted:
-        for _ in range(5):
-            fake.sync()  # same line each time: counted although Python would show it once
-        warnings.warn("something else", UserWarning, stacklevel=1)
+def test_device_count_counts_only_sync_warnings_and_passes_the_others_on():
+    fake = FakeSyncDebugMode()
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with count_device_syncs(torch.device("cuda"), debug_mode=fake.debug_mode) as counted:
+            for _ in range(5):
+                fake.sync()  # same line each time: counted although Python would show it once
+            warnings.warn("something else", UserWarning, stacklevel=1)
     assert counted.count == 5
-    assert fake.modes == ["warn", "default"]
+    assert [str(w.message) for w in shown] == ["something else"]  # the user still sees their warnings
     fake.sync()  # outside the block: the mode is back to default, nothing warns
     assert counted.count == 5
 
 
+@pytest.mark.parametrize("user_mode", [0, "default", 1, "warn", 2, "error"])
+def test_device_count_puts_back_the_users_debug_mode(user_mode):
+    fake = FakeSyncDebugMode(user_mode)
+    with count_device_syncs(torch.device("cuda"), debug_mode=fake.debug_mode) as counted:
+        fake.sync()  # under "warn" whatever the user had: counted, not raised
+    assert counted.count == 1
+    assert fake.history == [user_mode, "warn", user_mode]
+
+
+def test_a_user_in_error_mode_gets_errors_again_after_counting():
+    fake = FakeSyncDebugMode("error")
+    with count_device_syncs(torch.device("cuda"), debug_mode=fake.debug_mode) as counted:
+        fake.sync()
+        fake.sync()
+    assert counted.count == 2
+    with pytest.raises(RuntimeError, match="synchronizing"):
+        fake.sync()
+
+
 def test_device_mode_is_restored_when_the_block_fails():
-    fake = FakeDebugMode()
-    with pytest.raises(RuntimeError), count_device_syncs(torch.device("cuda"), set_mode=fake):
+    fake = FakeSyncDebugMode(2)
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        count_device_syncs(torch.device("cuda"), debug_mode=fake.debug_mode),
+    ):
         raise RuntimeError("boom")
-    assert fake.modes == ["warn", "default"]
+    assert fake.history == [2, "warn", 2]
+
+
+def test_bench_and_profile_use_one_device_sync_watcher():
+    from devicelab import syncs
+    from devicelab.bench import syncs as bench_syncs
+    from devicelab.profile import sync_audit
+
+    assert bench_syncs.count_device_syncs is syncs.count_device_syncs
+    assert sync_audit.watch_device_syncs is syncs.watch_device_syncs
 
 
 @pytest.mark.gpu
@@ -72,3 +92,19 @@ def test_cuda_debug_mode_counts_exactly_the_syncs_of_a_known_loop():
     assert reads.count == 5  # i = 0, 3, 6, 9, then the tolist
     assert counted.count == reads.count
     assert torch.cuda.get_sync_debug_mode() == 0
+
+
+@pytest.mark.gpu
+def test_cuda_debug_mode_the_user_set_is_put_back():
+    device = torch.device("cuda")
+    t = torch.ones(8, device=device)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with count_device_syncs(device) as counted:
+            t.sum().item()  # sync: deliberate; counted under "warn", not raised
+        assert counted.count == 1
+        assert torch.cuda.get_sync_debug_mode() == 2
+        with pytest.raises(RuntimeError, match="synchronizing"):
+            t.sum().item()  # sync: deliberate, the user's "error" mode is back
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

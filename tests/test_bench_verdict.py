@@ -138,6 +138,82 @@ def test_sync_overlap_not_measured_without_a_sync_cost():
     assert sync_overlap(sync_cells(0.1), "cpu", per_sync_s=None).outcome == NOT_MEASURED
 
 
+# The rule: paid (observed D = predicted P) against hidden (D = 0). A side is taken only when D is beyond
+# the spread from the other side and nearer to this one: refuted when D > spread and D >= P/2; supported
+# when P - D > spread and D < P/2 (and P > spread); else within noise. P = 20000 syncs x 15 µs = 0.3 s.
+P = 0.3
+
+
+def runs(median: float, spread: float) -> tuple[float, ...]:
+    """Five run times with this median and this IQR (the quartiles of five values are the 2nd and 4th)."""
+    return (median - spread, median - spread / 2, median, median + spread / 2, median + spread)
+
+
+def spread_cells(observed_s: float, spread_s: float):
+    return [
+        cell("item", 1, times=runs(4.8 + observed_s, spread_s)),
+        cell("item", None, times=runs(4.8, spread_s)),
+    ]
+
+
+def test_a_run_that_paid_82_percent_inside_a_wider_spread_is_not_called_hidden():
+    """The issue's case: the predicted cost exceeds the spread, the observed difference is within it, and is
+    82% of the prediction. Paid (0.3 s) and hidden (0 s) are both within a spread of 0.246 s."""
+    v = sync_overlap(spread_cells(0.82 * P, 0.25), "cuda:0", per_sync_s=15e-6)
+    assert (v.figures["predicted_s"], v.figures["spread_s"]) == (pytest.approx(P), pytest.approx(0.25))
+    assert v.figures["paid_percent"] == pytest.approx(82)
+    assert v.outcome == WITHIN_NOISE
+    assert "82% of the predicted cost" in v.text and "cannot tell" in v.text
+    assert "hidden." not in v.text.split(". ", 1)[0]
+
+
+def test_a_run_that_paid_82_percent_beyond_the_spread_is_refuted():
+    v = sync_overlap(spread_cells(0.82 * P, 0.1), "cuda:0", per_sync_s=15e-6)
+    assert v.outcome == REFUTED and "paid, not hidden" in v.text
+
+
+@pytest.mark.parametrize(
+    ("observed", "spread", "outcome"),
+    [
+        # the line "D beyond the spread" (D >= P/2 on both sides)
+        (0.21, 0.20, REFUTED),
+        (0.19, 0.20, WITHIN_NOISE),  # within a spread of 0 s and of 0.3 s: cannot tell
+        # the line "D = P/2" (D and P - D both beyond the spread on both sides)
+        (0.16, 0.05, REFUTED),
+        (0.14, 0.05, SUPPORTED),
+        # the line "P - D beyond the spread" (D < P/2 and within the spread on both sides)
+        (0.03, 0.26, SUPPORTED),
+        (0.03, 0.28, WITHIN_NOISE),
+        # P within the spread: only a cost beyond the spread (more than predicted) decides
+        (0.004, 0.4, WITHIN_NOISE),
+        (0.45, 0.4, REFUTED),
+        (-0.45, 0.4, WITHIN_NOISE),  # faster with more records, but the syncs cost less than the spread
+        (-0.1, 0.05, SUPPORTED),  # P beyond the spread and nothing of it showed
+    ],
+)
+def test_sync_overlap_on_each_side_of_each_line(observed, spread, outcome):
+    v = sync_overlap(spread_cells(observed, spread), "cuda:0", per_sync_s=15e-6)
+    assert v.figures["observed_s"] == pytest.approx(observed)
+    assert v.figures["spread_s"] == pytest.approx(spread)
+    assert v.outcome == outcome, v.text
+
+
+@pytest.mark.parametrize("spread", [0.02, 0.1, 0.2, 0.29, 0.31, 0.5])
+@pytest.mark.parametrize("share", [-0.5, 0.0, 0.2, 0.45, 0.55, 0.82, 1.0, 1.5])
+def test_a_side_is_taken_only_when_the_other_is_beyond_the_spread(share, spread):
+    """Whatever the numbers: 'supported' (hidden) never stands within a spread of the full cost, and
+    'refuted' (paid) never within a spread of no cost."""
+    v = sync_overlap(spread_cells(share * P, spread), "cuda:0", per_sync_s=15e-6)
+    observed = v.figures["observed_s"]
+    if v.outcome == SUPPORTED:
+        assert P - observed > spread and observed < P / 2
+    elif v.outcome == REFUTED:
+        assert observed > spread and observed >= P / 2
+    else:
+        assert v.outcome == WITHIN_NOISE
+        assert abs(observed - P) <= spread or abs(observed) <= spread or P <= spread
+
+
 # --- explanation 3: remaining-time estimate -------------------------------------------------------
 
 

@@ -70,8 +70,21 @@ def test_json_output_is_valid_json(cli):
 def test_plot_to_a_png_file(cli, tmp_path):
     result = cli("profile", "--steps", "2", "--no-regime", "--plot", "charts/p.png")
     assert result.returncode == 0, result.stderr
+    assert "device and threads: cpu (" in result.stdout  # the header says what was chosen, and why
     assert (tmp_path / "charts" / "p.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "charts" / "profile.json").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_device_auto_profiles_what_train_would_choose_here(cli):
+    """``--device auto`` asks the trainer's policy (choose_device): on this CPU-only machine the CPU, with
+    the thread count its timing picked; the JSON says which and why, and the two agree."""
+    result = cli("profile", "--device", "auto", "--json", "--steps", "2", "--no-regime")
+    assert result.returncode == 0, result.stderr
+    workload = json.loads(result.stdout)["workload"]
+    threads = workload["threads"]
+    assert workload["device"] == "cpu"
+    assert workload["device_reason"].startswith(f"cpu ({threads} thread{'s' if threads > 1 else ''}): ")
 
 
 def test_bad_steps(cli):

@@ -12,9 +12,11 @@ import torch
 from conftest import line_of
 from devicelab.profile import loops, sync_audit
 from devicelab.profile.run import audit_loops
-from devicelab.training.workload import build_workload
+from devicelab.syncs import SYNC_WARNING
 from devicelab.training.loop import train
 from devicelab.training.recorder import Recorder
+from devicelab.training.workload import build_workload
+from sync_fakes import FakeSyncDebugMode
 
 CPU = torch.device("cpu")
 
@@ -126,19 +128,50 @@ def test_tensor_methods_are_restored_even_when_the_loop_raises():
 def test_a_sync_cuda_also_reports_is_counted_once(monkeypatch):
     """On a GPU the audit also turns on CUDA's sync debug mode, which warns for the sync inside ``.item()``
     too: that is one sync, counted once as ``.item()``; a sync no wrapped call covers (boolean-mask indexing)
-    is counted from CUDA's warning. No GPU here: a stand-in ``.item()`` emits the warning CUDA would."""
+    is counted from CUDA's warning. No GPU here: a fake debug mode is passed in, and a stand-in ``.item()``
+    syncs through it as the CUDA one would."""
+    fake = FakeSyncDebugMode()
     real_item = torch.Tensor.item
 
     def item_as_on_cuda(self):
-        warnings.warn("called a synchronizing CUDA operation", UserWarning, stacklevel=1)
+        fake.sync()  # warns: the debug mode is "warn" during the audit
         return real_item(self)
 
     monkeypatch.setattr(torch.Tensor, "item", item_as_on_cuda)
-    recorder = sync_audit._Recorder("cpu")
     x = torch.ones(3)
     line = inspect.currentframe().f_lineno
-    with sync_audit._watch_calls(recorder), sync_audit._record_sync_warnings(recorder):
+
+    def loop():
         x.sum().item()
-        warnings.warn("called a synchronizing CUDA operation", UserWarning, stacklevel=1)  # e.g. x[x > 0]
-    counted = {(site_line - line, kind): n for (_, site_line, _, kind), n in recorder.counts.items()}
-    assert counted == {(2, ".item()"): 1, (3, sync_audit.CUDA_KIND): 1}
+        warnings.warn(SYNC_WARNING, UserWarning, stacklevel=1)  # what CUDA reports for x[x > 0]
+
+    result = sync_audit.audit("fake cuda", loop, CPU, 1, debug_mode=fake.debug_mode)
+    counted = {(site.line - line, site.kind): site.count for site in result.sites}
+    assert counted == {(3, ".item()"): 1, (4, sync_audit.CUDA_KIND): 1}
+    assert len(result.detectors) == 2  # the calls and the (fake) device detector both ran
+
+
+@pytest.mark.parametrize("user_mode", [0, 1, "error"])
+def test_the_audit_puts_back_the_users_debug_mode_also_when_the_loop_raises(user_mode):
+    fake = FakeSyncDebugMode(user_mode)
+    result = sync_audit.audit("ok", lambda: fake.sync(), CPU, 1, debug_mode=fake.debug_mode)
+    assert result.total(sync_audit.CUDA_KIND) == 1
+    assert fake.history == [user_mode, "warn", user_mode]
+
+    def broken():
+        raise ValueError("loop failed")
+
+    with pytest.raises(ValueError, match="loop failed"):
+        sync_audit.audit("broken", broken, CPU, 1, debug_mode=fake.debug_mode)
+    assert fake.history == [user_mode, "warn", user_mode, "warn", user_mode]
+
+
+def test_on_the_cpu_the_device_detector_is_off():
+    """The CPU has no sync debug mode: only the calls detector runs, and warnings are left alone."""
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        result = sync_audit.audit(
+            "cpu", lambda: warnings.warn(SYNC_WARNING, UserWarning, stacklevel=1), CPU, 1
+        )
+    assert result.detectors == ("calls",) and result.sites == ()
+    assert [str(w.message) for w in shown] == [SYNC_WARNING]

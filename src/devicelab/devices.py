@@ -6,7 +6,7 @@ names is written twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -97,7 +97,9 @@ def resolve_device(spec: str) -> torch.device:
     """Turn a user's ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``xpu[:N]`` into a usable device.
 
     Raises UserError naming the reason and the fix when the device does not exist here.
-    ``auto`` is not handled here: the trainer decides it by timing (see devicelab.train).
+    ``auto`` is not handled here: training decides it by timing
+    (``devicelab.training.device_choice.choose_device``), a comparison takes every device
+    (``devices_to_compare``).
     """
     try:
         device = torch.device(spec)
@@ -120,6 +122,26 @@ def resolve_device(spec: str) -> torch.device:
             f"{device.type}:0 to {device.type}:{count - 1}"
         )
     return torch.device(device.type, index) if device.type != "mps" else torch.device("mps")
+
+
+def devices_to_compare(
+    specs: Sequence[str] | None, *, available: Callable[[], list[torch.device]] = available_devices
+) -> tuple[str, ...]:
+    """The devices a comparison (``devicelab bench``) runs on, in order and each once.
+
+    ``specs`` are the user's ``--device`` values, each a name or a comma-separated list; ``auto`` (also
+    the default, when ``specs`` is None) means every device here, the CPU first: a benchmark compares
+    them. (Training's ``auto`` means one device, the fastest for the workload:
+    ``devicelab.training.device_choice.choose_device``.) Raises UserError for a device that is not here.
+    ``available`` lists the devices here (injectable, to test without a GPU).
+    """
+    names = [p.strip() for spec in (specs or ["auto"]) for p in spec.split(",") if p.strip()]
+    if not names:
+        raise UserError("--device: no device given", hint="e.g. --device cpu or --device cpu,cuda:0")
+    found: list[str] = []
+    for name in names:
+        found += [str(d) for d in available()] if name == "auto" else [str(resolve_device(name))]
+    return tuple(dict.fromkeys(found))
 
 
 def synchronize(device: torch.device) -> None:

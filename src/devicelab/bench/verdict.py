@@ -13,10 +13,12 @@ compared:
    bytes per record as ``tensor``, else *refuted*.
 2. Sync hidden by overlap ("GPU compute hides the cost of each ``.item()`` sync"). Predicted cost P =
    extra syncs x the directly measured cost of one sync; observed cost D = time with the most records
-   minus time with the fewest (``item``). If D is beyond the spread, the cost is visible: *refuted* when
-   D >= P/2 (paid, not hidden), *supported* when D < P/2 (mostly hidden). If D is within the spread:
-   *supported* when P exceeds the spread (the syncs should have shown but were hidden), else *within
-   noise* (the syncs cost less than the run-to-run spread; there is nothing to hide).
+   minus time with the fewest (``item``). Two outcomes are told apart: *paid* (D = P) and *hidden*
+   (D = 0); a difference counts only beyond the spread, as in rule 3. *Refuted* when D is beyond the
+   spread and at least P/2 (the cost shows, at least half of it: paid, not hidden); *supported* when P
+   and the shortfall P - D are beyond the spread and D < P/2 (more than half of the cost is missing);
+   else *within noise*: D is within a spread of both 0 and P (a run that paid 82% of P with a spread
+   wider than that cannot tell paid from hidden), or P itself is within the spread (nothing to hide).
 3. Remaining-time estimate ("the estimate is too noisy to show the difference"). D = the time difference
    between the homework's two intervals (100 and 2000, or the nearest the grid has), E = the median error
    of the tqdm-style estimate. *Refuted* when D exceeds both the spread and E (a real difference the
@@ -175,6 +177,7 @@ def sync_overlap(cells: Sequence[CellResult], device: str, per_sync_s: float | N
     spread = _spread(hi, lo)
     run = lo.times.median
     percent = 100 * predicted / run if run > 0 else 0.0
+    paid = observed / predicted if predicted > 0 else None  # share of the predicted cost that showed
     figures = {
         "per_sync_us": per_sync_s * 1e6,
         "syncs": syncs,
@@ -183,30 +186,43 @@ def sync_overlap(cells: Sequence[CellResult], device: str, per_sync_s: float | N
         "spread_s": spread,
         "run_s": run,
         "predicted_percent": percent,
+        "paid_percent": None if paid is None else 100 * paid,
     }
     facts = (
         f"one sync costs {per_sync_s * 1e6:.1f} µs here, so {syncs} syncs (k={_k(hi.interval)} vs "
         f"k={_k(lo.interval)}) should cost {predicted:.3f} s = {percent:.1f}% of the "
-        f"{run:.2f} s run; the run took {abs(observed):.3f} s {'longer' if observed >= 0 else 'less'}, against a "
+        f"{run:.2f} s run; the run took {abs(observed):.3f} s {'longer' if observed >= 0 else 'less'}"
+        f"{'' if paid is None else f' ({100 * paid:.0f}% of the predicted cost)'}, against a "
         f"run-to-run spread of {spread:.3f} s"
     )
-    if observed > spread:
-        if observed >= predicted / 2:
-            outcome = REFUTED
-            text = f"Refuted on {device}: {facts}. The recording cost is visible and paid, not hidden."
-        else:
-            outcome = SUPPORTED
-            text = f"Supported on {device}: {facts}. Less than half of the syncs' cost shows: most is hidden."
-    elif predicted > spread:
-        outcome = SUPPORTED
-        text = f"Supported on {device}: {facts}. The syncs should have shown but did not: they were hidden."
-    else:
-        outcome = WITHIN_NOISE
-        text = (
-            f"Within noise on {device}: {facts}. The syncs cost less than the run-to-run spread, so there is "
-            "nothing for overlap to hide; recording frequency cannot matter here."
-        )
+    outcome, text = _sync_outcome(device, facts, predicted, observed, spread)
     return Verdict(2, device, outcome, text, figures)
+
+
+def _sync_outcome(
+    device: str, facts: str, predicted: float, observed: float, spread: float
+) -> tuple[str, str]:
+    """Paid (observed = predicted) or hidden (observed = 0): a side is taken only when the observed
+    difference is beyond the spread from the other side, and nearer to this one than to the other."""
+    if observed > spread and observed >= predicted / 2:
+        return REFUTED, f"Refuted on {device}: {facts}. The recording cost is visible and paid, not hidden."
+    if predicted > spread and predicted - observed > spread and observed < predicted / 2:
+        if observed > spread:
+            why = "Less than half of the syncs' cost shows: most is hidden."
+        else:
+            why = "The syncs should have shown but did not: they were hidden."
+        return SUPPORTED, f"Supported on {device}: {facts}. {why}"
+    if predicted <= spread:
+        why = (
+            "The syncs cost less than the run-to-run spread, so there is nothing for overlap to hide; "
+            "recording frequency cannot matter here."
+        )
+    else:
+        why = (
+            f"The difference is within the spread both of the full cost ({predicted:.3f} s, paid) and of "
+            "none (hidden), so this run cannot tell which; more --repeats or --epochs narrow the spread."
+        )
+    return WITHIN_NOISE, f"Within noise on {device}: {facts}. {why}"
 
 
 def _homework_pair(by_interval: dict[int | None, CellResult]) -> tuple[CellResult, CellResult] | None:

@@ -30,10 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_workload_arguments(parser)
     adjust_option(parser, "epochs", help="not used here: --steps sets how many steps are timed")
-    adjust_option(parser, "threads", help="CPU threads for torch (default: torch's own count)")
+    adjust_option(
+        parser, "threads", help="CPU threads for torch (default: those devicelab train would choose)"
+    )
     run_group = parser.add_argument_group("profiling")
     run_group.add_argument(
-        "--device", default="auto", help="auto (the first GPU if any, else cpu), cpu, cuda, cuda:N, mps"
+        "--device",
+        default="auto",
+        help="auto (the device devicelab train would choose, by timing this workload), cpu, cuda, cuda:N, mps",
     )
     run_group.add_argument(
         "--steps", type=int, default=20, help="steps timed per measurement and audited per loop (default: 20)"
@@ -80,43 +84,30 @@ def _check_writable(spec: str, folder: Path) -> None:
         ) from None
 
 
-def _pick_device(spec: str):
-    import torch
-
-    from devicelab.devices import available_devices, resolve_device
-
-    if spec == "auto":
-        accelerators = [d for d in available_devices() if d.type != "cpu"]
-        return accelerators[0] if accelerators else torch.device("cpu")
-    return resolve_device(spec)
-
-
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.steps < 1:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
     paths = _plot_paths(args.plot) if args.plot else None
 
-    import torch
-
     from devicelab.data import load_dataset
+    from devicelab.devices import resolve_device
     from devicelab.fsutil import atomic_write_text
     from devicelab.profile.run import profile_workload
     from devicelab.report.profile import format_report, to_json
 
-    device = _pick_device(args.device)
+    if config.device != "auto":
+        resolve_device(config.device)  # a device that is not here fails at once, in one line
     dataset = load_dataset(config)  # bad data fails here, before any progress line
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
     quiet = args.json
 
     def stage(name: str) -> None:
         if not quiet:
             print(f"devicelab profile: {name}...", file=sys.stderr, flush=True)
 
-    report = profile_workload(
-        config, dataset, device, steps=args.steps, regime=not args.no_regime, on_stage=stage
-    )
+    # no device given: the one devicelab train would run (config.device, auto: timed) with its threads
+    stage("choosing the device as devicelab train would")
+    report = profile_workload(config, dataset, steps=args.steps, regime=not args.no_regime, on_stage=stage)
     print(to_json(report) if args.json else format_report(report))
     if paths is not None:
         from devicelab.report.profile_plots import write_profile_png

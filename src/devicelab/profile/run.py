@@ -13,6 +13,7 @@ from devicelab.profile.layers import LayerProfile, profile_layers
 from devicelab.profile.phases import StepBreakdown, step_breakdown
 from devicelab.profile.regime import PROBE_BUFFER, RegimeProbe, probe_regime
 from devicelab.training.config import TrainConfig
+from devicelab.training.device_choice import Candidate, DeviceChoice, choose_device
 from devicelab.training.workload import STEP_KINDS, build_workload
 
 
@@ -60,17 +61,54 @@ def audit_loops(
     return tuple(audits)
 
 
+ChooseDevice = Callable[[TrainConfig, Dataset], DeviceChoice]
+
+
 def profile_workload(
     config: TrainConfig,
     dataset: Dataset,
-    device: torch.device,
+    device: torch.device | str | None = None,
     *,
     steps: int = 20,
     regime: bool = True,
     on_stage: Callable[[str], None] = lambda stage: None,
+    choose: ChooseDevice = choose_device,
 ) -> ProfileReport:
     """Layers, step phases, the sync audit and (with ``regime``) the regime probe for ``config``
-    (whose data is ``dataset``, from ``devicelab.data.load_dataset``)."""
+    (whose data is ``dataset``, from ``devicelab.data.load_dataset``).
+
+    With no ``device`` it profiles what ``devicelab train`` would run: the device and CPU thread count
+    that the trainer's policy (``choose``, default ``choose_device``) picks for ``config.device``
+    (``auto``: timed) and ``config.threads``. With a ``device``, that device, with ``config.threads`` or
+    torch's current count. Torch's thread count is set for the profile and put back afterwards."""
+    choice = _choice(config, dataset, device, choose)
+    before = torch.get_num_threads()
+    torch.set_num_threads(choice.threads)
+    try:
+        return _profile(config, dataset, choice, steps, regime, on_stage)
+    finally:
+        torch.set_num_threads(before)  # the profile leaves the process as it found it
+
+
+def _choice(
+    config: TrainConfig, dataset: Dataset, device: torch.device | str | None, choose: ChooseDevice
+) -> DeviceChoice:
+    if device is None:
+        return choose(config, dataset)
+    device = torch.device(device)
+    given = Candidate(str(device), config.threads or torch.get_num_threads(), None)
+    return DeviceChoice(given.device, given.threads, f"{given.label}: given to profile_workload", (given,))
+
+
+def _profile(
+    config: TrainConfig,
+    dataset: Dataset,
+    choice: DeviceChoice,
+    steps: int,
+    regime: bool,
+    on_stage: Callable[[str], None],
+) -> ProfileReport:
+    device = torch.device(choice.device)
     work = build_workload(config, dataset, device, PROBE_BUFFER)
     on_stage("timing layers")
     layers = profile_layers(work.model, work.x, loss=lambda out: work.loss_fn(out, work.y), steps=steps)
@@ -90,7 +128,8 @@ def profile_workload(
         "optimizer": config.optimizer,
         "step": STEP_KINDS[work.kind],
         "device": str(device),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(),  # choice.threads, set by profile_workload
+        "device_reason": choice.reason,
         "torch": torch.__version__,
     }
     return ProfileReport(summary, layers, breakdown, audits, probe)

@@ -8,11 +8,13 @@ Two detectors, used together where they exist:
   the caller's file and line. On the CPU nothing really waits, so these are the calls that *would* sync on
   a GPU. Calls made by torch itself on host tensors (an optimizer's step counter) are not counted; calls
   torch makes on device tensors are charged to the first line outside torch that led to them.
-- **CUDA** (``SYNC_WATCHERS``): ``torch.cuda.set_sync_debug_mode("warn")`` makes CUDA report every
-  synchronizing operation it knows of (also ones no wrapped call covers, such as boolean-mask indexing);
-  each report is charged to the first line outside torch on the Python stack.
+- **CUDA** (``devicelab.syncs.watch_device_syncs``, the watcher ``bench`` counts with too):
+  ``torch.cuda.set_sync_debug_mode("warn")`` makes CUDA report every synchronizing operation it knows of
+  (also ones no wrapped call covers, such as boolean-mask indexing); each report is charged to the first
+  line outside torch on the Python stack.
 
-Everything patched is put back when the audit ends, also on error.
+Everything patched is put back when the audit ends, also on error: the tensor methods, the warning
+filters and the user's sync debug mode.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import linecache
 import os
 import sys
 import threading
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 
 import torch
+
+from devicelab.syncs import DebugMode, watch_device_syncs
 
 SYNC_CALLS: dict[str, str] = {
     # Tensor attribute -> what the report calls it
@@ -43,10 +46,10 @@ SYNC_CALLS: dict[str, str] = {
     "__format__": "format(tensor)",
     "__repr__": "print/repr(tensor)",
 }
-CUDA_KIND = "CUDA sync"
+CUDA_KIND = "CUDA sync"  # a sync the device itself reported (CUDA is the one that can)
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
-_SKIPPED = (_TORCH_DIR, __file__, os.path.dirname(warnings.__file__) + os.sep + "warnings.py")
+_SKIPPED = (_TORCH_DIR, __file__)
 
 
 @dataclass(frozen=True)
@@ -145,51 +148,32 @@ def _watch_calls(recorder: _Recorder) -> Iterator[None]:
                 setattr(torch.Tensor, name, original)
 
 
-@contextlib.contextmanager
-def _record_sync_warnings(recorder: _Recorder) -> Iterator[None]:
-    """Charge each "synchronizing CUDA operation" warning to its line, unless a watched call (``.item()``
-    and the like, already counted) is running: one sync is then one entry, not two."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("always", message=".*synchronizing CUDA operation")
-        show = warnings.showwarning
+def audit(
+    loop: str,
+    run: Callable[[], object],
+    device: torch.device,
+    steps: int,
+    *,
+    debug_mode: DebugMode | None = None,
+) -> SyncAudit:
+    """Run ``run()`` (a loop of ``steps`` steps on ``device``) and return every sync it made.
 
-        def showwarning(message, category, filename, lineno, file=None, line=None):
-            if "synchronizing CUDA operation" not in str(message):
-                show(message, category, filename, lineno, file, line)
-            elif recorder.depth == 0:
-                recorder.record(CUDA_KIND, sys._getframe(1))
-
-        warnings.showwarning = showwarning
-        yield
-
-
-@contextlib.contextmanager
-def _watch_cuda(recorder: _Recorder) -> Iterator[None]:
-    previous_mode = torch.cuda.get_sync_debug_mode()
-    with _record_sync_warnings(recorder):
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            yield
-        finally:
-            torch.cuda.set_sync_debug_mode(previous_mode)
-
-
-SYNC_WATCHERS: dict[str, Callable[[_Recorder], contextlib.AbstractContextManager]] = {"cuda": _watch_cuda}
-
-
-def audit(loop: str, run: Callable[[], object], device: torch.device, steps: int) -> SyncAudit:
-    """Run ``run()`` (a loop of ``steps`` steps on ``device``) and return every sync it made."""
+    ``debug_mode`` defaults to the device type's sync debug mode (CUDA; see ``devicelab.syncs``); pass a
+    fake to test the device detector without a GPU. The user's debug mode is put back afterwards."""
     device = torch.device(device)
     recorder = _Recorder(device.type)
-    watcher = SYNC_WATCHERS.get(device.type)
+
+    def on_sync(frame: FrameType | None) -> None:
+        if recorder.depth == 0:  # inside a watched call (the sync in .item()) it is that call's, counted
+            recorder.record(CUDA_KIND, frame)
+
     with contextlib.ExitStack() as stack:
         stack.enter_context(_watch_calls(recorder))
-        if watcher is not None:
-            stack.enter_context(watcher(recorder))
+        watched = stack.enter_context(watch_device_syncs(device, on_sync, debug_mode=debug_mode))
         run()
     sites = tuple(
         SyncSite(file, line, function, linecache.getline(file, line).strip(), kind, count)
         for (file, line, function, kind), count in sorted(recorder.counts.items())
     )
-    detectors = ("calls", device.type) if watcher is not None else ("calls",)
+    detectors = ("calls", device.type) if watched else ("calls",)
     return SyncAudit(loop, steps, str(device), detectors, sites)

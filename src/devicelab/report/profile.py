@@ -7,6 +7,8 @@ import math
 import os
 from pathlib import Path
 
+from devicelab.i18n import _, translate
+from devicelab.i18n.verdicts import regime_verdict
 from devicelab.report.tables import format_table
 
 
@@ -39,6 +41,7 @@ def format_header(report) -> str:
         f"devicelab profile: {w['dataset']} ({w['task']}), hidden {widths}, batch {w['batch']}, "
         f"{w['optimizer']}, on {w['device']} with {w['threads']} thread(s), torch {w['torch']}\n"
         f"  the step devicelab train runs for this config: {w['step']}"
+        + (f"\n  device and threads: {w['device_reason']}" if w.get("device_reason") else "")
     )
 
 
@@ -173,23 +176,30 @@ def format_audits(audits) -> str:
 
 def format_regime(probe) -> str:
     r = probe.regime
-    headers = ["size", "batch", "hidden", "MACs", "best µs/step", "median", "IQR"]
+    headers = [_("size"), _("batch"), _("hidden"), "MACs", _("best µs/step"), _("median"), "IQR"]
     rows = [
         [p.label, p.batch, ",".join(str(h) for h in p.hidden), _count(p.macs), _us(p.seconds),
          _us(p.median_s), _us(p.iqr_s)]
         for p in probe.points
     ]  # fmt: skip
     lines = [
-        f"Regime: {r.verdict} — {_pct(r.fixed_share)} of the step at this size is fixed cost "
-        f"({_us(r.fixed_s)} µs that does not grow with the work); {r.work_growth:.0f}× the work took "
-        f"{r.time_growth:.1f}× the time (fastest of 5 repeats per size)",
+        regime_verdict(
+            {
+                "verdict": r.verdict,
+                "fixed_share": r.fixed_share,
+                "fixed_s": r.fixed_s,
+                "work_growth": r.work_growth,
+                "time_growth": r.time_growth,
+            }
+        ),
         format_table(rows, headers, indent="  "),
     ]
     if probe.skipped:
-        lines.append(f"  not run (over the memory budget of one step): {', '.join(probe.skipped)}")
+        skipped = ", ".join(probe.skipped)
+        lines.append("  " + _("not run (over the memory budget of one step): {sizes}").format(sizes=skipped))
     if probe.suggestions:
-        lines.append("  What helps here:")
-        lines += [f"    - {tip}" for tip in probe.suggestions]
+        lines.append("  " + _("What helps here:"))
+        lines += [f"    - {translate(tip)}" for tip in probe.suggestions]
     return "\n".join(lines)
 
 
