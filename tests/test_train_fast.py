@@ -120,3 +120,14 @@ def test_a_bad_fast_value_is_one_line(cli):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert "--fast" in line and "maybe" in line
+
+
+def test_profile_names_the_path_train_runs():
+    from devicelab.data import load_dataset
+    from devicelab.profile.run import train_path
+
+    for fast in ("on", "off"):
+        config = TrainConfig(epochs=100, fast=fast, **CPU1)
+        path = train_path(config, load_dataset(config), torch.device("cpu"), 1)
+        ran = train(config)
+        assert path["path"] == ran.path and path["reason"] == ran.path_reason and path["s_per_epoch"] > 0

@@ -120,7 +120,10 @@ def _profile(
     if regime:
         on_stage("probing sizes")
         probe = probe_regime(config, dataset, device)
+    on_stage("timing the path train runs")
+    path = train_path(config, dataset, device, choice.threads)
     summary = {
+        "train_path": path,
         "dataset": dataset.name,
         "task": dataset.task,
         "batch": work.batch,
@@ -133,3 +136,18 @@ def _profile(
         "torch": torch.__version__,
     }
     return ProfileReport(summary, layers, breakdown, audits, probe)
+
+
+def train_path(config: TrainConfig, dataset: Dataset, device: torch.device, threads: int) -> dict:
+    """What ``devicelab train`` runs for ``config`` on ``device`` (its fast path where one applies, see
+    ``devicelab.training.runner``), and its time per epoch as the device choice times it. Module hooks
+    see only the eager step, so the layer table and phases profile that form of the same arithmetic."""
+    from devicelab.training.device_choice import time_epoch
+    from devicelab.training.runner import select_runner
+
+    runner, reason = select_runner(build_workload(config, dataset, device, 1), config)
+    return {
+        "path": runner.name,
+        "reason": reason,
+        "s_per_epoch": time_epoch(config, dataset, device, threads),
+    }

@@ -40,8 +40,18 @@ def format_header(report) -> str:
     return (
         f"devicelab profile: {w['dataset']} ({w['task']}), hidden {widths}, batch {w['batch']}, "
         f"{w['optimizer']}, on {w['device']} with {w['threads']} thread(s), torch {w['torch']}\n"
-        f"  the step devicelab train runs for this config: {w['step']}"
+        f"  the eager step for this config: {w['step']}"
+        + _train_path(w.get("train_path"))
         + (f"\n  device and threads: {w['device_reason']}" if w.get("device_reason") else "")
+    )
+
+
+def _train_path(path: dict | None) -> str:
+    if not path or path["path"] == "eager":
+        return ""
+    return (
+        f"\n  devicelab train runs: {path['reason']}, {path['s_per_epoch'] * 1e6:.1f} µs/epoch; the tables "
+        "below profile the eager form of the same step (module hooks see only that one)"
     )
 
 
