@@ -1,11 +1,14 @@
-"""devicelab bench: benchmarks that answer questions with measurements (``bench logging`` for now)."""
+"""devicelab bench: benchmarks that answer questions with measurements (``bench logging``; ``bench speed`` is
+in ``bench_speed.py``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
+from devicelab.commands import bench_speed
 from devicelab.commands._workload import add_workload_arguments, adjust_option, config_from_args
 from devicelab.errors import UserError
 
@@ -77,7 +80,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("--csv", metavar="FILE", help="write one row per cell")
     out.add_argument("--markdown", metavar="FILE", help="write a report a student could hand in")
     out.add_argument("--plots", metavar="DIR", help="write time_per_epoch.png and memory.png there")
+    out.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const="runs/tensorboard",
+        metavar="DIR",
+        help="write the cells as TensorBoard scalars into DIR/bench-logging-<time> (default DIR: "
+        "runs/tensorboard; needs: pip install 'devicelab[tensorboard]')",
+    )
     logging.set_defaults(run=run)
+    bench_speed.register(benches)  # `bench speed`: its parser and run function live in bench_speed.py
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:
@@ -115,18 +127,6 @@ def parse_strategies(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def resolve_devices(specs: list[str] | None) -> tuple[str, ...]:
-    from devicelab.devices import available_devices, resolve_device
-
-    names = [p.strip() for spec in specs or ["auto"] for p in spec.split(",") if p.strip()]
-    if not names:
-        raise UserError("--device: no device given", hint="e.g. --device cpu or --device cpu,cuda:0")
-    found = []
-    for name in names:  # auto: every device here, the CPU first
-        found += [str(d) for d in available_devices()] if name == "auto" else [str(resolve_device(name))]
-    return tuple(dict.fromkeys(found))
-
-
 def _check_outputs(args: argparse.Namespace) -> None:
     """Fail before a long run, not after it, when an output cannot be written."""
     targets = [(opt, getattr(args, opt)) for opt in ("csv", "markdown") if getattr(args, opt)]
@@ -152,6 +152,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _grid(args: argparse.Namespace):
     from devicelab.bench.logging_experiment import Grid
+    from devicelab.devices import devices_to_compare
 
     quick = args.quick
     epochs = args.epochs if args.epochs is not None else (QUICK["epochs"] if quick else DEFAULT_EPOCHS)
@@ -180,7 +181,7 @@ def _grid(args: argparse.Namespace):
         epochs=epochs,
         intervals=intervals,
         strategies=parse_strategies(args.strategies),
-        devices=resolve_devices(args.devices),
+        devices=devices_to_compare(args.devices),  # auto: every device here (the library's policy)
         repeats=repeats,
         order_seed=args.order_seed if args.order_seed is not None else args.seed,
         threads=args.threads or 1,  # tiny ops: one intra-op thread is fastest (see docs/bench-logging.md)
@@ -205,6 +206,10 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, epochs=grid.epochs)
     dataset = load_dataset(config)  # bad data fails here, before any folder is made or the run announced
     _check_outputs(args)
+    if args.tensorboard is not None:  # before the run: a missing package is one line, not a lost hour
+        from devicelab.report.tensorboard import summary_writer_class
+
+        summary_writer_class()
     print(
         f"bench logging: {len(grid.cells())} cells x ({grid.repeats} repeats + 1 warm-up) of {grid.epochs} "
         f"epochs on {', '.join(grid.devices)}, {grid.threads} CPU thread(s)",
@@ -228,6 +233,14 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         atomic_write_text(args.csv, to_csv(experiment))
         print(f"csv: {args.csv}", file=sys.stderr)
+    if args.tensorboard is not None:
+        from devicelab.report.tensorboard import run_logdir, write_bench_logging
+
+        board = write_bench_logging(
+            to_json(experiment, verdicts),
+            run_logdir(args.tensorboard, f"bench-logging-{time.strftime('%Y%m%d-%H%M%S')}"),
+        )
+        print(f"tensorboard: {board}", file=sys.stderr)
     if args.markdown:
         atomic_write_text(args.markdown, to_markdown(experiment, verdicts, plots))
         print(f"markdown: {args.markdown}", file=sys.stderr)
