@@ -115,13 +115,8 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
             f"run {folder} stopped with status {summary.get('status')!r} and cannot be resumed",
             hint="start a new run (after a NaN loss: with a lower --lr)",
         )
-    preprocessing = read_json(folder / PREPROCESSING, "preprocessing record")
-    config_record = read_json(folder / CONFIG, "run config")
+    config, preprocessing = _start_files(folder)
     _require(folder / SUMMARY, summary, "epochs_done", "device", "threads")
-    _require(folder / PREPROCESSING, preprocessing, "model_spec", "feature_names", "classes")
-    _require(folder / CONFIG, config_record, "config")
-    with damaged(folder / CONFIG):
-        config = TrainConfig.from_dict(config_record["config"])  # validated as it is built
     model = load_model(folder / MODEL, preprocessing["model_spec"])
     state, metadata = load_tensors(folder / STATE, "optimizer state file")
     _require(folder / STATE, {**state, **metadata}, "rng/cpu", "rng/shuffle", "param_groups")
@@ -130,6 +125,41 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
     losses = _read_losses(folder / LOSSES, epochs_done)
     with damaged(folder / METRICS):
         metrics = _read_metrics(folder / METRICS)
+    return _checkpoint(folder, config, summary, preprocessing, losses, metrics, model, state, metadata)
+
+
+def _from_last_checkpoint(folder: Path) -> Checkpoint:
+    """A killed run: its start files and the last checkpoint written at a log point."""
+    config, preprocessing = _start_files(folder)
+    tensors, metadata = load_tensors(folder / LAST, "checkpoint")
+    needed = ("losses", "summary", "metrics", "param_groups", "rng/cpu", "rng/shuffle")
+    _require(folder / LAST, {**tensors, **metadata}, *needed)
+    with damaged(folder / LAST):
+        summary = dict(metadata["summary"])
+        epochs_done = int(summary["epochs_done"])
+        losses = tensors["losses"].numpy().astype(np.float32)
+        if losses.shape != (epochs_done,):
+            raise ValueError(f"{losses.shape[0]} losses for {epochs_done} epochs")
+        metrics = tuple(_metric_row(row) for row in metadata["metrics"])
+    weights = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("model/")}
+    model = build_checked_model(folder / LAST, preprocessing["model_spec"], weights)
+    return _checkpoint(folder, config, summary, preprocessing, losses, metrics, model, tensors, metadata)
+
+
+def _start_files(folder: Path) -> tuple[TrainConfig, dict]:
+    """The config and preprocessing record, written when the run started."""
+    preprocessing = read_json(folder / PREPROCESSING, "preprocessing record")
+    config_record = read_json(folder / CONFIG, "run config")
+    _require(folder / PREPROCESSING, preprocessing, "model_spec", "feature_names", "classes")
+    _require(folder / CONFIG, config_record, "config")
+    with damaged(folder / CONFIG):
+        config = TrainConfig.from_dict(config_record["config"])  # validated as it is built
+    return config, preprocessing
+
+
+def _checkpoint(
+    folder, config, summary, preprocessing, losses, metrics, model, state, metadata
+) -> Checkpoint:
     return Checkpoint(
         run_dir=folder,
         config=config,
@@ -143,40 +173,8 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
     )
 
 
-def _from_last_checkpoint(folder: Path) -> Checkpoint:
-    """A killed run: its start files and the last checkpoint written at a log point."""
-    preprocessing = read_json(folder / PREPROCESSING, "preprocessing record")
-    config_record = read_json(folder / CONFIG, "run config")
-    _require(folder / PREPROCESSING, preprocessing, "model_spec", "feature_names", "classes")
-    _require(folder / CONFIG, config_record, "config")
-    tensors, metadata = load_tensors(folder / LAST, "checkpoint")
-    _require(
-        folder / LAST, {**tensors, **metadata}, "losses", "summary", "metrics", "param_groups", "rng/cpu"
-    )
-    with damaged(folder / CONFIG):
-        config = TrainConfig.from_dict(config_record["config"])  # validated as it is built
-    with damaged(folder / LAST):
-        summary = dict(metadata["summary"])
-        epochs_done = int(summary["epochs_done"])
-        losses = tensors["losses"].numpy().astype(np.float32)
-        if losses.shape != (epochs_done,):
-            raise ValueError(f"{losses.shape[0]} losses for {epochs_done} epochs")
-        metrics = tuple(
-            {k: int(v) if k == "epoch" else float(v) for k, v in r.items()} for r in metadata["metrics"]
-        )
-    weights = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("model/")}
-    model = build_checked_model(folder / LAST, preprocessing["model_spec"], weights)
-    return Checkpoint(
-        run_dir=folder,
-        config=config,
-        summary=summary,
-        preprocessing=preprocessing,
-        losses=losses,
-        metrics=metrics,
-        weights=model.state_dict(),
-        optimizer=optimizer_state(tensors, metadata),
-        rng={k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("rng/")},
-    )
+def _metric_row(row: dict) -> dict:
+    return {k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
 
 
 def check_run_folder(run_dir: str | Path) -> Path:
@@ -246,7 +244,7 @@ def _read_metrics(path: Path) -> tuple[dict, ...]:
         return ()
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    return tuple({k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in rows)
+    return tuple(_metric_row(row) for row in rows)
 
 
 def _source_key(source: dict) -> tuple:
