@@ -1,0 +1,196 @@
+"""The two ways a group of same-shaped models trains together; both keep every model's epoch losses in
+one ``(M, epochs)`` buffer and read nothing back to the host.
+
+* ``NumbaModels`` (CPU): devicelab.sweep.kernel, the models side by side in SIMD lanes, ~2 µs per
+  model-epoch on the seed workload (one core);
+* ``BmmModels`` (any device, the GPU's layout): stacked weights, one ``baddbmm`` per layer for all the
+  models, autograd for the gradients and torch.optim's update formulas with a learning rate per model.
+
+Both draw each mini-batch epoch's row order as ``devicelab train`` does (one ``randperm`` an epoch from
+the split-seeded generator), so every model sees the batches its single run would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from devicelab.sweep import stack
+from devicelab.training.config import TrainConfig
+
+OPTIMIZERS = {"sgd": 0, "adam": 1, "adamw": 2}
+LOSSES = {"classification": 0, "regression": 1}
+ACTIVATIONS = {"relu": 0, "gelu": 1, "tanh": 2}
+
+
+class Buffers:
+    """Optimizer state of every model, stacked like the parameters: SGD's momentum buffers (``first``),
+    Adam's exp_avg (``first``) and exp_avg_sq (``second``); ``steps`` updates taken so far."""
+
+    def __init__(self, first: list[torch.Tensor], second: list[torch.Tensor], steps: int) -> None:
+        self.first, self.second, self.steps = first, second, steps
+
+
+class NumbaModels:
+    name = "numba"
+
+    def __init__(self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs) -> None:
+        from devicelab.sweep import kernel
+
+        self._kernel = kernel
+        self.config, self.generator, self.n_models = config, generator, len(models)
+        self.shapes = [p.shape for p in models[0].parameters()]
+        self.bounds = np.cumsum([0, *(int(np.prod(s)) for s in self.shapes)])
+        self.tile, padded = kernel.tiling(len(models))
+        columns = [torch.nn.utils.parameters_to_vector(m.parameters()).detach().numpy() for m in models]
+        columns += [columns[0]] * (padded - len(models))  # padding: copies of the first model, dropped
+        self.theta = np.ascontiguousarray(np.stack(columns, axis=1), dtype=np.float32)
+        self.buf1, self.buf2 = np.zeros_like(self.theta), np.zeros_like(self.theta)
+        self.hyper = np.zeros((padded, 6))
+        self.hyper[: len(lrs), 0] = lrs
+        self.hyper[len(lrs) :, 0] = lrs[0]
+        self.hyper[:, 1:] = (config.momentum, config.weight_decay, 0.9, 0.999, 1e-8)  # torch's Adam defaults
+        self.widths = np.array(
+            [models[0].spec["n_inputs"], *config.hidden, models[0].spec["n_outputs"]], np.int64
+        )
+        self.x = np.ascontiguousarray(x.numpy(), dtype=np.float32)
+        classify = task == "classification"
+        self.y_class = np.ascontiguousarray(y.numpy(), np.int64) if classify else np.zeros(0, np.int64)
+        self.y_value = np.zeros(0, np.float32) if classify else np.ascontiguousarray(y.numpy(), np.float32)
+        self.codes = (ACTIVATIONS[config.activation], LOSSES[task], OPTIMIZERS[config.optimizer])
+        self.n = self.x.shape[0]
+        self.batch = config.batch_size if config.batch_size and config.batch_size < self.n else self.n
+        self.steps_per_epoch = -(-self.n // self.batch)
+        self.steps = 0
+        self._losses = np.zeros((padded, n_epochs), np.float32)
+        self.losses = torch.from_numpy(self._losses[: len(models)])  # a view: the kernel writes into it
+
+    def run(self, start: int, count: int) -> None:
+        if self.batch < self.n:  # the draws devicelab train makes from the same generator, one an epoch
+            perms = torch.stack([torch.randperm(self.n, generator=self.generator) for _ in range(count)])
+            perms = perms.numpy()
+        else:
+            perms = np.zeros((0, 0), np.int64)
+        self._kernel.train_models(
+            self.theta, self.buf1, self.buf2, self.widths, self.x, self.y_class, self.y_value, perms,
+            self.batch, self._losses[:, start : start + count], *self.codes, self.hyper, self.steps, self.tile,
+        )  # fmt: skip
+        self.steps += count * self.steps_per_epoch
+
+    def params(self) -> list[torch.Tensor]:
+        return self._stacked(self.theta)
+
+    def buffers(self) -> Buffers:
+        return Buffers(self._stacked(self.buf1), self._stacked(self.buf2), self.steps)
+
+    def _stacked(self, flat: np.ndarray) -> list[torch.Tensor]:
+        m = self.n_models
+        return [
+            torch.from_numpy(np.ascontiguousarray(flat[a:b, :m].T).reshape(m, *shape))
+            for shape, a, b in zip(self.shapes, self.bounds[:-1], self.bounds[1:], strict=True)
+        ]
+
+
+class BmmModels:
+    name = "bmm"
+
+    def __init__(self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs) -> None:
+        self.config, self.task, self.generator = config, task, generator
+        self.x, self.y, device = x, y, x.device
+        self._params = [p.requires_grad_() for p in stack.stack_params(models, device)]
+        wide = torch.float64 if device.type in ("cpu", "cuda") else torch.float32  # MPS has no float64
+        lr = torch.tensor(lrs, dtype=wide, device=device)
+        self.lr = [lr.view(-1, *([1] * (p.dim() - 1))) for p in self._params]  # broadcast per model
+        self.first = [torch.zeros_like(p) for p in self._params]
+        self.second = [torch.zeros_like(p) for p in self._params]
+        self.steps = 0
+        self.losses = torch.zeros(len(models), n_epochs, device=device)
+        n = x.shape[0]
+        self.batch = config.batch_size if config.batch_size and config.batch_size < n else n
+        starts = range(0, n, self.batch)
+        self.starts = list(starts)
+        self.batch_losses = torch.zeros(len(models), len(starts), device=device)
+        self.weights = torch.tensor([min(self.batch, n - s) / n for s in starts], device=device)
+
+    def run(self, start: int, count: int) -> None:
+        n = self.x.shape[0]
+        for epoch in range(start, start + count):
+            if self.batch >= n:
+                self.losses[:, epoch] = self._step(self.x, self.y)
+                continue
+            order = torch.randperm(n, device=self.x.device, generator=self.generator)
+            for j, first in enumerate(self.starts):
+                rows = order[first : first + self.batch]
+                self.batch_losses[:, j] = self._step(
+                    self.x.index_select(0, rows), self.y.index_select(0, rows)
+                )
+            self.losses[:, epoch] = self.batch_losses @ self.weights  # stays on the device
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One update of every model; returns their losses (M,), on the device."""
+        losses = stack.per_model_loss(stack.forward(self._params, x, self.config.activation), y, self.task)
+        # the models' losses are independent, so the gradient of their sum is each one's own gradient
+        grads = torch.autograd.grad(losses.sum(), self._params)
+        self.steps += 1
+        with torch.no_grad():
+            update = _adam if self.config.optimizer in ("adam", "adamw") else _sgd
+            for p, g, lr, first, second in zip(
+                self._params, grads, self.lr, self.first, self.second, strict=True
+            ):
+                update(self.config, p, g, lr, first, second, self.steps)
+        return losses.detach()
+
+    def params(self) -> list[torch.Tensor]:
+        return [p.detach() for p in self._params]
+
+    def buffers(self) -> Buffers:
+        return Buffers(self.first, self.second, self.steps)
+
+
+def _sgd(config: TrainConfig, p, g, lr, buf, _unused, step: int) -> None:
+    """torch.optim.SGD's single-tensor update (weight decay, momentum without dampening or Nesterov)."""
+    if config.weight_decay:
+        g = g.add(p, alpha=config.weight_decay)
+    if config.momentum:
+        buf.mul_(config.momentum).add_(g)  # a zero buffer times momentum plus g is g: torch's first step
+        g = buf
+    p.addcmul_(g, (-lr).float())  # p + (-lr) * g, torch's p.add_(g, alpha=-lr) in float32
+
+
+def _adam(config: TrainConfig, p, g, lr, exp_avg, exp_avg_sq, step: int) -> None:
+    """torch.optim.Adam's / AdamW's single-tensor update with a learning rate per model."""
+    beta1, beta2, eps, wd = 0.9, 0.999, 1e-8, config.weight_decay
+    if wd and config.optimizer == "adamw":
+        p.mul_((1 - lr * wd).float())
+    elif wd:
+        g = g.add(p, alpha=wd)
+    exp_avg.lerp_(g, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    step_size = (lr / (1 - beta1**step)).float()
+    denom = (exp_avg_sq.sqrt() / ((1 - beta2**step) ** 0.5)).add_(eps)
+    p.addcmul_(exp_avg / denom, -step_size)  # p.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+LAYOUTS = {"numba": NumbaModels, "bmm": BmmModels}
+
+
+def choose_layout(requested: str, device: torch.device) -> tuple[str, str]:
+    """``(layout, why)``: numba on the CPU when it imports, else the batched matmuls."""
+    if requested != "auto":
+        if requested == "numba" and device.type != "cpu":
+            from devicelab.errors import UserError
+
+            raise UserError(f"--layout numba runs on the CPU, not {device}", hint="use --layout bmm or auto")
+        return requested, f"--layout {requested}"
+    if device.type != "cpu":
+        return "bmm", f"batched matmuls (baddbmm) on {device}"
+    try:
+        from devicelab.sweep import kernel  # noqa: F401 (compiles, or loads numba's disk cache)
+    except Exception as error:  # a broken numba install: the torch layout still trains, just slower
+        return "bmm", f"batched matmuls: numba could not compile the kernel ({type(error).__name__})"
+    return "numba", "numba kernel, the models side by side in SIMD lanes"
+
+
+def make_models(layout: str, models: list[nn.Module], lrs, config, x, y, task, generator, n_epochs):
+    return LAYOUTS[layout](models, np.asarray(lrs, np.float64), config, x, y, task, generator, n_epochs)

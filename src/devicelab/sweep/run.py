@@ -1,0 +1,193 @@
+"""``devicelab.sweep.run_sweep(config, grid) -> SweepResult``: every model of the grid trained, the models
+of one hidden shape together on one device, the shapes one after another.
+
+Each model is the run ``devicelab train`` would make with the same options and ``--lr`` its learning
+rate, initialised from its own seed (``TrainConfig.init_seed``) on the sweep's data split (``--seed``, the
+same for all models: a sweep compares models, not splits). Between log points nothing is read from the
+device; at each one, every model's losses since the last and its test metrics come back in one copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from devicelab.data import Dataset, load_dataset
+from devicelab.errors import UserError
+from devicelab.sweep import stack
+from devicelab.sweep.grid import Grid, ModelSpec, check_size
+from devicelab.sweep.layouts import choose_layout, make_models
+from devicelab.sweep.result import GroupResult, SweepResult
+from devicelab.training.config import TrainConfig, validate
+from devicelab.training.evaluate import METRIC_NAMES
+from devicelab.training.interrupt import StopFlag, stop_on_sigint
+from devicelab.training.setup import build_model
+
+CHUNK_S = 0.05  # training time between two looks at the stop flag (Ctrl-C answers within this)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """A log point of one group, for progress lines."""
+
+    group: int  # 0-based
+    n_groups: int
+    hidden: tuple[int, ...]
+    epoch: int
+    total_epochs: int
+    median_loss: float  # the group's median training loss (finite models)
+    best_metric: float  # the group's best test metric so far
+    metric: str
+    elapsed_s: float
+    eta_s: float
+
+
+def run_sweep(
+    config: TrainConfig,
+    grid: Grid,
+    *,
+    layout: str = "auto",
+    dataset: Dataset | None = None,
+    on_log=None,
+    stop: StopFlag | None = None,
+) -> SweepResult:
+    """Train every model of ``grid`` on ``config``'s data and options; ``on_log(SweepPoint)`` at log
+    points. Ctrl-C stops within CHUNK_S, with a log point there, ``status == "interrupted"`` and what was
+    done kept."""
+    check_config(config, grid)
+    config = dataclasses.replace(config, early_stop=0)  # every model trains every epoch (see check_config)
+    dataset = dataset or load_dataset(config)
+    device = sweep_device(config.device)
+    setup_started = time.perf_counter()
+    layout, layout_reason = choose_layout(layout, device)  # numba: compiles, or loads the disk cache
+    setup_s = time.perf_counter() - setup_started
+    threads = config.threads or (1 if device.type == "cpu" else torch.get_num_threads())
+    threads_before = torch.get_num_threads()
+    groups: list[GroupResult] = []
+    status = "completed"
+    with stop_on_sigint(stop) as flag:
+        torch.set_num_threads(threads)
+        try:
+            for number, specs in enumerate(grid.groups()):
+                if flag.requested:  # asked for as the last group ended: the next one is not started
+                    status = "interrupted"
+                    break
+                group = _train_group(
+                    config, dataset, device, layout, specs, number, len(grid.hiddens), flag, on_log
+                )
+                groups.append(group)
+                if group.status == "interrupted":
+                    status = "interrupted"
+                    break
+        finally:
+            torch.set_num_threads(threads_before)
+    return SweepResult(
+        config=config, grid=grid, dataset=dataset, groups=tuple(groups), status=status,
+        device=str(device), threads=threads, layout=layout, layout_reason=layout_reason, setup_s=setup_s,
+    )  # fmt: skip
+
+
+def check_config(config: TrainConfig, grid: Grid) -> None:
+    """A UserError for options a sweep cannot train (before any data is read or model built)."""
+    validate(config)
+    check_size(grid)
+    if config.early_stop:
+        raise UserError(
+            f"--early-stop {config.early_stop}: a sweep trains every model for all --epochs and ranks them by "
+            "their final test metric (each row also has its best epoch)",
+            hint="leave --early-stop out; retrain the best model with early stopping if you want it",
+        )
+    if config.dropout > 0:
+        raise UserError(
+            f"--dropout {config.dropout}: a sweep trains without dropout (each single run draws its masks from "
+            "the global RNG, which models trained together cannot share)",
+            hint="leave --dropout out, or train dropout models one at a time with devicelab train",
+        )
+
+
+def sweep_device(spec: str) -> torch.device:
+    if spec == "auto":  # many models at once are enough work for a GPU when there is one
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    from devicelab.devices import resolve_device
+
+    return resolve_device(spec)
+
+
+def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number, n_groups, flag, on_log):
+    hidden, total, task = specs[0].hidden, config.epochs, dataset.task
+    models = [
+        build_model(dataclasses.replace(config, hidden=hidden, init_seed=s.seed), dataset) for s in specs
+    ]
+    cpu_rng = torch.get_rng_state()  # as each single run's, after its model is built (no dropout draws)
+    x_train, y_train, x_test, y_test = dataset.tensors(device)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(config.seed)  # the mini-batch order: train seeds it with the split seed
+    group_config = dataclasses.replace(config, hidden=hidden)
+    try:
+        trained = make_models(layout, models, [s.lr for s in specs], group_config, x_train, y_train, task,
+                              generator, total)  # fmt: skip
+        losses = np.full((len(specs), total), np.nan, dtype=np.float32)  # the host's copy
+    except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        raise UserError(
+            f"{len(specs)} models × {total} epochs do not fit on {device}: {str(error)[:120]}",
+            hint="sweep fewer seeds or epochs at a time",
+        ) from None
+    names = METRIC_NAMES[task]
+    y_scale = float(dataset.target_scaler.scale[0]) if dataset.target_scaler else 1.0
+    log_epochs: list[int] = []
+    log_metrics: list[np.ndarray] = []
+    status, epoch, last, chunk = "completed", 0, 0, 1
+    started = time.perf_counter()
+    while epoch < total:
+        target = min(total, (epoch // config.log_every + 1) * config.log_every)
+        count = min(chunk, target - epoch)
+        began = time.perf_counter()
+        trained.run(epoch, count)
+        spent = time.perf_counter() - began
+        epoch += count
+        if count == chunk:  # aim the next chunk at CHUNK_S (on a GPU this times the launches: no sync)
+            chunk = int(min(max(count * CHUNK_S / max(spent, 1e-6), 1), 2 * count, 1 << 16))
+        if epoch < target and not flag.requested:
+            continue  # not a log point: nothing is read from the device
+        test = stack.metrics(trained.params(), x_test, y_test, task, config.activation, y_scale)
+        packed = torch.cat([trained.losses[:, last:epoch].reshape(-1), test.reshape(-1)])
+        host = packed.cpu().numpy()  # sync: the one host read of this log point, for every model
+        k = len(specs) * (epoch - last)
+        losses[:, last:epoch] = host[:k].reshape(len(specs), epoch - last)
+        log_epochs.append(epoch)
+        log_metrics.append(host[k:].reshape(len(specs), len(names)))
+        last = epoch
+        elapsed = time.perf_counter() - started
+        if on_log:
+            on_log(_point(number, n_groups, hidden, epoch, total, losses[:, epoch - 1], log_metrics[-1], task,
+                          names, elapsed))  # fmt: skip
+        if flag.requested and epoch < total:
+            status = "interrupted"
+            break
+    wall_s = time.perf_counter() - started
+    buffers = trained.buffers()
+    on_cpu = lambda tensors: [t.detach().cpu() for t in tensors]  # noqa: E731
+    empty = np.zeros((0, len(specs), len(names)))
+    return GroupResult(
+        hidden=hidden, specs=tuple(specs), status=status, epochs_done=last, losses=losses,
+        log_epochs=tuple(log_epochs), log_metrics=np.stack(log_metrics) if log_metrics else empty,
+        metric_names=names, wall_s=wall_s, params=on_cpu(trained.params()),
+        first_buffers=on_cpu(buffers.first), second_buffers=on_cpu(buffers.second), steps=buffers.steps,
+        cpu_rng=cpu_rng, shuffle_rng=generator.get_state(), host_syncs=len(log_epochs),
+    )  # fmt: skip
+
+
+def _point(number, n_groups, hidden, epoch, total, last_losses, metrics, task, names, elapsed) -> SweepPoint:
+    finite = last_losses[np.isfinite(last_losses)]
+    column = metrics[:, 1] if task == "classification" else metrics[:, 0]
+    column = column[np.isfinite(column)]
+    best = (column.max() if task == "classification" else column.min()) if column.size else float("nan")
+    eta = elapsed / epoch * (total - epoch)
+    return SweepPoint(
+        number, n_groups, hidden, epoch, total, float(np.median(finite)) if finite.size else float("nan"),
+        float(best), names[1] if task == "classification" else names[0], elapsed, eta,
+    )  # fmt: skip
