@@ -100,13 +100,17 @@ def run(args: argparse.Namespace) -> int:
     from devicelab.sweep.leaderboard import leaderboard, summary
     from devicelab.sweep.progress import SweepProgress
     from devicelab.sweep.run import run_sweep
+    from devicelab.training.distributed import is_main
     from devicelab.training.interrupt import stop_on_sigint
 
-    progress = None if args.quiet else SweepProgress()
+    main = is_main()  # under torchrun rank 0 alone prints and writes; every rank trains its share
+    progress = None if args.quiet or not main else SweepProgress()
     with stop_on_sigint() as stop:  # one scope for training and saving, as in train
         if progress:
             progress.start(len(grid), len(grid.hiddens), config.epochs, len(dataset.x_train))
         result = run_sweep(config, grid, layout=args.layout, dataset=dataset, on_log=progress, stop=stop)
+        if not main:
+            return 0
         if progress:
             progress.close()
         folder = _save(result)

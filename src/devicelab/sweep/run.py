@@ -18,15 +18,18 @@ import torch
 
 from devicelab.data import Dataset, load_dataset
 from devicelab.errors import UserError
-from devicelab.sweep import stack
+from devicelab.sweep import ranks, stack
 from devicelab.sweep.grid import Grid, ModelSpec, check_size
 from devicelab.sweep.layouts import choose_layout, make_models
 from devicelab.sweep.result import GroupResult, SweepResult
+from devicelab.training import distributed
 from devicelab.training.config import TrainConfig, validate
 from devicelab.training.evaluate import METRIC_NAMES
 from devicelab.training.interrupt import StopFlag, stop_on_sigint
 from devicelab.training.setup import build_model
 
+# Under torchrun the ranks meet once, when all have trained: the first waits for the last this long
+GATHER_TIMEOUT_S = 24 * 3600
 CHUNK_S = 0.05  # training time between two looks at the stop flag (Ctrl-C answers within this)
 
 
@@ -61,13 +64,13 @@ def run_sweep(
     check_config(config, grid)
     config = dataclasses.replace(config, early_stop=0)  # every model trains every epoch (see check_config)
     dataset = dataset or load_dataset(config)
-    device = sweep_device(config.device)
+    device = ranks.device(config.device) or sweep_device(config.device)  # under torchrun: this rank's
     setup_started = time.perf_counter()
     layout, layout_reason = choose_layout(layout, device)  # numba: compiles, or loads the disk cache
     setup_s = time.perf_counter() - setup_started
     threads = config.threads or (1 if device.type == "cpu" else torch.get_num_threads())
     threads_before = torch.get_num_threads()
-    groups: list[GroupResult] = []
+    groups: list[GroupResult | None] = []  # None: a shape with no model for this rank (under torchrun)
     status = "completed"
     with stop_on_sigint(stop) as flag:
         torch.set_num_threads(threads)
@@ -76,17 +79,23 @@ def run_sweep(
                 if flag.requested:  # asked for as the last group ended: the next one is not started
                     status = "interrupted"
                     break
+                mine = ranks.share(specs)  # under torchrun: this rank's models of the shape (alone: all)
                 group = _train_group(
-                    config, dataset, device, layout, specs, number, len(grid.hiddens), flag, on_log
-                )
+                    config, dataset, device, layout, mine, number, len(grid.hiddens), flag, on_log
+                ) if mine else None  # fmt: skip
                 groups.append(group)
-                if group.status == "interrupted":
+                if group and group.status == "interrupted":
                     status = "interrupted"
                     break
         finally:
             torch.set_num_threads(threads_before)
+    if distributed.launched():  # rank 0 gathers every rank's models; the others keep their own (unsaved)
+        with distributed.session(device, timeout_s=GATHER_TIMEOUT_S):
+            groups = ranks.gather_groups(groups) or groups
+        if any(g and g.status == "interrupted" for g in groups):
+            status = "interrupted"
     return SweepResult(
-        config=config, grid=grid, dataset=dataset, groups=tuple(groups), status=status,
+        config=config, grid=grid, dataset=dataset, groups=tuple(g for g in groups if g), status=status,
         device=str(device), threads=threads, layout=layout, layout_reason=layout_reason, setup_s=setup_s,
     )  # fmt: skip
 

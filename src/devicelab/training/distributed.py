@@ -19,6 +19,7 @@ and ``gather_objects(obj)``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -89,7 +90,7 @@ def device_choice(config: TrainConfig) -> DeviceChoice:
     asked = config.device
     if asked not in ("auto", "cpu") and not asked.startswith("cuda"):
         raise UserError(
-            f"--device {asked} under torchrun: devicelab trains on cpu (Gloo) or cuda (NCCL) across processes",
+            f"--device {asked} under torchrun: devicelab trains across processes on cpu (Gloo) or cuda (NCCL)",
             hint="use --device cpu or --device cuda",
         )
     use_cuda = asked != "cpu" and torch.cuda.is_available()
@@ -100,13 +101,14 @@ def device_choice(config: TrainConfig) -> DeviceChoice:
             f"--device {asked} is not available: {why_unavailable('cuda')}", hint="or use --device cpu"
         )
     if use_cuda:
-        count, index = torch.cuda.device_count(), local_rank()
-        if index >= count:
+        # every rank checks the machine's process count (not its own index), so rank 0 says it too
+        count, here = torch.cuda.device_count(), int(os.environ.get("LOCAL_WORLD_SIZE", local_rank() + 1))
+        if here > count:
             raise UserError(
-                f"LOCAL_RANK {index} has no GPU: this machine has {count}",
-                hint=f"start at most {count} processes per machine (--nproc_per_node {count})",
+                f"{here} processes on this machine, one GPU each, but it has {count}",
+                hint=f"start at most {count} processes per machine (--nproc-per-node {count}), or --device cpu",
             )
-        device, threads = f"cuda:{index}", config.threads or torch.get_num_threads()
+        device, threads = f"cuda:{local_rank()}", config.threads or torch.get_num_threads()
     else:
         device, threads = "cpu", config.threads or 1
     only = Candidate(device, threads, None)
@@ -114,14 +116,14 @@ def device_choice(config: TrainConfig) -> DeviceChoice:
     return DeviceChoice(device, threads, f"{only.label}: {why}", (only,))
 
 
-def setup(device: torch.device | str) -> None:
+def setup(device: torch.device | str, timeout_s: float | None = None) -> None:
     """Join the process group torchrun's environment describes (once per process): NCCL for a CUDA
-    device, Gloo otherwise. ``DEVICELAB_DIST_TIMEOUT`` (seconds, default 300): how long a collective waits
-    for a rank before it fails."""
+    device, Gloo otherwise. ``timeout_s`` (default: ``DEVICELAB_DIST_TIMEOUT``, else 300): how long a
+    collective waits for a rank before it fails (a rank that dies is seen at once: torchrun stops the job)."""
     if dist.is_initialized():
         return
     device = torch.device(device)
-    timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)))
+    timeout = timedelta(seconds=timeout_s or float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)))
     if device.type == "cuda":
         torch.cuda.set_device(device)
         dist.init_process_group("nccl", timeout=timeout, device_id=device)
@@ -135,9 +137,9 @@ def teardown() -> None:
 
 
 @contextmanager
-def session(device: torch.device | str) -> Iterator[None]:
+def session(device: torch.device | str, timeout_s: float | None = None) -> Iterator[None]:
     """The process group for one run, left when it ends (also on an error)."""
-    setup(device)
+    setup(device, timeout_s)
     try:
         yield
     finally:
@@ -284,7 +286,9 @@ def rank_stopped(error: BaseException, folder: object | None) -> UserError:
     """The one line rank 0 ends the job with when another rank died."""
     rank, world = rank_world()
     who = f"rank {1 - rank}" if world == 2 else "another rank"
-    detail = (str(error).strip().splitlines() or [type(error).__name__])[-1][:160]
+    # the backend's own words, without its source location ("[.../pair.cc:537] "), first sentence only
+    text = re.sub(r"^\[[^\]]*\]\s*", "", (str(error).strip().splitlines() or [""])[-1])
+    detail = text.split(". ")[0][:200] or type(error).__name__
     where = f"the last checkpoint is in {folder}" if folder else "no checkpoint was written yet"
     return UserError(
         f"{who} stopped: {detail}; {where}",

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from devicelab.data import Dataset, load_dataset
+from devicelab.training import distributed
 from devicelab.training.autosave import Autosave
 from devicelab.training.callbacks import Callbacks, StartInfo
 from devicelab.training.config import TrainConfig, early_stop_patience
@@ -48,24 +49,51 @@ def train(
     threads_before = torch.get_num_threads()
     with stop_on_sigint(stop) as flag:
         try:
-            choice = resume.device_choice(config) if resume else choose_device(config, dataset)
+            if distributed.launched():  # under torchrun: every rank alike, no timing
+                choice = distributed.device_choice(config)
+            else:
+                choice = resume.device_choice(config) if resume else choose_device(config, dataset)
             torch.set_num_threads(choice.threads)
+            if distributed.launched():
+                return _run_rank(config, dataset, choice, resume, callbacks, flag, autosave)
             return _run(config, dataset, choice, resume, callbacks, flag, autosave)
         finally:
             torch.set_num_threads(threads_before)
+
+
+def _run_rank(config, dataset, choice: DeviceChoice, resume, callbacks, flag, autosave) -> RunResult:
+    """This rank's part of a torchrun job, inside its process group. A collective that fails because
+    another rank died ends the run with one line saying where the last checkpoint is (rank 0 writes it)."""
+    with distributed.session(choice.device):
+        try:
+            return _run(config, dataset, choice, resume, callbacks, flag, autosave)
+        except (RuntimeError, torch.distributed.DistError) as error:
+            if not distributed.is_rank_failure(error):
+                raise
+            folder = autosave.folder if autosave and autosave.written else None
+            raise distributed.rank_stopped(error, folder) from None
 
 
 def _run(
     config, dataset, choice: DeviceChoice, resume, callbacks: Callbacks, flag: StopFlag, autosave
 ) -> RunResult:
     total = config.epochs
-    work = build_workload(config, dataset, torch.device(choice.device), total)
+    # rows too large for the device's free memory are streamed from host memory (training/stream.py)
+    work = build_workload(config, dataset, torch.device(choice.device), total, data="auto")
     start = resume.restore(work) if resume else 0
+    ddp = distributed.launched()
+    if ddp:  # after the restore: DDP starts every rank from rank 0's (restored) weights
+        work = distributed.ddp_workload(work)
     runner, path_reason = select_runner(work, config)
     runner.load_module()  # a resumed run's weights and optimizer state, into the runner
     previous = resume.losses if resume else np.zeros(0, dtype=np.float32)
     y_scale = float(dataset.target_scaler.scale[0]) if dataset.target_scaler else 1.0
-    recorder = Recorder(work, dataset.task, start, total, previous, resume.wall_s if resume else 0.0, y_scale)
+    # under DDP a log point's losses and metrics are reduced across the ranks (one all_reduce)
+    to_host = distributed.LogReduce(flag) if ddp else None
+    wall_before = resume.wall_s if resume else 0.0
+    recorder = Recorder(work, dataset.task, start, total, previous, wall_before, y_scale, to_host)
+    if autosave:  # the folder's first files, before anything is said about the run
+        autosave.start(config, dataset, work.model, str(resume.run_dir) if resume else None)
     callbacks.on_start(
         StartInfo(
             choice.device,
@@ -80,16 +108,16 @@ def _run(
             path_reason,
         )
     )
-    if autosave:
-        autosave.start(config, dataset, work.model, str(resume.run_dir) if resume else None)
     patience = early_stop_patience(config)
     early = EarlyStopping(patience) if patience and len(dataset.x_val) else None
     status, epoch, log_every = "completed", start, config.log_every
+    # under DDP a stop is agreed on at log points (LogReduce), so that every rank stops at the same epoch
+    should_stop = _never if ddp else lambda: flag.requested
     started = time.perf_counter()
     while epoch < total:
         next_log = min(total, (epoch // log_every + 1) * log_every)
         # nothing is read from the device until the log point (or a stop asked for between epochs)
-        epoch = runner.run(epoch, next_log, lambda: flag.requested)
+        epoch = runner.run(epoch, next_log, should_stop)
         runner.sync_module()  # the weights and optimizer state, back into the module for the log point
         point = recorder.read(epoch)
         if point is None:
@@ -130,7 +158,14 @@ def _run(
         setup_s=runner.setup_s,
         early_stopping=early.to_dict() if early else None,
         checkpoints=autosave.to_dict() if autosave else None,
+        data_mode=work.data_mode,
+        data_reason=work.data_reason,
+        world_size=distributed.rank_world()[1],
     )
+
+
+def _never() -> bool:
+    return False
 
 
 def _checkpoint(autosave, config, choice, work, recorder, resume, epoch: int) -> None:

@@ -42,6 +42,9 @@ class RunResult:
     setup_s: float = 0.0  # the fast path's compile or capture time, not counted in wall_s
     early_stopping: dict | None = None  # EarlyStopping.to_dict(): best epoch, its validation loss, ...
     checkpoints: dict | None = None  # Autosave.to_dict(): how many were written and what they cost
+    data_mode: str = "device"  # "device" (rows copied there once) or "streamed" (from host memory)
+    data_reason: str = ""  # why that mode (the rows' size against the device's free memory)
+    world_size: int = 1  # processes that trained it together (torchrun + DDP)
 
     @property
     def final(self) -> dict:

@@ -183,6 +183,8 @@ def summary_record(result: RunResult) -> dict:
         "step": {"path": result.path, "reason": result.path_reason, "setup_s": result.setup_s},
         "early_stopping": result.early_stopping,
         "checkpoints": result.checkpoints,
+        "data": {"mode": result.data_mode, "reason": result.data_reason},
+        "distributed": {"world_size": result.world_size},
         "host_syncs": result.host_syncs,
         "final": result.final,
         "resumed_from": result.resumed_from,

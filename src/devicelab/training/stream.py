@@ -59,8 +59,8 @@ def choose_data_mode(
     else:
         free = (free_bytes or _cuda_free_bytes)(device)
         if train_bytes <= FIT_SHARE * free:
-            return DataMode("device", f"on the device: the training rows ({_gb(train_bytes)}) fit in {device}'s "
-                            f"free memory ({_gb(free)})")  # fmt: skip
+            fit = f"the training rows ({_gb(train_bytes)}) fit in {device}'s free memory ({_gb(free)})"
+            return DataMode("device", f"on the device: {fit}")
         mode = DataMode(
             "streamed",
             f"streamed from pinned host memory: the training rows ({_gb(train_bytes)}) exceed "
