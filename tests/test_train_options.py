@@ -21,13 +21,16 @@ def test_resume_refuses_options_it_would_ignore(cli, tmp_path):
     for options, named in (
         (("--lr", "0.1"), "--lr"),
         (("--hidden", "32", "--optimizer", "adam"), "--hidden, --optimizer"),
-        (("--lr", "0.01"), "--lr"),  # even the default value: it would not be applied either
+        (("--lr", "0.01", "--momentum", "0.9"), "--momentum"),  # only what differs from the run is named
     ):
         result = cli("train", "--resume", "runs/r", "--epochs", "80", *options)
         assert_user_error(result, named, "cannot change when resuming", "keeps")
     assert not (tmp_path / "runs" / "r-resumed").exists()
-    # what may change still can: how far, on which device, how many threads
-    ok = cli("train", "--resume", "runs/r", "--epochs", "80", "--threads", "1", "--device", "cpu", "--quiet")
+    # what may change still can: how far, on which device, how many threads; and the run's own values
+    # (a torchrun job restarted with --max-restarts repeats its whole command line)
+    ok = cli(
+        "train", "--resume", "runs/r", "--epochs", "80", "--threads", "1", "--device", "cpu", "--lr", "0.01"
+    )
     assert ok.returncode == 0, ok.stderr
 
 

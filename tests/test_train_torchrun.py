@@ -51,7 +51,7 @@ def one_process(**options) -> np.ndarray:
 
 
 def only_folder(runs: Path) -> Path:
-    (folder,) = runs.iterdir()  # rank 0 alone writes: one folder
+    (folder,) = [p for p in runs.iterdir() if not p.name.startswith(".")]  # rank 0 alone writes: one folder
     return folder
 
 
@@ -136,3 +136,35 @@ def test_nproc_runs_the_same_under_torchrun_on_this_machine(cli, tmp_path):
     assert "processes:" in done.stdout and done.stdout.count("run folder") == 1
     losses = np.load(only_folder(tmp_path / "runs") / "losses.npy")
     np.testing.assert_allclose(losses, one_process(epochs=40, log_every=20), rtol=0, atol=1e-5)
+
+
+def test_max_restarts_continues_from_the_last_checkpoint_without_a_person(tmp_path):
+    """torchrun --max-restarts 1: the worker is killed after a checkpoint; torchrun starts the same command
+    again, which continues that checkpoint; the losses are those of a run that was never killed."""
+    import psutil
+
+    args = ("--device", "cpu", "--epochs", "4000", "--log-every", "100", "--checkpoint-every", "0")
+    args += ("--optimizer", "adam", "--lr", "0.005", "--batch-size", "16", "--quiet", "--name", "job")
+    command = torchrun_command(*args, nproc=1)
+    command.insert(3, "--max-restarts=1")
+    agent = subprocess.Popen(
+        command, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    first = tmp_path / "runs" / "job"
+    deadline = time.monotonic() + 120
+    while not (first / "last.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = [
+        p for p in psutil.Process(agent.pid).children(recursive=True) if "devicelab" in " ".join(p.cmdline())
+    ]
+    assert workers and (first / "last.ckpt").exists()
+    for worker in workers:
+        worker.send_signal(signal.SIGKILL)
+    _, err = agent.communicate(timeout=300)
+    assert agent.returncode == 0, err
+    resumed = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("job") and p != first]
+    (second,) = resumed
+    summary = json.loads((second / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["resumed_from"] == str(first.resolve())
+    expected = one_process(epochs=4000, optimizer="adam", lr=0.005, batch_size=16)
+    np.testing.assert_allclose(np.load(second / "losses.npy"), expected, rtol=1e-5, atol=1e-7)

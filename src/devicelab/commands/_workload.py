@@ -97,9 +97,14 @@ def _defaults_to_none(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(fixed_by_run=tuple((a.dest, a.option_strings[0]) for a in fixed))
 
 
-def options_fixed_by_run(args: argparse.Namespace) -> list[str]:
-    """The workload options given on the command line, which a resumed run cannot change (``--lr``)."""
-    return [option for dest, option in getattr(args, "fixed_by_run", ()) if getattr(args, dest) is not None]
+def options_fixed_by_run(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """``(dest, option)`` of the workload options given on the command line, which a resumed run keeps
+    as they were (``("lr", "--lr")``)."""
+    return [
+        (dest, option)
+        for dest, option in getattr(args, "fixed_by_run", ())
+        if getattr(args, dest) is not None
+    ]
 
 
 def _given(args: argparse.Namespace, name: str):

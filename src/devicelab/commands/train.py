@@ -16,7 +16,11 @@ full batch, 20000 epochs. The loss of every epoch stays on the device and is rea
 Where it applies (devicelab's MLP on a CPU or a CUDA GPU), a fast path runs the same arithmetic with
 less overhead: a fused CPU kernel, or the whole step captured in a CUDA graph (see --fast).
 Writes a run folder (config, hardware, metrics.csv, losses.npy, summary.json, loss.png, model.safetensors).
-Ctrl-C (or SIGTERM) stops at an epoch boundary and saves a resumable run."""
+Ctrl-C (or SIGTERM) stops at an epoch boundary and saves a resumable run.
+Under torchrun (torchrun --nproc-per-node N -m devicelab train ..., or --nproc N here) each process trains
+its share of every batch with DistributedDataParallel (NCCL on GPUs, Gloo on CPUs), with the loss history of
+one process; rank 0 prints and writes the run folder. Training rows larger than the GPU's free memory are
+streamed from pinned host memory (mini-batches only)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,6 +64,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     running.add_argument("--quiet", action="store_true", help="no progress bar")
     running.add_argument(
+        "--nproc",
+        type=_positive,
+        metavar="N",
+        help="train with N processes on this machine (torchrun + DistributedDataParallel: NCCL on GPUs, "
+        "one each, Gloo on the CPU); the same as: "
+        "torchrun --standalone --nproc-per-node N -m devicelab train ...",
+    )
+    running.add_argument(
         "--tensorboard",
         nargs="?",
         const="",
@@ -71,11 +83,60 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.nproc is not None:
+        return _launch(args.nproc)
+    if _is_main():
+        return _train(args)
+    try:  # another rank of a torchrun job: it trains and says nothing (rank 0 prints and writes)
+        return _train(args, main=False)
+    except UserError:
+        return 2  # every rank checks the same things: rank 0 says what is wrong
+
+
+def _is_main() -> bool:
+    """Rank 0 of a torchrun job, or a process not under torchrun (without importing torch when not)."""
+    if "RANK" not in os.environ:
+        return True
+    from devicelab.training.distributed import is_main
+
+    return is_main()
+
+
+def _launch(nproc: int) -> int:
+    """``devicelab train --nproc N ...``: the same command under torchrun, N processes on this machine."""
+    import sys
+
+    from devicelab.training.distributed import launch, launched
+
+    if launched():
+        raise UserError(
+            "--nproc is for starting processes, and this one already runs under torchrun",
+            hint="leave --nproc out under torchrun (its --nproc-per-node says how many)",
+        )
+    argv = sys.argv[1:]
+    if "train" not in argv:
+        raise UserError("--nproc works from the command line: devicelab train --nproc N ...")
+    argv = [a for i, a in enumerate(argv) if a != "--nproc" and not a.startswith("--nproc=")
+            and not (i and argv[i - 1] == "--nproc")]  # fmt: skip
+    return launch(nproc, argv)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"takes a positive number of processes, not {text!r}")
+    return value
+
+
+def _train(args: argparse.Namespace, main: bool = True) -> int:
     config, checkpoint = _config(args)
     from devicelab.data import load_dataset
 
     dataset = load_dataset(config)  # bad data fails here, before torch is imported
-    if dataset.source.get("kind") != "builtin":  # say what was done to the user's columns, up front
+    if main and dataset.source.get("kind") != "builtin":  # say what was done to the user's columns, up front
         from devicelab.data import describe_rows, role_table
 
         print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
@@ -85,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
     from devicelab.training.interrupt import stop_on_sigint
     from devicelab.training.loop import train
 
-    bar = None if args.quiet else ProgressBar()
-    board = _tensorboard(args, config)
+    bar = None if args.quiet or not main else ProgressBar()
+    board = _tensorboard(args, config) if main else None
     callbacks = CallbackList(bar, board) if board else bar or Callbacks()
     # One scope for training and saving: a Ctrl-C (or SIGTERM) stops training at an epoch boundary, and
     # one that comes while the folder is written waits until it is complete.
@@ -95,21 +156,30 @@ def run(args: argparse.Namespace) -> int:
     every = DEFAULT_EVERY_S if args.checkpoint_every is None else args.checkpoint_every
     with stop_on_sigint() as stop:
         # the folder exists from the start, so that a killed run leaves its last checkpoint there
-        autosave = Autosave(_new_folder(config), every_s=every)
+        autosave = Autosave(_new_folder(config), every_s=every) if main else None  # rank 0 writes
+        if autosave:
+            from devicelab.training.elastic import remember
+
+            remember(config.runs_dir, autosave.folder)  # under torchrun: what a restart continues
         result = train(
             config, dataset=dataset, resume=checkpoint, callbacks=callbacks, stop=stop, autosave=autosave
         )
+        if not main:
+            return 0
         if bar and result.status != "completed":
             bar.close()
         folder = _save(result, autosave.folder)
         if board:
             board.close(folder, result.status)
+            _tell_tensorboard(board.logdir)
     print(_summary(result, folder))
     warning = result.overfitting()
     if warning:
         import sys
 
-        print(f"devicelab: warning: {warning}", file=sys.stderr)
+        from devicelab.i18n import _, translate
+
+        print(_("devicelab: warning: {warning}").format(warning=translate(warning)), file=sys.stderr)
     if result.status == "diverged":
         good = result.epochs_done
         raise UserError(
@@ -120,9 +190,13 @@ def run(args: argparse.Namespace) -> int:
     if result.status == "interrupted":
         import sys
 
+        from devicelab.i18n import _
+
         print(
-            f"devicelab: interrupted after epoch {result.epochs_done} of {config.epochs}; everything so far is "
-            f"in {folder} (continue with: devicelab train --resume {folder})",
+            _(
+                "devicelab: interrupted after epoch {done} of {total}; everything so far is in {folder} "
+                "(continue with: devicelab train --resume {folder})"
+            ).format(done=result.epochs_done, total=config.epochs, folder=folder),
             file=sys.stderr,
         )
         return 130
@@ -137,6 +211,19 @@ def _tensorboard(args: argparse.Namespace, config):
 
     root = args.tensorboard or str(Path(config.runs_dir) / DEFAULT_DIR)
     return TensorBoardCallbacks(run_logdir(root, config.name), config.to_dict())
+
+
+def _tell_tensorboard(logdir: Path) -> None:
+    import sys
+
+    from devicelab.i18n import _
+
+    print(
+        _("tensorboard: {logdir} (to look: tensorboard --logdir {root})").format(
+            logdir=logdir, root=logdir.parent
+        ),
+        file=sys.stderr,
+    )
 
 
 def check_runs_dir(runs_dir: str) -> None:
@@ -190,17 +277,21 @@ def _config(args: argparse.Namespace):
     """The run's config: from the options, or from the resumed run folder (plus --epochs and the
     running options)."""
     running = {"log_every": args.log_every, "name": args.name, "quiet": args.quiet, "fast": args.fast}
-    if not args.resume:
+    from devicelab.training.elastic import folder_to_continue
+
+    # a torchrun job restarted after a failure (--max-restarts) continues its last checkpoint
+    resume = args.resume or folder_to_continue(args.runs_dir or "runs")
+    if not resume:
         defaults = {"log_every": 100, "runs_dir": args.runs_dir or "runs"}
         return config_from_args(
             args, **{**defaults, **{k: v for k, v in running.items() if v is not None}}
         ), None
     from devicelab.training.resume import load_checkpoint
 
-    checkpoint = load_checkpoint(args.resume)
+    checkpoint = load_checkpoint(resume)
     _check_same_data(args, checkpoint)
     _check_nothing_fixed_is_changed(args, checkpoint)
-    folder = Path(args.resume)
+    folder = Path(resume)
     config = checkpoint.config_for(
         args.epochs,
         data=args.data,  # a CSV that moved: its contents are checked against the run's (sha256)
@@ -216,15 +307,23 @@ def _config(args: argparse.Namespace):
 
 
 def _check_nothing_fixed_is_changed(args: argparse.Namespace, checkpoint) -> None:
-    """--lr, --hidden, --optimizer, ... with --resume would be silently ignored: refuse them."""
-    given = options_fixed_by_run(args)
+    """--lr, --hidden, --optimizer, ... with --resume would be silently ignored: refuse a value other than
+    the run's own (the run's own value, as a restarted torchrun job repeats it, is fine)."""
+    saved = checkpoint.config.to_dict()
+    changed = [
+        (d, o) for d, o in options_fixed_by_run(args) if _listed(getattr(args, d)) != _listed(saved.get(d))
+    ]
+    given = [option for _, option in changed]
     if given:
-        saved = checkpoint.config.to_dict()
-        kept = ", ".join(f"{o} {_show(saved.get(o[2:].replace('-', '_')))}" for o in given)
+        kept = ", ".join(f"{o} {_show(saved.get(d))}" for d, o in changed)
         raise UserError(
             f"{', '.join(given)} cannot change when resuming run {checkpoint.run_dir} (it keeps {kept})",
             hint="leave them out to continue the run as it was, or start a new run with the new values",
         )
+
+
+def _listed(value):
+    return list(value) if isinstance(value, tuple | list) else value
 
 
 def _show(value) -> str:
@@ -307,6 +406,10 @@ def _summary(result, folder: Path) -> str:
     ]
     if result.early_stopping:
         pairs.append((_("early stopping"), translate(_early_line(result.early_stopping))))
+    if result.world_size > 1:
+        pairs.append(("processes", f"{result.world_size} (torchrun + DistributedDataParallel)"))
+    if result.data_mode != "device":
+        pairs.append(("data", result.data_reason))
     if result.checkpoints and result.checkpoints["written"]:
         c = result.checkpoints
         pairs.append(
