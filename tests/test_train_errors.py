@@ -41,26 +41,31 @@ def test_data_without_target(cli, tmp_path):
     assert_user_error(cli("train", "--data", "iris.csv"), "--data needs --target")
 
 
-def test_non_numeric_feature_columns_are_named(cli, tmp_path):
+def test_text_feature_columns_become_categories_named_in_the_role_table(cli, tmp_path):
+    """Once refused ("non-numeric feature column"), a text column is now a categorical feature."""
     rows = [[*row[:4], "red" if i % 2 else "blue", row[4]] for i, row in enumerate(iris_rows())]
     header = ("sepal_length", "sepal_width", "petal_length", "petal_width", "colour", "species")
     write_csv(tmp_path / "mixed.csv", rows, header=header)
-    result = cli("train", "--data", "mixed.csv", "--target", "species")
-    assert_user_error(result, "non-numeric feature column", "colour", "'blue'")
+    result = cli("train", "--data", "mixed.csv", "--target", "species", *FAST)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("colour ")]
+    assert "categorical" in line and "2 levels, one-hot" in line
 
 
-def test_empty_and_nan_cells_counted_then_dropna_trains(cli, tmp_path):
+def test_empty_and_nan_cells_are_imputed_and_dropna_drops_them(cli, tmp_path):
     rows = iris_rows()
     rows[0][0], rows[5][2] = "", "nan"
     write_csv(tmp_path / "holes.csv", rows)
-    result = cli("train", "--data", "holes.csv", "--target", "species", *FAST)
-    assert_user_error(result, "2 row(s) with empty or NaN cells", "lines 2, 7", "--dropna")
-    assert not (tmp_path / "runs").exists()
-    ok = cli("train", "--data", "holes.csv", "--target", "species", "--dropna", *FAST)
+    result = cli("train", "--data", "holes.csv", "--target", "species", *FAST, "--name", "imputed")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "runs" / "imputed" / "summary.json").read_text())
+    assert sum(summary["rows"][k] for k in ("train", "val", "test")) == 150
+    assert "missing -> median" in result.stdout
+    ok = cli("train", "--data", "holes.csv", "--target", "species", "--dropna", *FAST, "--name", "dropped")
     assert ok.returncode == 0, ok.stderr
-    (run,) = (tmp_path / "runs").iterdir()
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["rows"]["train"] + summary["rows"]["test"] == 148
+    summary = json.loads((tmp_path / "runs" / "dropped" / "summary.json").read_text())
+    assert sum(summary["rows"][k] for k in ("train", "val", "test")) == 148
+    assert summary["rows"]["dropped"] == 2
 
 
 def test_one_class_target(cli, tmp_path):

@@ -11,27 +11,29 @@ from devicelab.errors import UserError
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
-        help="predict with a trained run on a CSV (labels come back as the original ones)",
+        help="predict with a trained run on a CSV or Parquet file (labels come back as the original ones)",
         description=(
-            "Apply the scaler and model saved in a run folder to the rows of a CSV and write them back "
-            "with a predicted_<target> column (and, for classes, the model's confidence). The CSV needs the "
-            "run's feature columns; other columns are kept; a target column, if present, is scored."
+            "Apply the preprocessing and model saved in a run folder to the rows of a CSV or Parquet file and "
+            "write them back as CSV with a predicted_<target> column (and, for classes, the model's "
+            "confidence). The file needs the run's feature columns; other columns are kept; missing cells "
+            "are imputed and unseen categories are 'unknown', as in training; a target column, if present, "
+            "is scored."
         ),
     )
     parser.add_argument("run_dir", metavar="RUN", help="a run folder written by devicelab train")
-    parser.add_argument("--data", metavar="FILE.csv", required=True, help="the rows to predict")
+    parser.add_argument("--data", metavar="FILE", required=True, help="the rows to predict (CSV or Parquet)")
     parser.add_argument("--out", metavar="FILE.csv", help="write predictions here (default: standard output)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from devicelab import csvdata
+    from devicelab.data import read_frame
 
-    table = csvdata.read_table(args.data)  # bad files fail before torch is imported
+    frame = read_frame(args.data, text=True)  # bad files fail before torch is imported
     from devicelab.fsutil import atomic_write_text
     from devicelab.training.predict import load_saved, predict_table, predictions_csv
 
-    predictions = predict_table(load_saved(args.run_dir), table)
+    predictions = predict_table(load_saved(args.run_dir), frame)
     text = predictions_csv(predictions)
     note = f"{len(predictions.values)} predictions"
     if predictions.score:

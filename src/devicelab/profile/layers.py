@@ -172,6 +172,6 @@ def _collect(inspected, timed_forward, timed_backward, clock, steps: int) -> Lay
         return LayerProfile((only,), only, steps, clock.kind)
     layers = tuple(record(n, n, parameter_count(inspected[n].module)) for n in names)
     total = record("", "(total)", parameter_count(model, recurse=True))
-    macs = [layer.macs * layer.calls for layer in layers]
+    macs = [None if layer.macs is None else layer.macs * layer.calls for layer in layers]
     total = replace(total, macs=None if None in macs else round(sum(macs)))  # MACs of one step's forward
     return LayerProfile(layers, total, steps, clock.kind)

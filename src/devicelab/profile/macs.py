@@ -49,6 +49,7 @@ _RULES: tuple[tuple[type[nn.Module], Callable[..., int]], ...] = (
     (nn.modules.batchnorm._NormBase, _per_element),
     (nn.LayerNorm, _per_element),
     (nn.GroupNorm, _per_element),
+    (nn.Embedding, _free),  # a table lookup: no multiply-add
 )
 
 

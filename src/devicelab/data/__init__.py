@@ -1,0 +1,42 @@
+"""Tabular data: reading files (pyarrow), column roles, preprocessing steps, splits.
+
+``load_dataset(spec)`` is the entry point; ``spec`` is a ``DataSpec`` or anything with the same fields
+(a ``TrainConfig``). The data layer imports nothing from training.
+"""
+
+from devicelab.data.columns import ColumnRole
+from devicelab.data.dataset import (
+    BUILTIN,
+    Dataset,
+    check_split_size,
+    find_column,
+    load_builtin,
+    load_dataset,
+    require_two_columns,
+)
+from devicelab.data.describe import describe_rows, role_table
+from devicelab.data.read import NA_MARKERS, Frame, read_frame
+from devicelab.data.spec import DataSpec
+from devicelab.data.target import Target, encode_target
+from devicelab.data.transforms import Preprocessor, Scaler
+
+__all__ = [
+    "BUILTIN",
+    "NA_MARKERS",
+    "ColumnRole",
+    "DataSpec",
+    "Dataset",
+    "Frame",
+    "Preprocessor",
+    "Scaler",
+    "Target",
+    "check_split_size",
+    "describe_rows",
+    "encode_target",
+    "find_column",
+    "load_builtin",
+    "load_dataset",
+    "read_frame",
+    "require_two_columns",
+    "role_table",
+]

@@ -1,0 +1,210 @@
+"""Column values out of pyarrow, and the role of each column: numeric, categorical, target or dropped.
+
+Every conversion runs in pyarrow compute or numpy over whole columns: no Python object per cell.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from devicelab.data.read import NA_MARKERS
+
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_ROW_NAME_HEADERS = {"rownames", "row.names", "row_names", "unnamed: 0", "unnamed_1", "unnamed"}
+_ID_NAME = re.compile(
+    r"(^|[_\W])(id|index|idx|key|rows?|rownames?|obs|observation)$|^(id|no|nr|number)[_\W]|[a-z]Id$",
+    re.IGNORECASE,
+)
+_DATE_FORMATS = (
+    "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%d/%m/%Y",
+    "%m/%d/%Y", "%d.%m.%Y", "%Y-%m", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%H:%M:%S", "%H:%M",
+)  # fmt: skip
+FREE_TEXT_SHARE = 0.9  # a text column with more distinct values than this share of its rows is dropped
+MAX_BAD_NUMBERS = 0.05  # a numeric column may hold this share of stray text cells (taken as missing)
+
+
+@dataclass(frozen=True)
+class ColumnRole:
+    """One line of the role table: what devicelab does with a column, and why."""
+
+    name: str
+    role: str  # "numeric" | "categorical" | "target" | "dropped"
+    detail: str
+    missing: int = 0
+    kind: str = ""  # numeric | text | datetime (what the values are)
+
+    def to_dict(self) -> dict:
+        return {"column": self.name, "role": self.role, "detail": self.detail, "missing": self.missing}
+
+
+def text_values(column: pa.ChunkedArray, na_values: tuple[str, ...] = NA_MARKERS) -> pa.ChunkedArray:
+    """A column as trimmed text, ``na_values`` (and nulls) as null."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if pa.types.is_floating(column.type):  # 3.0 -> "3", as the same cell reads in a CSV of whole numbers
+        whole = pc.equal(column, pc.floor(column))
+        if pc.all(pc.fill_null(whole, True)).as_py():
+            column = column.cast(pa.int64())
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = column.cast(pa.string())
+    text = pc.utf8_trim_whitespace(column)
+    return pc.if_else(pc.is_in(text, value_set=pa.array(na_values, pa.string())), None, text)
+
+
+def to_numbers(
+    column: pa.ChunkedArray, decimal: str = ".", na_values: tuple[str, ...] = NA_MARKERS
+) -> tuple[pa.ChunkedArray | None, int, str]:
+    """``(float64 column, stray cells, an example)``: numbers with null for missing; stray text cells (at
+    most MAX_BAD_NUMBERS of them) become null and are counted. None when the column holds text."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        return column.cast(pa.float64()), 0, ""
+    if pa.types.is_decimal(kind):
+        return column.cast(pa.float64()), 0, ""
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return None, 0, ""
+    text = text_values(column, na_values)
+    if decimal == ",":
+        text = pc.replace_substring(text, ",", ".")
+    ok = pc.match_substring_regex(text, _NUMBER)
+    present = len(text) - text.null_count
+    bad = pc.sum(pc.invert(pc.fill_null(ok, True))).as_py() or 0
+    if present == 0 or bad > MAX_BAD_NUMBERS * present or bad == present:
+        return None, 0, ""
+    example = ""
+    if bad:
+        example = pc.filter(text, pc.invert(pc.fill_null(ok, True)))[0].as_py()
+        text = pc.if_else(ok, text, None)
+    return text.cast(pa.float64()), bad, example
+
+
+def to_dates(
+    column: pa.ChunkedArray, na_values: tuple[str, ...] = NA_MARKERS
+) -> tuple[pa.ChunkedArray | None, str]:
+    """``(timestamp column, format)`` when every present cell is a date/time, else ``(None, "")``."""
+    kind = column.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return column.cast(pa.timestamp("s")), "native"
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return None, ""
+    text = text_values(column, na_values)
+    present = len(text) - text.null_count
+    if present == 0:
+        return None, ""
+    first = pc.drop_null(text)[0].as_py()
+    if not re.search(r"\d[-/.:]\d", first):
+        return None, ""
+    for fmt in _DATE_FORMATS:
+        parsed = parse_dates(text, fmt)
+        if len(parsed) - parsed.null_count == present:
+            return parsed, fmt
+    return None, ""
+
+
+def parse_dates(text: pa.ChunkedArray, fmt: str) -> pa.ChunkedArray:
+    if fmt == "native":  # pyarrow's own inference (ISO dates and times): cells it cannot read are missing
+        try:
+            return pc.cast(text, pa.timestamp("s"), safe=False)
+        except pa.ArrowInvalid:
+            iso = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+            return pc.coalesce(*(pc.strptime(text, format=f, unit="s", error_is_null=True) for f in iso))
+    return pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+
+
+def as_float64(column: pa.ChunkedArray) -> np.ndarray:
+    """A float64 column as numpy with NaN for null and for infinities."""
+    values = column.to_numpy(zero_copy_only=False) if column.null_count else _dense(column)
+    values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        values = np.where(np.isfinite(values), values, np.nan)
+    return values
+
+
+def _dense(column: pa.ChunkedArray) -> np.ndarray:
+    if column.num_chunks == 1:
+        return column.chunk(0).to_numpy(zero_copy_only=False)
+    return column.to_numpy()
+
+
+def distinct(column: pa.ChunkedArray) -> int:
+    return pc.count_distinct(column, mode="only_valid").as_py()
+
+
+def infer_role(
+    name: str,
+    column: pa.ChunkedArray,
+    *,
+    first: bool,
+    categorical: bool,
+    decimal: str,
+    na_values: tuple[str, ...] = NA_MARKERS,
+) -> tuple[ColumnRole, pa.ChunkedArray | None, str]:
+    """``(role, prepared values, date format)`` of a feature column: float64 numbers, text or timestamps;
+    None when it is dropped."""
+    n = len(column)
+    numbers, stray, example = (None, 0, "") if categorical else to_numbers(column, decimal, na_values)
+    if numbers is not None:
+        finite = pc.fill_null(pc.is_finite(numbers), False)
+        n_present = pc.sum(finite).as_py() or 0
+        missing = n - n_present
+        bounds = pc.min_max(pc.filter(numbers, finite) if missing else numbers).as_py()  # no numpy copy
+        if n_present == 0 or bounds["min"] == bounds["max"]:
+            what = "empty" if n_present == 0 else f"constant ({bounds['min']:g})"
+            return ColumnRole(name, "dropped", what, missing, "numeric"), None, ""
+        row_names, an_id = first and _row_name_header(name), bool(_ID_NAME.search(name))
+        if (first or row_names or an_id) and missing == 0 and bounds["max"] - bounds["min"] >= n - 1:
+            values = as_float64(numbers)  # a column that may count rows or name them: looked at closely
+            if first and np.array_equal(values, np.arange(values[0], values[0] + n)):
+                what = "row numbers (1, 2, 3, ... in the first column)"
+                return ColumnRole(name, "dropped", what, 0, "numeric"), None, ""
+            whole = np.all(values == np.floor(values))
+            if (row_names or an_id) and whole and np.unique(values).size == n:
+                what = "row names (unique, first column)" if row_names else "ID (unique per row)"
+                return ColumnRole(name, "dropped", what, 0, "numeric"), None, ""
+        detail = "numbers" + (f"; {stray} text cell(s) such as {example!r} taken as missing" if stray else "")
+        return ColumnRole(name, "numeric", detail, missing, "numeric"), numbers, ""
+    if not categorical:
+        dates, fmt = to_dates(column, na_values)
+        if dates is not None:
+            missing = dates.null_count
+            if distinct(dates) <= 1:
+                return ColumnRole(name, "dropped", "constant date", missing, "datetime"), None, ""
+            return ColumnRole(name, "numeric", "date/time", missing, "datetime"), dates, fmt
+    text = text_values(column, na_values)
+    missing, present = text.null_count, n - text.null_count
+    levels = distinct(text)
+    if categorical:
+        return ColumnRole(name, "categorical", f"{levels} levels (--categorical)", missing, "text"), text, ""
+    if levels <= 1:
+        what = "empty" if levels == 0 else f"constant ({pc.drop_null(text)[0].as_py()!r})"
+        return ColumnRole(name, "dropped", what, missing, "text"), None, ""
+    if levels == n:
+        if first and _row_name_header(name):
+            return ColumnRole(name, "dropped", "row names (unique, first column)", 0, "text"), None, ""
+        spaces = pc.sum(pc.match_substring(text, " ")).as_py() or 0
+        what = "free text (unique per row)" if spaces > n / 2 else "ID (unique per row)"
+        return ColumnRole(name, "dropped", what, 0, "text"), None, ""
+    if present >= 20 and levels > present / 2 and _ID_NAME.search(name):
+        return (
+            ColumnRole(name, "dropped", f"ID ({levels} distinct in {present} rows)", missing, "text"),
+            None,
+            "",
+        )
+    if present >= 20 and levels > FREE_TEXT_SHARE * present:
+        return (
+            ColumnRole(name, "dropped", f"free text ({levels} distinct in {present} rows)", missing, "text"),
+            None,
+            "",
+        )
+    return ColumnRole(name, "categorical", f"{levels} levels", missing, "text"), text, ""
+
+
+def _row_name_header(name: str) -> bool:
+    return name.lower() in _ROW_NAME_HEADERS or name == "" or name.lower().startswith("unnamed")

@@ -1,0 +1,353 @@
+"""Loading a data set into split, encoded arrays ready for the device.
+
+The seed path is the lesson's exactly: ``train_test_split(test_size=0.2, random_state=42)`` on the raw
+rows, a scaler fitted on the training rows only, float32 features and int64 class labels, and no
+validation rows. A user's file gets the same test split; its validation rows are then taken from the
+training rows (``DataSpec.validation_size``); every transform is fitted on the training rows (validation
+rows included, as a scikit-learn pipeline fitted before its early-stopping split is).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from devicelab.data.columns import ColumnRole, infer_role
+from devicelab.data.describe import dropped_summary, target_role, with_encoding
+from devicelab.data.read import NA_MARKERS, Frame, delimiter_name, read_frame
+from devicelab.data.spec import DataSpec
+from devicelab.data.target import encode_target
+from devicelab.data.transforms import Preprocessor, Scaler
+from devicelab.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so bad files fail fast
+    import torch
+
+BUILTIN: dict[str, str] = {
+    # name -> task; loaders come from sklearn.datasets (shipped with scikit-learn, no download)
+    "iris": "classification",
+    "wine": "classification",
+    "breast_cancer": "classification",
+    "digits": "classification",
+    "diabetes": "regression",
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A split, encoded data set as numpy arrays; ``tensors(device)`` makes the tensors.
+
+    ``x_val``/``y_val``: validation rows taken from the training rows (for early stopping); empty (0 rows)
+    for the built-in sets, whose training rows are the lesson's."""
+
+    name: str
+    task: str  # "classification" | "regression"
+    feature_names: tuple[str, ...]  # the input columns the features come from
+    target_name: str
+    x_train: np.ndarray  # float32, encoded and scaled
+    x_test: np.ndarray
+    y_train: np.ndarray  # int64 class ids, or float32 values
+    y_test: np.ndarray
+    classes: tuple | None  # original label of each class id; None for regression
+    scaler: Scaler  # of the numeric columns (the first ones of the matrix)
+    source: dict = field(default_factory=dict)  # where the rows came from (name, or path and sha256)
+    # regression: the target is standardised on the training rows (y_* hold scaled values), so one
+    # learning rate suits any target's units; predictions and RMSE are mapped back. None: classes
+    target_scaler: Scaler | None = None
+    x_val: np.ndarray | None = None  # None: no validation rows (set to 0-row arrays on creation)
+    y_val: np.ndarray | None = None
+    roles: tuple[ColumnRole, ...] = ()
+    preprocessor: Preprocessor | None = None
+
+    def __post_init__(self) -> None:
+        if self.x_val is None:
+            object.__setattr__(self, "x_val", np.zeros((0, self.x_train.shape[1]), dtype=np.float32))
+        if self.y_val is None:
+            object.__setattr__(self, "y_val", np.zeros(0, dtype=self.y_train.dtype))
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes) if self.classes is not None else 1
+
+    @property
+    def encoded_names(self) -> tuple[str, ...]:
+        """The name of each column of the feature matrix."""
+        return tuple(self.preprocessor.names) if self.preprocessor else self.feature_names
+
+    @property
+    def embeddings(self) -> tuple[tuple[int, int], ...]:
+        """``(slots, width)`` per trailing category-code column of the matrix (model embeddings)."""
+        return self.preprocessor.embeddings if self.preprocessor else ()
+
+    def tensors(
+        self, device: torch.device | str
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(x_train, y_train, x_test, y_test)`` on ``device``: copied there once, kept there."""
+        import torch
+
+        return (
+            torch.from_numpy(self.x_train).to(device),
+            torch.from_numpy(self.y_train).to(device),
+            torch.from_numpy(self.x_test).to(device),
+            torch.from_numpy(self.y_test).to(device),
+        )
+
+    def val_tensors(self, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x_val, y_val)`` on ``device`` (0 rows when the data set has no validation split)."""
+        import torch
+
+        return torch.from_numpy(self.x_val).to(device), torch.from_numpy(self.y_val).to(device)
+
+
+def load_dataset(spec: object) -> Dataset:
+    """The data set ``spec`` names (a DataSpec, or a TrainConfig: its fields of the same names), split and
+    encoded. Raises UserError on bad input."""
+    spec = DataSpec.of(spec)
+    if spec.data is not None:
+        return load_file(spec)
+    return load_builtin_dataset(spec)
+
+
+def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str, str]:
+    """``(X, y, feature_names, target_name, task)`` of a toy set shipped with scikit-learn."""
+    if name not in BUILTIN:
+        from difflib import get_close_matches
+
+        close = get_close_matches(name, BUILTIN, n=1)
+        suggestion = f"did you mean {close[0]!r}? " if close else ""
+        raise UserError(
+            f"unknown dataset {name!r}",
+            hint=f"{suggestion}built-in sets: {', '.join(BUILTIN)}; or give a CSV with --data FILE --target COLUMN",
+        )
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, f"load_{name}")()
+    features = tuple(str(f) for f in bunch.feature_names)
+    return np.asarray(bunch.data), np.asarray(bunch.target), features, "target", BUILTIN[name]
+
+
+def load_builtin_dataset(spec: DataSpec) -> Dataset:
+    x, y, features, target_name, task = load_builtin(spec.dataset)
+    target = encode_target(y, target_name, spec.task or task, where=f"built-in {spec.dataset!r}")
+    roles = (
+        *(ColumnRole(f, "numeric", "numbers", 0, "numeric") for f in features),
+        target_role(target_name, target, spec.task or task),
+    )
+    columns = {f: ("numeric", x[:, i], "") for i, f in enumerate(features)}
+    source = {"kind": "builtin", "name": spec.dataset}
+    return _build(spec, spec.dataset, columns, features, target, target_name, roles, source)
+
+
+def load_file(spec: DataSpec) -> Dataset:
+    """A CSV or Parquet file: roles inferred (or set by --features/--ignore/--categorical), missing values
+    imputed (or rows dropped with --dropna), rows without a target dropped and counted."""
+    frame = read_frame(spec.data, target=spec.target, na_values=spec.na_values)
+    require_two_columns(frame)
+    target_name = find_column(frame, spec.target)
+    for option, names in (
+        ("--features", spec.features or ()),
+        ("--ignore", spec.ignore),
+        ("--categorical", spec.categorical),
+    ):
+        for name in names:
+            find_column(frame, name, f"{option} column")
+    target = encode_target(
+        frame.table.column(target_name), target_name, spec.task, where=str(frame.path),
+        na_values=spec.na_values, decimal=frame.decimal,
+    )  # fmt: skip
+    roles, columns = infer_roles(frame, target_name, spec)
+    features = tuple(columns)
+    if not features:
+        raise UserError(
+            f"no feature column is left in {frame.path}: {dropped_summary(roles)}",
+            hint="name the feature columns with --features A,B (or --categorical for text ones)",
+        )
+    keep = target.present.copy()
+    n_read = frame.table.num_rows
+    dropped_na = 0
+    if spec.dropna:
+        for name in features:
+            keep &= ~_missing_mask(columns[name][1])
+        dropped_na = int(np.count_nonzero(target.present & ~keep))
+        if not keep.any():
+            raise UserError(
+                f"every row of {frame.path} has an empty or NaN cell", hint="nothing is left to train on"
+            )
+    roles = (*roles, target_role(target_name, target, spec.task))
+    source = {
+        **frame.describe(),
+        "rows_read": n_read,
+        "rows_dropped": n_read - int(np.count_nonzero(keep)),
+        "rows_target_missing": target.n_missing,
+        "rows_dropna": dropped_na,
+        "na_values": list(spec.na_values),
+    }
+    if not keep.all():
+        kept = np.flatnonzero(keep)
+        columns = {name: (kind, values.take(kept), fmt) for name, (kind, values, fmt) in columns.items()}
+        target = _subset_target(target, keep[target.present])
+    return _build(spec, frame.path.stem, columns, features, target, target_name, roles, source)
+
+
+def infer_roles(frame: Frame, target: str, spec: DataSpec) -> tuple[tuple[ColumnRole, ...], dict]:
+    """``(roles of the columns but the target, {feature: (kind, prepared values, date format)})`` in file
+    order; kind is "numeric", "datetime" or "text" (categorical)."""
+    roles, columns = [], {}
+    na_values = (*NA_MARKERS, *spec.na_values)
+    chosen = set(spec.features) if spec.features else None
+    for position, name in enumerate(frame.columns):
+        if name == target:
+            continue
+        if name in spec.ignore or (chosen is not None and name not in chosen):
+            why = "--ignore" if name in spec.ignore else "not in --features"
+            roles.append(ColumnRole(name, "dropped", why))
+            continue
+        role, values, fmt = infer_role(
+            name, frame.table.column(name), first=position == 0, categorical=name in spec.categorical,
+            decimal=frame.decimal,
+            na_values=na_values,
+        )  # fmt: skip
+        if chosen is not None and role.role == "dropped" and values is None and "constant" not in role.detail:
+            # asked for by name: kept even if it looks like an ID or free text (as categories)
+            role, values, fmt = infer_role(
+                name,
+                frame.table.column(name),
+                first=False,
+                categorical=True,
+                decimal=frame.decimal,
+                na_values=na_values,
+            )
+        roles.append(role)
+        if values is not None:
+            kind = "text" if role.role == "categorical" else role.kind  # numeric | datetime | text
+            columns[name] = (kind, values, fmt)
+    return tuple(roles), columns
+
+
+def _missing_mask(values) -> np.ndarray:
+    return values.is_null().to_numpy(zero_copy_only=False) | _nan_mask(values)
+
+
+def _nan_mask(values) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(values.type):
+        return pc.fill_null(pc.invert(pc.is_finite(values)), False).to_numpy(zero_copy_only=False)
+    return np.zeros(len(values), dtype=bool)
+
+
+def _subset_target(target, keep_of_present: np.ndarray):
+    from dataclasses import replace
+
+    return replace(
+        target, values=target.values[keep_of_present], present=np.ones(int(keep_of_present.sum()), bool)
+    )
+
+
+def _build(spec: DataSpec, name, columns, features, target, target_name, roles, source) -> Dataset:
+    """Split the rows, fit the preprocessing on the training rows, encode every split."""
+    n_rows = len(target.values)
+    check_split_size(n_rows, spec.test_size)
+    train, test = split(np.arange(n_rows), spec.test_size, spec.seed)
+    val = np.zeros(0, dtype=np.int64)
+    val_size = spec.validation_size()
+    fit_rows = train  # the transforms see every training row, the validation rows among them
+    if val_size > 0 and _split_ok(len(train), val_size):
+        train, val = split(train, val_size, spec.seed)
+    kinds = {feature: columns[feature][0] for feature in features}
+    prepared = {feature: columns[feature][1] for feature in features}
+    preprocessor = Preprocessor(list(features), kinds, spec.scaler, na_values=list(spec.na_values))
+    for feature in features:
+        if kinds[feature] == "datetime":
+            preprocessor.dates.columns[feature] = {"format": columns[feature][2], "parts": []}
+    preprocessor.setup(prepared, np.sort(fit_rows))
+    x_train, x_val, x_test = preprocessor.encode(prepared, [train, val, test])
+    target_scaler = None
+    y = target.values
+    if target.task == "classification":
+        y_train, y_val, y_test = (np.asarray(y[rows], dtype=np.int64) for rows in (train, val, test))
+    else:
+        target_scaler = Scaler.fit("standard", np.reshape(y[fit_rows], (-1, 1)))
+        y_train, y_val, y_test = (
+            target_scaler.transform(np.reshape(y[rows], (-1, 1)))[:, 0] for rows in (train, val, test)
+        )
+    if len(val) == 0:
+        x_val, y_val = None, None
+    source = {**source, "rows_train": len(train), "rows_val": len(val), "rows_test": len(test)}
+    return Dataset(
+        name=name,
+        task=target.task,
+        feature_names=tuple(features),
+        target_name=target_name,
+        x_train=x_train,
+        x_test=x_test,
+        y_train=y_train,
+        y_test=y_test,
+        classes=target.classes,
+        scaler=preprocessor.scaler,
+        source=source,
+        target_scaler=target_scaler,
+        x_val=x_val,
+        y_val=y_val,
+        roles=tuple(with_encoding(roles, preprocessor)),
+        preprocessor=preprocessor,
+    )
+
+
+def split(rows: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, test)`` exactly as scikit-learn's ``train_test_split(rows, test_size=test_size,
+    random_state=seed)`` draws them (one permutation of a ``RandomState(seed)``), without importing it."""
+    n_test = math.ceil(test_size * len(rows))
+    permutation = np.random.RandomState(seed).permutation(len(rows))
+    return rows[permutation[n_test:]], rows[permutation[:n_test]]
+
+
+def check_split_size(n_rows: int, test_size: float) -> None:
+    """A UserError when ``n_rows`` cannot give at least 2 training rows and 1 test row."""
+    if _split_ok(n_rows, test_size):
+        return
+    needed = next(n for n in range(3, 10_000) if _split_ok(n, test_size))
+    raise UserError(
+        f"{n_rows} rows are too few for --test-size {test_size}: the split needs at least {needed} "
+        "(2 to train on, 1 to test)",
+        hint="add rows, or change --test-size",
+    )
+
+
+def _split_ok(n_rows: int, test_size: float) -> bool:
+    n_test = math.ceil(test_size * n_rows)  # how train_test_split rounds a fractional test size
+    return n_test >= 1 and n_rows - n_test >= 2
+
+
+def require_two_columns(frame: Frame) -> None:
+    """Training needs feature columns and a target column."""
+    if len(frame.columns) < 2:
+        raise UserError(
+            f"{frame.path} has a single column {frame.columns[0]!r}",
+            hint="a file to train on needs feature columns and a target column, separated by , ; tab | or spaces"
+            f" (read with delimiter {delimiter_name(frame.delimiter)})",
+        )
+
+
+def find_column(frame: Frame, name: str, what: str = "target column") -> str:
+    """``name`` if the file has it; otherwise a UserError listing the columns and the closest match."""
+    from difflib import get_close_matches
+
+    if name in frame.columns:
+        return name
+    by_lower = {c.lower(): c for c in frame.columns}
+    close = (
+        [by_lower[name.lower()]] if name.lower() in by_lower else get_close_matches(name, frame.columns, 1)
+    )
+    suggestion = f"did you mean {close[0]!r}? " if close else ""
+    raise UserError(
+        f"{what} {name!r} is not in {frame.path}", hint=f"{suggestion}columns: {', '.join(frame.columns)}"
+    )

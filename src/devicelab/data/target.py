@@ -1,0 +1,181 @@
+"""The one path from a target column to training values, for files and built-in sets alike.
+
+Class labels are whatever the file holds: "None", "NA", "0" and "yes" are labels. Only empty cells and
+the markers the user declares (``--na-values``) are missing; those rows are dropped and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from devicelab.data.read import NA_MARKERS
+from devicelab.errors import UserError
+
+MAX_INFERRED_CLASSES = (
+    20  # whole numbers with at most this many values (3+ rows each) are inferred as classes
+)
+MAX_NUMERIC_CLASSES = 100  # a numeric target asked for as classes with more values than this is refused
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target column turned into training values: class ids with their labels, or numbers."""
+
+    values: np.ndarray  # int64 class ids, or float64 values (rows whose target is missing are left out)
+    task: str  # "classification" | "regression"
+    classes: tuple | None  # the original label of each class id
+    present: np.ndarray  # bool per row: the target is given (the rows ``values`` belong to)
+
+    @property
+    def n_missing(self) -> int:
+        return int(np.count_nonzero(~self.present))
+
+
+def encode_target(
+    column: pa.ChunkedArray | pa.Array | np.ndarray,
+    name: str,
+    task: str | None,
+    *,
+    where: str = "",
+    na_values: tuple[str, ...] = (),
+    decimal: str = ".",
+) -> Target:
+    """Text targets become classes; whole numbers with few distinct values become classes unless ``task``
+    says regression; other numbers are regression. ``where`` names the file in messages."""
+    where = f" in {where}" if where else ""
+    if isinstance(column, np.ndarray):
+        column = pa.chunked_array([pa.array(column)])
+    elif isinstance(column, pa.Array):
+        column = pa.chunked_array([column])
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    numbers, text, present = _read(column, na_values, decimal)
+    if present.sum() == 0:
+        raise UserError(f"target {name!r} has no values{where}", hint="check --target (and --na-values)")
+    numeric = numbers is not None
+    if task == "regression" and not numeric:
+        example = _first_non_number(text, present, decimal)
+        marker = example in NA_MARKERS
+        raise UserError(
+            f"--task regression needs a numeric target, but {name!r} holds text such as {example!r}{where}",
+            hint=f"pass --na-values {example} to treat it as missing"
+            if marker
+            else "use --task classification, or pick a numeric --target",
+        )
+    if numeric:
+        kept = numbers[present]
+        whole = bool(np.all(kept == np.floor(kept)))
+        n_distinct = np.unique(kept).size
+        if task is None:  # few whole numbers, each value shared by several rows: classes
+            few = n_distinct <= MAX_INFERRED_CLASSES and (n_distinct <= 2 or n_distinct * 3 <= kept.size)
+            task = "classification" if whole and few else "regression"
+        if task == "regression":
+            return Target(kept, task, None, present)
+        if n_distinct > MAX_NUMERIC_CLASSES:
+            examples = ", ".join(f"{v:g}" for v in kept[:3])
+            raise UserError(
+                f"--task classification: target {name!r} has {n_distinct} distinct numbers (such as "
+                f"{examples}){where}; that is a regression target",
+                hint="use --task regression, or leave --task out",
+            )
+        classes, ids = np.unique(kept, return_inverse=True)
+        labels = tuple(int(c) if whole else float(c) for c in classes.tolist())  # numpy: no sync
+        return _classes(name, labels, ids, present, where)
+    # text: labels as written; numbers among them read as numbers (1, 2, "NA" -> 1, 2, "NA")
+    if task is None:
+        _refuse_numbers_with_markers(name, text, present, where, decimal)
+        task = "classification"
+    kept = pc.filter(text, pa.array(present))
+    encoded = kept.dictionary_encode().combine_chunks()
+    dictionary = encoded.dictionary.to_pylist()  # one Python object per distinct label, not per cell
+    order = sorted(range(len(dictionary)), key=lambda i: _label_key(dictionary[i], decimal))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    ids = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    labels = tuple(_label(dictionary[i], decimal) for i in order)
+    return _classes(name, labels, ids, present, where)
+
+
+def _read(
+    column: pa.ChunkedArray, na_values, decimal
+) -> tuple[np.ndarray | None, pa.ChunkedArray, np.ndarray]:
+    """``(numbers or None, text, present)`` of a target column."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        if (
+            pa.types.is_integer(column.type)
+            or pa.types.is_floating(column.type)
+            or pa.types.is_boolean(column.type)
+        ):
+            numbers = column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+            present = np.isfinite(numbers)
+            return numbers, column.cast(pa.string()), present
+        column = column.cast(pa.string())
+    text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
+    missing = pc.or_(pc.equal(text, ""), pc.is_in(text, value_set=pa.array(list(na_values), pa.string())))
+    present = np.invert(missing.to_numpy(zero_copy_only=False).astype(bool))
+    kept = pc.filter(text, pa.array(present))
+    as_number = pc.replace_substring(kept, ",", ".") if decimal == "," else kept
+    if len(kept) and pc.all(pc.match_substring_regex(as_number, _NUMBER)).as_py():
+        numbers = np.full(len(text), np.nan)
+        numbers[present] = as_number.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return numbers, text, present
+    return None, text, present
+
+
+def _first_non_number(text: pa.ChunkedArray, present: np.ndarray, decimal: str) -> str:
+    kept = pc.filter(text, pa.array(present))
+    as_number = pc.replace_substring(kept, ",", ".") if decimal == "," else kept
+    return pc.filter(kept, pc.invert(pc.match_substring_regex(as_number, _NUMBER)))[0].as_py()
+
+
+def _refuse_numbers_with_markers(name, text, present, where, decimal) -> None:
+    """Numbers with "NA"-like cells: a numeric target with R's missing marker, or classes? Say so once,
+    with both fixes, rather than guess (a label "NA" is kept only when asked for)."""
+    kept = pc.filter(text, pa.array(present))
+    as_number = pc.replace_substring(kept, ",", ".") if decimal == "," else kept
+    is_number = pc.match_substring_regex(as_number, _NUMBER)
+    others = pc.unique(pc.filter(kept, pc.invert(is_number))).to_pylist()
+    if not others or not set(others) <= set(NA_MARKERS):
+        return
+    numbers = pc.filter(as_number, is_number).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    whole = bool(np.all(numbers == np.floor(numbers)))
+    n_distinct = np.unique(numbers).size
+    if whole and n_distinct <= MAX_INFERRED_CLASSES and (n_distinct <= 2 or n_distinct * 3 <= numbers.size):
+        return  # classes such as 0, 1 and "NA": labels, as the file says
+    count = len(kept) - (pc.sum(is_number).as_py() or 0)
+    marker = others[0]
+    raise UserError(
+        f"target {name!r} holds numbers and {count} {marker!r} cell(s){where}",
+        hint=f"pass --na-values {marker} to drop those rows as missing (regression), "
+        f"or --task classification to keep {marker!r} as a class",
+    )
+
+
+def _label_key(text: str, decimal: str) -> tuple:
+    value = _label(text, decimal)
+    return (0, value, "") if isinstance(value, int | float) else (1, 0, value)
+
+
+def _label(text: str, decimal: str) -> int | float | str:
+    """A label as the file writes it: numbers as numbers (``1``, ``2.5``), anything else as text."""
+    import re
+
+    candidate = text.replace(",", ".") if decimal == "," else text
+    if re.match(_NUMBER, candidate):
+        value = float(candidate)
+        return int(value) if value.is_integer() else value
+    return text
+
+
+def _classes(name: str, labels: tuple, ids: np.ndarray, present: np.ndarray, where: str) -> Target:
+    if len(labels) < 2:
+        raise UserError(
+            f"target {name!r} has a single class ({labels[0]!r}){where}",
+            hint="classification needs at least two classes; check --target",
+        )
+    return Target(np.asarray(ids, dtype=np.int64), "classification", labels, present)
