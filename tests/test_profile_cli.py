@@ -50,7 +50,7 @@ def test_seed_workload_end_to_end(cli, tmp_path):
     lesson, ours = saved["sync_audit"]
     assert (lesson["loop"], sum(s["count"] for s in lesson["sites"])) == ("lesson", 20)
     assert ours["loop"] == "devicelab" and [(s["kind"], s["function"]) for s in ours["sites"]] == [
-        (".cpu()", "read")
+        (".cpu()", "_copy_to_host")
     ]
 
 

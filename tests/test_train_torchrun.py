@@ -123,7 +123,7 @@ def test_a_rank_that_dies_ends_the_job_with_one_line_and_a_checkpoint_that_resum
     more = saved.epochs_done + 40
     resumed = torchrun(tmp_path, "--resume", str(folder), f"--epochs={more}", "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    (new,) = [p for p in (tmp_path / "runs").iterdir() if p != folder]
+    (new,) = [p for p in (tmp_path / "runs").iterdir() if p != folder and not p.name.startswith(".")]
     losses = np.load(new / "losses.npy")
     assert losses.shape == (more,) and np.isfinite(losses).all()
     np.testing.assert_array_equal(losses[: saved.epochs_done], saved.losses)

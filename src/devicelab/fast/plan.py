@@ -133,7 +133,8 @@ def _targets(y: torch.Tensor, loss: int, n_outputs: int) -> str:
         )
     if y.dtype != torch.int64 or y.dim() != 1:
         return "class targets are not an int64 vector"
-    if len(y) and not (int(y.min()) >= 0 and int(y.max()) < n_outputs):
+    ids = y.numpy()  # a view of the CPU tensor: no copy, and no device to wait for
+    if len(ids) and not (ids.min() >= 0 and ids.max() < n_outputs):
         return f"class ids outside 0..{n_outputs - 1}"
     return ""
 

@@ -91,9 +91,9 @@ def _run(
     # under DDP a log point's losses and metrics are reduced across the ranks (one all_reduce)
     to_host = distributed.LogReduce(flag) if ddp else None
     wall_before = resume.wall_s if resume else 0.0
-    recorder = Recorder(work, dataset.task, start, total, previous, wall_before, y_scale, to_host)
-    if autosave:  # the folder's first files, before anything is said about the run
+    if autosave:  # the folder's first files, before the clock starts and anything is said
         autosave.start(config, dataset, work.model, str(resume.run_dir) if resume else None)
+    recorder = Recorder(work, dataset.task, start, total, previous, wall_before, y_scale, to_host)
     callbacks.on_start(
         StartInfo(
             choice.device,
