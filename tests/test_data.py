@@ -201,3 +201,27 @@ def test_a_later_block_that_does_not_fit_the_first_blocks_types_is_read_again(tm
     assert [r.role for r in data.roles] == ["numeric", "target"] and "'x' taken as missing" in data.roles[
         0
     ].detail
+
+
+def test_iris_read_without_importing_sklearn_is_sklearns_iris():
+    """The seed workload reads the file scikit-learn ships without importing scikit-learn (about a second
+    of start-up); the data must be load_iris()'s, bit for bit."""
+    import sklearn.datasets
+
+    from devicelab.data.dataset import _iris_as_sklearn_ships_it
+
+    data, target, features = _iris_as_sklearn_ships_it()
+    bunch = sklearn.datasets.load_iris()
+    np.testing.assert_array_equal(data, bunch.data)
+    assert data.dtype == bunch.data.dtype and target.dtype == bunch.target.dtype
+    np.testing.assert_array_equal(target, bunch.target)
+    assert list(features) == list(bunch.feature_names)
+
+
+def test_the_seed_workload_does_not_import_sklearn():
+    import subprocess
+    import sys
+
+    code = "import sys, devicelab.data as d; d.load_dataset(d.DataSpec()); print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -37,6 +37,7 @@ def _timer(per_epoch: dict[tuple[str, int], float], calls: list):
 )
 def test_profile_runs_on_the_device_and_threads_the_trainer_chooses(seed, per_epoch, threads):
     config, dataset = seed
+    config = replace(config, fast="off")  # the eager step's thread counts are timed (the kernel has one)
     calls, seen = [], []
 
     def trainers_policy(cfg, data):
@@ -60,6 +61,7 @@ def test_profile_with_auto_on_this_machine_profiles_choose_devices_answer(seed):
     """No injection of the device list: on this CPU-only machine the trainer's policy can only answer cpu;
     the thread count is whatever its timing (a fake timer here) picks, and the profile follows it."""
     config, dataset = seed
+    config = replace(config, fast="off")
     per_epoch = {("cpu", 1): 100e-6, ("cpu", 2): 400e-6, ("cpu", 4): 400e-6}
     answer = choose_device(config, dataset, timer=_timer(per_epoch, []))
     assert answer.device == "cpu" or torch.cuda.is_available()

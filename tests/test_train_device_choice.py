@@ -19,6 +19,10 @@ def iris():
     return load_dataset(TrainConfig())
 
 
+# the thread-timing policy is that of the eager step (the fused kernel runs on one thread: see below)
+EAGER = TrainConfig(fast="off")
+
+
 def fake_timer(table: dict[tuple[str, int], float], calls: list | None = None):
     def timer(config, dataset, device, threads):
         if calls is not None:
@@ -30,9 +34,7 @@ def fake_timer(table: dict[tuple[str, int], float], calls: list | None = None):
 
 def test_auto_takes_the_cpu_when_it_is_faster_and_says_why(iris):
     timings = {("cpu", 1): 150e-6, ("cpu", 4): 900e-6, ("cuda:0", 4): 400e-6}
-    choice = choose_device(
-        TrainConfig(), iris, devices=[CPU, GPU], timer=fake_timer(timings), default_threads=4
-    )
+    choice = choose_device(EAGER, iris, devices=[CPU, GPU], timer=fake_timer(timings), default_threads=4)
     assert (choice.device, choice.threads) == ("cpu", 1)
     assert "cpu (1 thread) 150 µs" in choice.reason and "cuda:0 400 µs" in choice.reason
     assert "2.7x faster than cuda:0" in choice.reason
@@ -45,9 +47,7 @@ def test_auto_takes_the_cpu_when_it_is_faster_and_says_why(iris):
 
 def test_auto_takes_the_gpu_when_it_is_faster(iris):
     timings = {("cpu", 1): 5e-3, ("cpu", 4): 3e-3, ("cuda:0", 4): 1e-3}
-    choice = choose_device(
-        TrainConfig(), iris, devices=[CPU, GPU], timer=fake_timer(timings), default_threads=4
-    )
+    choice = choose_device(EAGER, iris, devices=[CPU, GPU], timer=fake_timer(timings), default_threads=4)
     assert choice.device == "cuda:0" and "faster than cpu" in choice.reason
 
 
@@ -55,9 +55,7 @@ def test_the_gpu_is_compared_with_the_cpu_as_it_would_run(iris):
     """16 threads time fastest but would not be used (not 1.5x faster than one): the GPU beats one thread,
     and the reason compares it with that, not with the 16-thread figure it did not beat."""
     timings = {("cpu", 1): 150e-6, ("cpu", 16): 110e-6, ("cuda:0", 16): 130e-6}
-    choice = choose_device(
-        TrainConfig(), iris, devices=[CPU, GPU], timer=fake_timer(timings), default_threads=16
-    )
+    choice = choose_device(EAGER, iris, devices=[CPU, GPU], timer=fake_timer(timings), default_threads=16)
     assert choice.device == "cuda:0"
     assert f"{150 / 130:.1f}x faster than cpu (1 thread)" in choice.reason
     assert "16 threads)" not in choice.reason.split(";", 1)[1]  # only in the listing of timings
@@ -67,7 +65,11 @@ def test_the_gpu_is_compared_with_the_cpu_as_it_would_run(iris):
 def test_more_threads_only_when_clearly_faster(iris, multi_us, expected):
     timings = {("cpu", 1): 100e-6, ("cpu", 4): multi_us * 1e-6}
     choice = choose_device(
-        TrainConfig(device="cpu"), iris, devices=[CPU], timer=fake_timer(timings), default_threads=4
+        TrainConfig(device="cpu", fast="off"),
+        iris,
+        devices=[CPU],
+        timer=fake_timer(timings),
+        default_threads=4,
     )
     assert choice.threads == expected
     if expected == 1:
@@ -82,7 +84,7 @@ def test_nothing_is_timed_when_there_is_one_candidate(iris):
 
 
 def test_the_real_cpu_is_timed(iris):
-    config = TrainConfig(device="cpu")
+    config = TrainConfig(device="cpu", fast="off")
     threads_before = torch.get_num_threads()
     torch.set_num_threads(3)  # neither of the counts timed below
     try:
@@ -92,6 +94,31 @@ def test_the_real_cpu_is_timed(iris):
         torch.set_num_threads(threads_before)
     assert choice.device == "cpu" and choice.threads in (1, 2)
     assert all(c.s_per_epoch > 0 for c in choice.candidates) and len(choice.candidates) == 2
+
+
+def test_the_fused_kernels_one_thread_is_not_timed_against_more(iris):
+    calls = []
+    timings = {("cpu", 1): 5e-6, ("cuda:0", 4): 30e-6}
+    choice = choose_device(
+        TrainConfig(), iris, devices=[CPU], timer=fake_timer(timings, calls), default_threads=4
+    )
+    assert calls == [] and (choice.device, choice.threads) == ("cpu", 1) and "fused kernel" in choice.reason
+    # beside a GPU, the CPU is timed once, with its one thread
+    choice = choose_device(
+        TrainConfig(), iris, devices=[CPU, GPU], timer=fake_timer(timings, calls), default_threads=4
+    )
+    assert sorted(set(calls)) == [("cpu", 1), ("cuda:0", 4)] and choice.device == "cpu"
+    # a model the kernel cannot take (dropout) has its threads timed as before
+    calls.clear()
+    dropout = TrainConfig(dropout=0.1, device="cpu")
+    choose_device(
+        dropout,
+        iris,
+        devices=[CPU],
+        timer=fake_timer({("cpu", 1): 1, ("cpu", 4): 1}, calls),
+        default_threads=4,
+    )
+    assert sorted(set(calls)) == [("cpu", 1), ("cpu", 4)]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

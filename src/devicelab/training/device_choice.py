@@ -7,6 +7,7 @@ candidate too: on a small shared CPU, tiny ops run many times slower with severa
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,18 @@ def _never() -> bool:
     return False
 
 
+def cpu_kernel_applies(config: TrainConfig, dataset: Dataset) -> bool:
+    """Would ``devicelab train`` run this workload on the CPU in the fused (one-thread) kernel? Decided from
+    the shape alone (``devicelab.fast.plan``), without compiling anything."""
+    from devicelab.fast.plan import plan_for
+    from devicelab.training.workload import build_workload
+
+    if config.fast == "off" or importlib.util.find_spec("numba") is None:
+        return False
+    plan, _ = plan_for(build_workload(config, dataset, torch.device("cpu"), 1), config)
+    return plan is not None
+
+
 def candidates_for(
     config: TrainConfig, devices: Sequence[torch.device], default_threads: int
 ) -> list[Candidate]:
@@ -102,13 +115,25 @@ def choose_device(
     devices: Sequence[torch.device] | None = None,
     timer: TimeEpoch = time_epoch,
     default_threads: int | None = None,
+    one_thread_kernel: Callable[[TrainConfig, Dataset], bool] | None = None,
 ) -> DeviceChoice:
     """``--device auto`` times every available device; a named device (resolved, or a UserError saying
-    why it is not there) only has its CPU threads timed. ``devices`` and ``timer`` can be injected."""
+    why it is not there) only has its CPU threads timed. Where the CPU would run the fused kernel, which
+    uses one thread (``one_thread_kernel``, default: asks ``devicelab.fast``), the CPU is one candidate
+    with one thread. ``devices``, ``timer`` and ``one_thread_kernel`` can be injected."""
     if devices is None:
         devices = available_devices() if config.device == "auto" else [resolve_device(config.device)]
     default_threads = default_threads or torch.get_num_threads()
     options = candidates_for(config, devices, default_threads)
+    kernel = config.threads is None and any(c.device == "cpu" for c in options)
+    if kernel and (one_thread_kernel or cpu_kernel_applies)(config, dataset):
+        options = [c for c in options if c.device != "cpu"] + [Candidate("cpu", 1, None)]
+        if len(options) == 1:
+            why = "the only device here" if config.device == "auto" else "asked for"
+            reason = (
+                f"cpu (1 thread): {why}; the fused kernel runs on one thread, so no thread count was timed"
+            )
+            return DeviceChoice("cpu", 1, reason, tuple(options))
     if len(options) == 1:
         only = options[0]
         why = "the only device here" if config.device == "auto" else "asked for"
