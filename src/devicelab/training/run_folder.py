@@ -100,6 +100,7 @@ def config_record(result: RunResult) -> dict:
 
 def config_of(config: TrainConfig, dataset: Dataset, resumed_from: str | None) -> dict:
     from importlib.metadata import version  # scikit-learn's version without importing it (~1 s)
+
     import torch
 
     return {
