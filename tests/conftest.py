@@ -24,7 +24,8 @@ def pytest_collection_modifyitems(config, items):
 
 def run_cli(*args: str, cwd: str | os.PathLike | None = None, timeout: float = 300, env: dict | None = None):
     """Run ``python -m devicelab ARGS`` as a user would; returns the CompletedProcess (text mode)."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # English unless a test asks otherwise: a developer's Chinese locale must not change what tests read
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEVICELAB_LANG": "en", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "devicelab", *args],
         cwd=cwd,

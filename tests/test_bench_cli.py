@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from conftest import assert_user_error
+from devicelab.devices import devices_to_compare
 
 OUTCOMES = ("[SUPPORTED]", "[REFUTED]", "[WITHIN NOISE]")
 
@@ -65,6 +66,7 @@ def test_quick_json_parses_and_holds_the_grid_order_and_verdicts(cli):
     data = json.loads(result.stdout)
     assert data["grid"]["epochs"] == 200 and data["grid"]["repeats"] == 2 and data["grid"]["threads"] == 1
     assert data["grid"]["order_seed"] == 42 and data["grid"]["devices"][0] == "cpu"  # auto: CPU first
+    assert data["grid"]["devices"] == list(devices_to_compare(["auto"]))  # the library's policy: all here
     assert len(data["cells"]) == 8
     assert len(data["order"]) == 8 * 3  # a warm-up and two repeats of every cell
     assert all(len(c["times_s"]) == 2 for c in data["cells"])

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from devicelab import __version__
 from devicelab.errors import UserError
+from devicelab.i18n import _, set_language, translate
 
-COMMANDS = ("info", "train", "predict", "bench", "profile")
+COMMANDS = ("info", "train", "predict", "bench", "profile", "report", "sweep")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -23,7 +24,10 @@ class OneLineErrorParser(argparse.ArgumentParser):
     like every other bad input; subcommand parsers inherit the class."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        line = _("{prog}: error: {message} (see '{prog} --help')").format(
+            prog=self.prog, message=translate(message)
+        )
+        self.exit(2, line + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,22 +44,60 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"devicelab.commands.{name}")
         module.register(subparsers)
+    _add_lang(parser, default=None)
     return parser
 
 
+def _add_lang(parser: argparse.ArgumentParser, default) -> None:
+    """--lang on the top parser and on every (sub)command, so it may come before or after the command;
+    below the top, SUPPRESS keeps a subcommand from resetting a value given before it."""
+    parser.add_argument(
+        "--lang",
+        choices=("en", "zh"),
+        default=default,
+        help="output language: en or zh (default: $DEVICELAB_LANG, else the locale, else en)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                _add_lang(sub, default=argparse.SUPPRESS)
+
+
+def localized_one_line(error: UserError) -> str:
+    """``UserError.one_line()`` in the current language: the message and the hint each translated."""
+    message = translate(error.message)
+    if not error.hint:
+        return message
+    return _("{message} ({hint})").format(message=message, hint=translate(error.hint))
+
+
+def _lang_in(argv: Sequence[str]) -> str | None:
+    """--lang as given on the command line, read before parsing so that parse errors use it too."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    set_language(_lang_in(sys.argv[1:] if argv is None else argv))
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        set_language(args.lang)
         if args.command is None:
             parser.print_help()
             return 0
         return int(args.run(args) or 0)
     except UserError as error:
-        print(f"devicelab: error: {error.one_line()}", file=sys.stderr)
+        print(_("devicelab: error: {message}").format(message=localized_one_line(error)), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print("devicelab: interrupted", file=sys.stderr)
+        print(_("devicelab: interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `devicelab info | head`: the reader went away; nothing left to say.

@@ -207,9 +207,9 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(config)  # bad data fails here, before any folder is made or the run announced
     _check_outputs(args)
     if args.tensorboard is not None:  # before the run: a missing package is one line, not a lost hour
-        from devicelab.report.tensorboard import summary_writer_class
+        from devicelab.report.tensorboard import check_logdir
 
-        summary_writer_class()
+        check_logdir(args.tensorboard)
     print(
         f"bench logging: {len(grid.cells())} cells x ({grid.repeats} repeats + 1 warm-up) of {grid.epochs} "
         f"epochs on {', '.join(grid.devices)}, {grid.threads} CPU thread(s)",

@@ -202,9 +202,9 @@ def run(args: argparse.Namespace) -> int:
     _check_output("plot", args.plot)
     _check_output("markdown", args.markdown)
     if args.tensorboard is not None:  # before the run: a missing package is one line, not a lost run
-        from devicelab.report.tensorboard import summary_writer_class
+        from devicelab.report.tensorboard import check_logdir
 
-        summary_writer_class()
+        check_logdir(args.tensorboard)
     print(
         f"bench speed: {len(spec.rows)} rows x {len(spec.sizes)} size(s) on {', '.join(spec.devices)}, "
         f"{spec.repeats} repeats of {spec.epochs} epochs after a warm-up"

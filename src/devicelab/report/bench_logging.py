@@ -8,21 +8,23 @@ from collections.abc import Sequence
 
 from devicelab.bench.logging_experiment import CellResult, LoggingExperiment
 from devicelab.bench.verdict import TITLES, Verdict
+from devicelab.i18n import N_, _
+from devicelab.i18n.verdicts import explanation_title, outcome_text, verdict_text
 from devicelab.report.tables import format_key_values, format_markdown_table, format_table
 
 HEADERS = (
-    "device",
-    "strategy",
-    "k",
-    "records",
-    "syncs",
-    "run s",
-    "IQR s",
-    "µs/epoch",
-    "memory MB",
-    "mem IQR MB",
-    "ETA err s",
-    "mean-ETA err s",
+    N_("device"),
+    N_("strategy"),
+    N_("k"),
+    N_("records"),
+    N_("syncs"),
+    N_("run s"),
+    N_("IQR s"),
+    N_("µs/epoch"),
+    N_("memory MB"),
+    N_("mem IQR MB"),
+    N_("ETA err s"),
+    N_("mean-ETA err s"),
 )
 
 
@@ -51,28 +53,43 @@ def setup_pairs(exp: LoggingExperiment) -> list[tuple[str, object]]:
     g, cfg = exp.grid, exp.config
     hidden = ",".join(str(h) for h in cfg["hidden"])
     pairs = [
-        ("workload", f"{cfg['dataset']}, MLP hidden {hidden}, {cfg['optimizer']} lr {cfg['lr']}, full batch"),
-        ("epochs per run", g.epochs),
-        ("record intervals k", ", ".join(_k(k) for k in g.intervals)),
-        ("strategies", ", ".join(g.strategies)),
-        ("repeats", f"{g.repeats} per cell, after one warm-up run; cells interleaved at random"),
-        ("order seed", g.order_seed),
-        ("CPU threads", g.threads),
+        (
+            _("workload"),
+            _("{dataset}, MLP hidden {hidden}, {optimizer} lr {lr}, full batch").format(
+                dataset=cfg["dataset"], hidden=hidden, optimizer=cfg["optimizer"], lr=cfg["lr"]
+            ),
+        ),
+        (_("epochs per run"), g.epochs),
+        (_("record intervals k"), ", ".join(_k(k) for k in g.intervals)),
+        (_("strategies"), ", ".join(g.strategies)),
+        (
+            _("repeats"),
+            _("{repeats} per cell, after one warm-up run; cells interleaved at random").format(
+                repeats=g.repeats
+            ),
+        ),
+        (_("order seed"), g.order_seed),
+        (_("CPU threads"), g.threads),
         ("torch", exp.torch_version),
     ]
     for cost in exp.sync_costs:
         name = exp.device_names.get(cost.device, "")
         iqr = cost.round_trip.iqr * 1e6
         pairs.append(
-            (f"one sync on {cost.device}", f"{cost.per_sync_s * 1e6:.2f} µs, IQR {iqr:.2f} ({name})")
+            (
+                _("one sync on {device}").format(device=cost.device),
+                f"{cost.per_sync_s * 1e6:.2f} µs, IQR {iqr:.2f} ({name})",
+            )
         )
-    pairs.append(("wall time", f"{exp.wall_s:.1f} s"))
+    pairs.append((_("wall time"), f"{exp.wall_s:.1f} s"))
     if exp.interrupted:
         pairs.append(
             (
-                "INTERRUPTED",
-                f"after {exp.runs_done} of {exp.runs_planned} runs: {len(exp.cells)} cells have timed runs, "
-                "some with fewer repeats than planned",
+                _("INTERRUPTED"),
+                _(
+                    "after {done} of {planned} runs: {cells} cells have timed runs, some with fewer repeats "
+                    "than planned"
+                ).format(done=exp.runs_done, planned=exp.runs_planned, cells=len(exp.cells)),
             )
         )
     return pairs
@@ -81,9 +98,16 @@ def setup_pairs(exp: LoggingExperiment) -> list[tuple[str, object]]:
 def format_verdicts(verdicts: Sequence[Verdict]) -> str:
     lines = []
     for n in sorted({v.explanation for v in verdicts}):
-        lines.append(f"Explanation {n}: {TITLES[n]}")
+        lines.append(_("Explanation {n}: {title}").format(n=n, title=explanation_title(n, TITLES[n])))
         for v in (v for v in verdicts if v.explanation == n):
-            lines.append(f"  [{v.outcome.upper()}] {v.text}")
+            shown = {
+                "explanation": n,
+                "device": v.device,
+                "outcome": v.outcome,
+                "text": v.text,
+                "figures": v.figures,
+            }
+            lines.append(f"  [{outcome_text(v.outcome).upper()}] {verdict_text(shown)}")
     return "\n".join(lines)
 
 
@@ -91,9 +115,9 @@ def format_report(exp: LoggingExperiment, verdicts: Sequence[Verdict]) -> str:
     """The terminal report: setup, one row per cell, then the verdicts."""
     return "\n\n".join(
         [
-            "devicelab bench logging: does recording the loss more often cost time or memory?",
+            _("devicelab bench logging: does recording the loss more often cost time or memory?"),
             format_key_values(setup_pairs(exp)),
-            format_table([cell_row(c) for c in exp.cells], HEADERS),
+            format_table([cell_row(c) for c in exp.cells], [_(h) for h in HEADERS]),
             format_verdicts(verdicts),
         ]
     )

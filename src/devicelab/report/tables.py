@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: a CJK character (wide or full-width) takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _ljust(text: str, width: int) -> str:
+    return text + " " * (width - display_width(text))
+
+
+def _rjust(text: str, width: int) -> str:
+    return " " * (width - display_width(text)) + text
 
 
 def _cell(value: object) -> str:
@@ -24,14 +38,14 @@ def _numeric(text: str) -> bool:
 def format_table(rows: Sequence[Sequence[object]], headers: Sequence[str], *, indent: str = "") -> str:
     """Columns aligned with two spaces between them; numbers right-aligned."""
     text = [[_cell(v) for v in row] for row in rows]
-    widths = [len(h) for h in headers]
+    widths = [display_width(h) for h in headers]
     for row in text:
         for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    lines = [indent + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+            widths[i] = max(widths[i], display_width(cell))
+    lines = [indent + "  ".join(_ljust(h, w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append(indent + "  ".join("-" * w for w in widths))
     for row in text:
-        cells = [c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=True)]
+        cells = [_rjust(c, w) if _numeric(c) else _ljust(c, w) for c, w in zip(row, widths, strict=True)]
         lines.append(indent + "  ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -47,5 +61,5 @@ def format_markdown_table(rows: Sequence[Sequence[object]], headers: Sequence[st
 
 def format_key_values(pairs: Sequence[tuple[str, object]], *, indent: str = "  ") -> str:
     """``key: value`` lines with the values aligned."""
-    width = max((len(k) for k, _ in pairs), default=0)
-    return "\n".join(f"{indent}{k + ':':<{width + 1}} {_cell(v)}" for k, v in pairs)
+    width = max((display_width(k) for k, _ in pairs), default=0)
+    return "\n".join(f"{indent}{_ljust(k + ':', width + 1)} {_cell(v)}" for k, v in pairs)

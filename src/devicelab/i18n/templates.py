@@ -1,0 +1,122 @@
+"""Templates of sentences that other modules build with f-strings (reasons, findings, error messages),
+so that ``devicelab.i18n.translate`` can say them in another language without those modules changing.
+
+Each template is the English sentence with ``{name}`` where the f-string puts a value; a sentence that no
+longer matches any template (its wording changed) is shown in English, never garbled. A test checks each
+template's fixed words still occur in the source.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from functools import cache
+
+from devicelab.i18n import N_
+
+TEMPLATES = (
+    # training: the device choice and the step (devicelab.training.device_choice, devicelab.fast)
+    N_("{device}: timed this workload per epoch: {timings}; {rule}"),
+    N_("one thread unless more are at least {factor}x faster (safer on a shared CPU)"),
+    N_("fused numba kernel ({model}, {flops} a step)"),
+    N_("eager step: {reason}"),
+    # hardware probes: why a field could not be read; doctor findings
+    N_("this torch {version} is a CPU-only build and no NVIDIA driver was found"),
+    N_("with an NVIDIA GPU and driver, install a CUDA build: {command} (pick the CUDA version at {url})"),
+    N_("install the standard macOS wheel (pip install torch), which has MPS on Apple silicon"),
+    N_("CUDA_VISIBLE_DEVICES={value} hides every GPU from torch"),
+    N_("unset CUDA_VISIBLE_DEVICES or set it to the GPU indices to use (e.g. 0)"),
+    N_("torch {version} was built for CUDA {cuda} but no NVIDIA driver or GPU was found ({error})"),
+    N_("install the NVIDIA driver (nvidia-smi must list the GPU); in a container, start it with --gpus all"),
+    N_(
+        "the NVIDIA driver {driver} supports CUDA up to {driver_cuda}, but this torch was built for CUDA {cuda}"
+    ),
+    N_("upgrade the NVIDIA driver, or install a torch built for CUDA {cuda} or older ({url})"),
+    N_("NVML sees {names} but torch cannot initialise CUDA"),
+    N_("check nvidia-smi, that the nvidia-uvm kernel module is loaded, and the device permissions"),
+    N_(
+        "{device} {name} (compute capability {cc}) is not in this torch's arch list ({arch_list}): its kernels "
+        "will not run"
+    ),
+    N_("install a torch build that ships kernels for it (a newer CUDA or ROCm wheel, {url})"),
+    N_("{target} requires features not available on the host: {features}"),
+    N_("not in sysfs or the brand string"),
+    N_("no NVIDIA driver found through NVML"),
+    N_("plain SGD step: autograd.grad + one foreach update ({where})"),
+    N_("no cpufreq in sysfs, common in virtual machines"),
+    N_("not measured (run with --measure)"),
+    N_("this system has no CPU affinity mask (macOS)"),
+    N_("no cgroup CPU controller found (not Linux, or not mounted)"),
+    N_("{label}: asked for"),
+    N_("{label}: the only device here"),
+    N_("{label}: as before the resume"),
+    N_("{factor}x faster than {label}"),
+    N_("{n} threads are {factor}x faster than 1"),
+    # argparse's errors (UserErrors are extracted from the code into the catalogue: see compile.py)
+    N_("argument {option}: invalid choice: {value} (choose from {choices})"),
+    N_("argument {option}: invalid {kind} value: {value}"),
+    N_("argument {option}: expected one argument"),
+    N_("unrecognized arguments: {arguments}"),
+    N_("the following arguments are required: {arguments}"),
+    # train's warning (devicelab.training.result.RunResult.overfitting)
+    N_(
+        "validation loss {val} vs training loss {train} at epoch {epoch}: the model fits the training rows much "
+        "better than new ones (overfitting); try --weight-decay 1e-4, a smaller --hidden, or fewer --epochs"
+    ),
+    # profile's suggestions (devicelab.profile.regime.suggestions)
+    N_(
+        "use one CPU thread (--threads 1, or torch.set_num_threads(1)): with {n} threads every tiny operator "
+        "pays for waking and joining the others"
+    ),
+    N_("capture the whole step in a CUDA graph (torch.cuda.graphs): one launch replays every kernel"),
+    N_("try --device cpu: a step this small may not need a GPU at all"),
+    N_("use a larger batch (more rows per step, fewer steps): {room}"),
+    N_("the growing part of the step only catches up with the fixed cost at about ×{factor} this work"),
+    N_("more work per step costs almost nothing"),
+    N_(
+        "train several models at once (torch.func.stack_module_state + vmap: a sweep of seeds or learning rates "
+        "in about the time of one model)"
+    ),
+    N_(
+        "time follows the work: do less of it or do it faster (bf16/fp16 autocast, TF32 on GPUs, a smaller "
+        "model, a faster device)"
+    ),
+    N_("{device} ({n} thread)"),
+    N_("{device} ({n} threads)"),
+)
+
+
+def _pattern(template: str) -> re.Pattern:
+    regex, seen = "", set()
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        regex += re.escape(literal)
+        if name is not None:
+            regex += f"(?P={name})" if name in seen else f"(?P<{name}>.+?)"
+            seen.add(name)
+    return re.compile(regex, re.DOTALL)
+
+
+def _fixed(template: str) -> int:
+    return sum(len(literal) for literal, *_ in string.Formatter().parse(template))
+
+
+@cache
+def _patterns(lang: str) -> tuple[tuple[str, re.Pattern], ...]:
+    """The templates above, plus the error messages of the catalogue (``{v0}``... ids, extracted from every
+    ``UserError(...)`` by ``devicelab.i18n.compile``); the most specific (most fixed characters) first."""
+    from devicelab.i18n import _translations
+
+    catalogue = getattr(_translations(lang), "_catalog", {})
+    errors = [k for k in catalogue if isinstance(k, str) and "{v0}" in k]
+    ordered = sorted(dict.fromkeys([*TEMPLATES, *errors]), key=lambda t: -_fixed(t))
+    return tuple((t, _pattern(t)) for t in ordered)
+
+
+def match(text: str) -> tuple[str, dict[str, str]] | None:
+    from devicelab.i18n import language
+
+    for template, pattern in _patterns(language()):
+        found = pattern.fullmatch(text)
+        if found:
+            return template, found.groupdict()
+    return None

@@ -1,0 +1,180 @@
+"""The HTML report of a run folder: what ``devicelab train`` printed, the curves, the log points, the
+config, the versions and the hardware; a banner at the top when the run did not complete."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from html import escape
+from pathlib import Path
+
+from devicelab.errors import UserError
+from devicelab.i18n import _, ngettext, translate
+from devicelab.i18n.labels import metric_label, status_text
+from devicelab.report.html_page import Code, Page, figure, kv_table, render_page, table
+from devicelab.report.records import hardware_summary
+from devicelab.report.svg import Series, downsample, line_chart
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise UserError(
+            _("cannot read {path}: {error}").format(path=path, error=error),
+            hint=_("is this a devicelab run folder?"),
+        ) from None
+
+
+def _read_metrics(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def _read_losses(path: Path):
+    if not path.is_file():
+        return None
+    import numpy as np
+
+    return np.load(path)
+
+
+def run_banner(summary: Mapping | None, folder: Path) -> tuple[str, str] | None:
+    if summary is None:
+        return "bad", _(
+            "Incomplete run: {folder} has no summary.json (training or saving did not finish)."
+        ).format(folder=folder)
+    done, total = summary.get("epochs_done"), summary.get("epochs_total")
+    if summary.get("status") == "interrupted":
+        return "warn", _(
+            "Interrupted after epoch {done} of {total}; continue with: devicelab train --resume {folder}"
+        ).format(done=done, total=total, folder=folder)
+    if summary.get("status") == "diverged":
+        return "bad", _(
+            "Diverged: the loss became NaN or infinite at epoch {epoch}; the saved weights are from epoch {done}."
+        ).format(epoch=summary.get("diverged_epoch"), done=done)
+    return None
+
+
+def run_summary_pairs(summary: Mapping, folder: Path) -> list[tuple[str, object]]:
+    """What ``devicelab train`` prints at the end, from summary.json."""
+    threads = summary.get("threads")
+    device = summary.get("device")
+    if device == "cpu" and threads:
+        device = ngettext("{device} ({threads} thread)", "{device} ({threads} threads)", threads).format(
+            device=device, threads=threads
+        )
+    step = summary.get("step") or {}
+    pairs: list[tuple[str, object]] = [
+        (_("run folder"), str(folder)),
+        (
+            _("status"),
+            _("{status} ({done} of {total} epochs)").format(
+                status=status_text(summary.get("status", "?")),
+                done=summary.get("epochs_done"),
+                total=summary.get("epochs_total"),
+            ),
+        ),
+        (_("dataset"), summary.get("dataset")),
+        (_("device"), device),
+        (_("step"), translate(step.get("reason") or step.get("path") or "")),
+        (
+            _("wall time"),
+            _("{seconds:.2f} s for {epochs} epochs ({us:.1f} µs/epoch)").format(
+                seconds=summary.get("wall_s", 0.0),
+                epochs=summary.get("session_epochs"),
+                us=summary.get("us_per_epoch", 0.0),
+            ),
+        ),
+        (_("host syncs"), _("{n} (one per log point)").format(n=summary.get("host_syncs"))),
+    ]
+    final = summary.get("final") or {}
+    pairs += [(metric_label(k), f"{v:.4f}") for k, v in final.items() if k not in ("epoch", "elapsed_s")]
+    return pairs
+
+
+def config_pairs(config: Mapping) -> list[tuple[str, object]]:
+    shown = {k: v for k, v in config.items() if v not in (None, {}, []) and k not in ("quiet", "runs_dir")}
+    return [(Code(k), v) for k, v in shown.items()]
+
+
+def render_run(folder: Path) -> str:
+    summary = _read_json(folder / "summary.json")
+    config_record = _read_json(folder / "config.json") or {}
+    hardware = _read_json(folder / "hardware.json")
+    metrics = _read_metrics(folder / "metrics.csv")
+    losses = _read_losses(folder / "losses.npy")
+    config = config_record.get("config", {})
+
+    page = Page(
+        title=_("Training run {name}").format(name=folder.resolve().name),
+        subtitle=_("{dataset}, MLP hidden {hidden}, {optimizer} lr {lr}").format(
+            dataset=config.get("data") or config.get("dataset", "?"),
+            hidden=",".join(str(h) for h in config.get("hidden", [])),
+            optimizer=config.get("optimizer", "?"),
+            lr=config.get("lr", "?"),
+        ),
+        banner=run_banner(summary, folder),
+    )
+    if summary:
+        page.add(_("Summary"), kv_table(run_summary_pairs(summary, folder)))
+    page.add(_("Loss"), _loss_chart(losses, metrics))
+    page.add(_("Test metrics"), _metrics_chart(metrics))
+    if metrics:
+        page.add(_("Log points"), _log_table(metrics))
+    page.add(_("Configuration"), kv_table(config_pairs(config)))
+    versions = config_record.get("versions") or {}
+    page.add(_("Versions"), kv_table(list(versions.items())))
+    if hardware:
+        page.add(_("Hardware"), kv_table(hardware_summary(hardware)))
+    if summary and (summary.get("device_choice") or {}).get("reason"):
+        page.add(_("Device choice"), f"<p>{escape(translate(summary['device_choice']['reason']))}</p>")
+    return render_page(page)
+
+
+def _loss_chart(losses, metrics: Sequence[Mapping]) -> str:
+    series = []
+    if losses is not None and len(losses):
+        done = [(i + 1, float(v)) for i, v in enumerate(losses) if v == v]  # NaN: epochs never run
+        x, y = downsample([d[0] for d in done], [d[1] for d in done])
+        series.append(Series(_("train loss (every epoch)"), x, y))
+    tests = [(m["epoch"], m["test_loss"]) for m in metrics if "test_loss" in m]
+    if tests:
+        series.append(Series(_("test loss (log points)"), [t[0] for t in tests], [t[1] for t in tests], True))
+    if not series:
+        return ""
+    values = [v for s in series for v in s.y]
+    log_y = min(values) > 0 and max(values) / min(values) > 10  # a curve that spans decades
+    return figure(line_chart(series, x_label=_("epoch"), y_label=_("loss"), log_y=log_y, title=_("Loss")))
+
+
+def _metrics_chart(metrics: Sequence[Mapping]) -> str:
+    keys = [k for k in (metrics[0] if metrics else {}) if k.startswith("test_") and k != "test_loss"]
+    series = [
+        Series(metric_label(k), [m["epoch"] for m in metrics], [m[k] for m in metrics], True) for k in keys
+    ]
+    return figure(line_chart(series, x_label=_("epoch"), title=_("Test metrics"))) if series else ""
+
+
+def _log_table(metrics: Sequence[Mapping], limit: int = 40) -> str:
+    """At most ``limit`` log points, evenly spaced, always the first and the last."""
+    rows = list(metrics)
+    if len(rows) > limit:
+        picks = sorted({round(i * (len(rows) - 1) / (limit - 1)) for i in range(limit)})
+        rows = [rows[i] for i in picks]
+    keys = list(metrics[0])
+    headers = [
+        _("epoch") if k == "epoch" else _("elapsed s") if k == "elapsed_s" else metric_label(k) for k in keys
+    ]
+    body = [[int(r["epoch"]) if k == "epoch" else r.get(k) for k in keys] for r in rows]
+    note = (
+        f"<p class='sub'>{escape(_('{shown} of {total} log points shown; all are in metrics.csv.').format(shown=len(rows), total=len(metrics)))}</p>"
+        if len(rows) < len(metrics)
+        else ""
+    )
+    return table(headers, body) + note
