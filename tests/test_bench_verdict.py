@@ -299,3 +299,22 @@ def test_a_single_run_per_cell_has_no_spread_so_nothing_is_judged():
 def test_memory_noise_is_at_least_one_page():
     v = graph_memory(memory_cells(item_growth=0, tensor_growth=1000), "cpu")
     assert v.outcome == WITHIN_NOISE and v.figures["memory_noise_bytes"] >= 4096
+
+
+def test_the_82_percent_case_in_chinese_says_the_run_cannot_tell():
+    """The Chinese sentence is rebuilt from the figures: the within-noise case where paid and hidden are
+    both within the spread must not read as "nothing to hide" (that is the case where P is within it)."""
+    from dataclasses import asdict
+
+    from devicelab import i18n
+    from devicelab.i18n.verdicts import verdict_text
+
+    wide = sync_overlap(spread_cells(0.82 * P, 0.25), "cuda:0", per_sync_s=15e-6)
+    small = sync_overlap(spread_cells(0.0, 0.25), "cuda:0", per_sync_s=1e-6)  # P within the spread
+    before = i18n.language()
+    try:
+        i18n.set_language("zh")
+        assert "无法判断" in verdict_text(asdict(wide)) and "没有什么需要" not in verdict_text(asdict(wide))
+        assert "没有什么需要" in verdict_text(asdict(small))
+    finally:
+        i18n.set_language(before)

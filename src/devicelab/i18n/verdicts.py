@@ -129,12 +129,18 @@ def _sync_overlap(f: Mapping, device: str, outcome: str) -> str:
         template = _(
             "Supported on {device}: {facts}. The syncs should have shown but did not: they were hidden."
         )
+    elif predicted > spread:  # the difference is within a spread of both paid and hidden
+        template = _(
+            "Within noise on {device}: {facts}. The difference is within the spread both of the full cost "
+            "({predicted:.3f} s, paid) and of none (hidden), so this run cannot tell which; more --repeats or "
+            "--epochs narrow the spread."
+        )
     else:
         template = _(
             "Within noise on {device}: {facts}. The syncs cost less than the run-to-run spread, so there is "
             "nothing for overlap to hide; recording frequency cannot matter here."
         )
-    return template.format(device=device, facts=facts)
+    return template.format(device=device, facts=facts, predicted=predicted)
 
 
 def _eta_noise(f: Mapping, device: str, outcome: str) -> str:
