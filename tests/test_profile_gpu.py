@@ -14,11 +14,11 @@ from conftest import line_of
 from devicelab.profile import hooks, loops, phases, sync_audit
 from devicelab.profile.clocks import EventClock, clock_for
 from devicelab.profile.layers import profile_layers
-from devicelab.training.workload import build_workload
 from devicelab.training import epoch as train_epoch
 from devicelab.training import loop as train_loop
 from devicelab.training import step as train_step
 from devicelab.training.loop import train
+from devicelab.training.workload import build_workload
 
 pytestmark = pytest.mark.gpu
 CUDA = torch.device("cuda")
@@ -61,7 +61,9 @@ def test_layer_table_on_cuda(seed):
 def test_cuda_audit_of_the_lesson_loop(seed):
     config, dataset = seed
     warm = build_workload(config, dataset, CUDA)
-    loops.lesson_loop(warm.model, warm.loss_fn, warm.torch_optimizer(), warm.x, warm.y, 2)  # first-call allocations
+    loops.lesson_loop(
+        warm.model, warm.loss_fn, warm.torch_optimizer(), warm.x, warm.y, 2
+    )  # first-call allocations
     w = build_workload(config, dataset, CUDA)
     result = sync_audit.audit(
         "lesson", lambda: loops.lesson_loop(w.model, w.loss_fn, w.torch_optimizer(), w.x, w.y, 20), CUDA, 20

@@ -10,8 +10,8 @@ import torch
 from devicelab.data import load_dataset
 from devicelab.profile import phases
 from devicelab.profile.clocks import PerfClock, clock_for
-from devicelab.training.workload import build_workload
 from devicelab.training.config import TrainConfig
+from devicelab.training.workload import build_workload
 
 CPU = torch.device("cpu")
 

@@ -145,11 +145,17 @@ def test_bench_speed_cells_become_scalars_and_a_report(cli, tmp_path):
 def test_a_sweep_folder_becomes_one_run_per_model(cli, tmp_path):
     from devicelab.report.tensorboard import write_sweep_folder
 
-    swept = cli("sweep", "--lr", "0.01,0.1", "--seeds", "0-1", "--epochs", "60", "--name", "s")
+    swept = cli(
+        "sweep", "--lr", "0.01,0.1", "--seeds", "0-1", "--epochs", "60", "--name", "s", "--tensorboard"
+    )
     assert swept.returncode == 0, swept.stderr
     rows = list(csv.DictReader((tmp_path / "runs" / "s" / "results.csv").open()))
-    folders = write_sweep_folder(tmp_path / "runs" / "s")
-    assert len(folders) == len(rows) == 4
+    written = sorted(p for p in (tmp_path / "runs" / "s" / "tensorboard").iterdir() if p.is_dir())
+    folders = write_sweep_folder(
+        tmp_path / "runs" / "s", tmp_path / "again"
+    )  # the library call the CLI makes
+    assert len(written) == len(folders) == len(rows) == 4
+    assert [p.name for p in written] == sorted(p.name for p in folders)
     for row, folder in zip(rows, folders, strict=True):
         events = read_events(folder)
         assert events.Scalars("hparam/test/loss")[0].value == pytest.approx(

@@ -11,7 +11,7 @@ import torch
 
 from conftest import assert_user_error
 from devicelab import TrainConfig, train
-from devicelab.commands.train import device_label
+from devicelab.i18n.labels import device_label
 
 CPU1 = ("--device", "cpu", "--threads", "1", "--quiet")
 

@@ -73,6 +73,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     running.add_argument("--name", help="sweep folder name (default: a timestamp; never overwritten)")
     running.add_argument("--quiet", action="store_true", help="no progress lines")
     running.add_argument("--json", action="store_true", help="print the summary and leaderboard as JSON")
+    running.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="also write one TensorBoard run per model (hyper-parameters with the HParams plugin, final "
+        "metrics, the loss curve) into DIR (default: <sweep folder>/tensorboard; needs: pip install "
+        "'devicelab[tensorboard]')",
+    )
     parser.set_defaults(run=run)
 
 
@@ -97,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
     from devicelab.commands.train import check_runs_dir
 
     check_runs_dir(config.runs_dir)
+    if args.tensorboard is not None:  # a missing package or an unwritable folder: one line, before training
+        from devicelab.report.tensorboard import check_logdir, summary_writer_class
+
+        check_logdir(args.tensorboard) if args.tensorboard else summary_writer_class()
     from devicelab.sweep.leaderboard import leaderboard, summary
     from devicelab.sweep.progress import SweepProgress
     from devicelab.sweep.run import run_sweep
@@ -114,6 +127,15 @@ def run(args: argparse.Namespace) -> int:
         if progress:
             progress.close()
         folder = _save(result)
+    if args.tensorboard is not None:
+        from devicelab.report.tensorboard import write_sweep_folder
+
+        runs = write_sweep_folder(folder, args.tensorboard or None)  # from what the folder holds: no syncs
+        if not args.json:
+            print(
+                f"TensorBoard: {len(runs)} runs in {runs[0].parent if runs else args.tensorboard}",
+                file=sys.stderr,
+            )
     if args.json:
         json.dump(
             {"folder": str(folder), **_summary_json(folder), "top": result.ranked()[: args.top]},

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from devicelab.commands._workload import add_workload_arguments, config_from_args, options_fixed_by_run
 from devicelab.errors import UserError
+from devicelab.i18n.labels import device_label
 
 DESCRIPTION = """\
 Train an MLP on a built-in toy set or your CSV, on the device that is fastest for it. With no options
@@ -147,7 +148,13 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
     from devicelab.training.loop import train
 
     bar = None if args.quiet or not main else ProgressBar()
-    board = _tensorboard(args, config) if main else None
+    # the folder exists from the start, so that a killed run leaves its last checkpoint there (rank 0 writes)
+    folder = _new_folder(config) if main else None
+    try:
+        board = _tensorboard(args, config, folder.name) if main else None  # named after the run folder
+    except UserError:
+        folder.rmdir()  # nothing is in it yet
+        raise
     callbacks = CallbackList(bar, board) if board else bar or Callbacks()
     # One scope for training and saving: a Ctrl-C (or SIGTERM) stops training at an epoch boundary, and
     # one that comes while the folder is written waits until it is complete.
@@ -155,8 +162,7 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
 
     every = DEFAULT_EVERY_S if args.checkpoint_every is None else args.checkpoint_every
     with stop_on_sigint() as stop:
-        # the folder exists from the start, so that a killed run leaves its last checkpoint there
-        autosave = Autosave(_new_folder(config), every_s=every) if main else None  # rank 0 writes
+        autosave = Autosave(folder, every_s=every) if main else None
         if autosave:
             from devicelab.training.elastic import remember
 
@@ -203,14 +209,14 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
     return 0
 
 
-def _tensorboard(args: argparse.Namespace, config):
+def _tensorboard(args: argparse.Namespace, config, name: str):
     """The TensorBoard writer for --tensorboard [DIR], or None; a UserError when tensorboard is missing."""
     if args.tensorboard is None:
         return None
     from devicelab.report.tensorboard import DEFAULT_DIR, TensorBoardCallbacks, run_logdir
 
     root = args.tensorboard or str(Path(config.runs_dir) / DEFAULT_DIR)
-    return TensorBoardCallbacks(run_logdir(root, config.name), config.to_dict())
+    return TensorBoardCallbacks(run_logdir(root, name), config.to_dict())
 
 
 def _tell_tensorboard(logdir: Path) -> None:
@@ -348,17 +354,6 @@ def _check_same_data(args: argparse.Namespace, checkpoint) -> None:
             f"run {checkpoint.run_dir} was trained on {saved_path}, which is no longer there",
             hint="pass --data with the file's new path; its contents must be the same",
         )
-
-
-def device_label(device: str, threads: int) -> str:
-    """``cpu (1 thread)``; an accelerator without a thread count (its host threads are not the point)."""
-    from devicelab.i18n import ngettext
-
-    if device != "cpu":
-        return device
-    return ngettext("{device} ({threads} thread)", "{device} ({threads} threads)", threads).format(
-        device=device, threads=threads
-    )
 
 
 def _early_line(early: dict) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devicelab.i18n import N_, _
+from devicelab.i18n import N_, _, ngettext
 
 STATUSES = {
     "completed": N_("completed"),
@@ -29,3 +29,12 @@ def status_text(status: str) -> str:
 
 def metric_label(key: str) -> str:
     return _(METRICS[key]) if key in METRICS else key.replace("_", " ")
+
+
+def device_label(device: str, threads: int) -> str:
+    """``cpu (1 thread)``; an accelerator without a thread count (its host threads are not the point)."""
+    if device != "cpu":
+        return device
+    return ngettext("{device} ({threads} thread)", "{device} ({threads} threads)", threads).format(
+        device=device, threads=threads
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from devicelab.i18n.labels import device_label
 from devicelab.report.tables import format_key_values, format_table
 
 
@@ -34,7 +35,7 @@ def summary(result, folder: Path) -> str:
     pairs = [
         ("sweep folder", folder),
         ("status", f"{result.status} ({sum(len(g.specs) for g in result.groups)} of {len(result.grid)} models)"),
-        ("device", f"{result.device} ({result.threads} CPU thread{'s' * (result.threads != 1)}), {result.layout_reason}"),
+        ("device", f"{device_label(result.device, result.threads)}, {result.layout_reason}"),
         ("wall time", f"{result.wall_s:.2f} s for {result.model_epochs} model-epochs "
                       f"({result.us_per_model_epoch:.2f} µs per model-epoch; set-up {result.setup_s:.1f} s)"),
         ("host syncs", f"{sum(g.host_syncs for g in result.groups)} (one per log point, for all models)"),
