@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from devicelab.commands import bench_speed
+from devicelab.commands._options import add_tensorboard_option
 from devicelab.commands._workload import add_workload_arguments, adjust_option, config_from_args
 from devicelab.errors import UserError
 
@@ -80,14 +81,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("--csv", metavar="FILE", help="write one row per cell")
     out.add_argument("--markdown", metavar="FILE", help="write a report a student could hand in")
     out.add_argument("--plots", metavar="DIR", help="write time_per_epoch.png and memory.png there")
-    out.add_argument(
-        "--tensorboard",
-        nargs="?",
+    add_tensorboard_option(
+        out, "write the cells as TensorBoard scalars into DIR/bench-logging-<time>", "runs/tensorboard",
         const="runs/tensorboard",
-        metavar="DIR",
-        help="write the cells as TensorBoard scalars into DIR/bench-logging-<time> (default DIR: "
-        "runs/tensorboard; needs: pip install 'devicelab[tensorboard]')",
-    )
+    )  # fmt: skip
     logging.set_defaults(run=run)
     bench_speed.register(benches)  # `bench speed`: its parser and run function live in bench_speed.py
 

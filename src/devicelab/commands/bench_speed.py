@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from devicelab.commands._options import add_tensorboard_option
 from devicelab.commands._workload import add_workload_arguments, adjust_option, config_from_args
 from devicelab.errors import UserError
 
@@ -89,14 +90,10 @@ def register(benches: argparse._SubParsersAction) -> None:
     out.add_argument("--json", action="store_true", help="print the results as JSON instead of the report")
     out.add_argument("--plot", metavar="FILE.png", help="write a bar chart of µs per epoch")
     out.add_argument("--markdown", metavar="FILE", help="write the report as Markdown")
-    out.add_argument(
-        "--tensorboard",
-        nargs="?",
+    add_tensorboard_option(
+        out, "write the cells as TensorBoard scalars into DIR/bench-speed-<time>", "runs/tensorboard",
         const="runs/tensorboard",
-        metavar="DIR",
-        help="write the cells as TensorBoard scalars into DIR/bench-speed-<time> (default DIR: "
-        "runs/tensorboard; needs: pip install 'devicelab[tensorboard]')",
-    )
+    )  # fmt: skip
     speed.set_defaults(run=run)
 
 

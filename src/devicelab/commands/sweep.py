@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from devicelab.commands._options import add_tensorboard_option
 from devicelab.commands._workload import add_workload_arguments, adjust_option, config_from_args
 from devicelab.errors import UserError
 from devicelab.sweep.grid import Grid, parse_lrs, parse_seeds
@@ -73,14 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     running.add_argument("--name", help="sweep folder name (default: a timestamp; never overwritten)")
     running.add_argument("--quiet", action="store_true", help="no progress lines")
     running.add_argument("--json", action="store_true", help="print the summary and leaderboard as JSON")
-    running.add_argument(
-        "--tensorboard",
-        nargs="?",
-        const="",
-        metavar="DIR",
-        help="also write one TensorBoard run per model (hyper-parameters with the HParams plugin, final "
-        "metrics, the loss curve) into DIR (default: <sweep folder>/tensorboard; needs: pip install "
-        "'devicelab[tensorboard]')",
+    add_tensorboard_option(
+        running,
+        "also write one TensorBoard run per model (hyper-parameters with the HParams plugin, final metrics, "
+        "the loss curve) into DIR",
+        "<sweep folder>/tensorboard",
     )
     parser.set_defaults(run=run)
 

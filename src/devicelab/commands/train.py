@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from devicelab.commands._options import add_tensorboard_option
 from devicelab.commands._workload import add_workload_arguments, config_from_args, options_fixed_by_run
 from devicelab.errors import UserError
 from devicelab.i18n.labels import device_label
@@ -72,13 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "one each, Gloo on the CPU); the same as: "
         "torchrun --standalone --nproc-per-node N -m devicelab train ...",
     )
-    running.add_argument(
-        "--tensorboard",
-        nargs="?",
-        const="",
-        metavar="DIR",
-        help="also write TensorBoard event files (log points, config, hardware) into DIR/<run name> "
-        "(default DIR: <runs-dir>/tensorboard; needs: pip install 'devicelab[tensorboard]')",
+    add_tensorboard_option(
+        running,
+        "also write TensorBoard event files (log points, config, hardware) into DIR/<run name>",
+        "<runs-dir>/tensorboard",
     )
     parser.set_defaults(run=run)
 
