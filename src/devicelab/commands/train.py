@@ -406,7 +406,12 @@ def _summary(result, folder: Path) -> str:
     if result.checkpoints and result.checkpoints["written"]:
         c = result.checkpoints
         pairs.append(
-            ("checkpoints", f"{c['written']} written in {c['seconds']:.3f} s (every {c['every_s']:g} s)")
+            (
+                _("checkpoints"),
+                _("{written} written in {seconds:.3f} s (every {every:g} s)").format(
+                    written=c["written"], seconds=c["seconds"], every=c["every_s"]
+                ),
+            )
         )
     pairs += [
         (metric_label(key), f"{value:.4f}")
