@@ -173,12 +173,13 @@ def test_the_cli_row_names_are_the_librarys():
 def test_quick_cli_end_to_end(cli, tmp_path):
     result = cli(
         *("bench", "speed", "--quick", "--epochs", "100", "--repeats", "2", "--device", "cpu"),
-        *("--rows", "lesson,eager,fast,skorch", "--plot", "out/speed.png", "--markdown", "out/speed.md"),
-    )
+        *("--rows", "lesson,eager,fast", "--plot", "out/speed.png", "--markdown", "out/speed.md"),
+    )  # (no peer row: whether one is installed differs between machines, and so would the count below)
     assert result.returncode == 0, result.stderr
     assert "the lesson's loop" in result.stdout and "devicelab fast" in result.stdout
     assert "final loss:" in result.stdout
-    assert " 1/12]" in result.stderr and "[12/12]" in result.stderr  # progress goes to stderr
+    # 3 rows x (a warm-up and 2 repeats); progress goes to stderr
+    assert " 1/9]" in result.stderr and "[9/9]" in result.stderr
     assert (tmp_path / "out/speed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "](speed.png)" in (tmp_path / "out/speed.md").read_text()
 
