@@ -179,7 +179,7 @@ def test_quick_cli_end_to_end(cli, tmp_path):
     assert "the lesson's loop" in result.stdout and "devicelab fast" in result.stdout
     assert "final loss:" in result.stdout
     # 3 rows x (a warm-up and 2 repeats); progress goes to stderr
-    assert " 1/9]" in result.stderr and "[9/9]" in result.stderr
+    assert "[1/9]" in result.stderr and "[9/9]" in result.stderr
     assert (tmp_path / "out/speed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "](speed.png)" in (tmp_path / "out/speed.md").read_text()
 
