@@ -179,6 +179,7 @@ def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number
             break
     wall_s = time.perf_counter() - started
     buffers = trained.buffers()
+    # sync: the trained weights to the host, once, after the group's last epoch (for the best model's run folder)
     on_cpu = lambda tensors: [t.detach().cpu() for t in tensors]  # noqa: E731
     empty = np.zeros((0, len(specs), len(names)))
     return GroupResult(

@@ -102,6 +102,7 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
     values = out.squeeze(-1).double().numpy()  # a CPU tensor: no device to wait for
     if saved.target_scaler is not None:
         values = values * saved.target_scaler.scale[0] + saved.target_scaler.shift[0]
+    # a numpy array on the host: no device involved
     return Predictions(frame, column, values.tolist(), None, _rmse(saved, frame, values))
 
 
@@ -125,6 +126,7 @@ def _accuracy(saved: SavedModel, frame: Frame, ids: np.ndarray) -> tuple[str, fl
         )
         numbers = pc.fill_null(as_number, math.nan).to_numpy(zero_copy_only=False)
         by_value = {float(c): i for i, c in enumerate(saved.classes)}
+        # numbers: a numpy array read from the file (host memory, no device)
         truth = np.where(truth >= 0, truth, [by_value.get(v, -1) for v in numbers.tolist()])
     return "accuracy", float(np.mean(ids[known] == truth[known]))
 
