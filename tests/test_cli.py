@@ -45,7 +45,7 @@ def test_bad_option_is_one_line_and_exit_2(cli):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
-        "devicelab train: error: argument --epochs: invalid int value: 'abc' (see 'devicelab train --help')"
+        "devicelab: error: argument --epochs: invalid int value: 'abc' (see 'devicelab train --help')"
     ]
 
 

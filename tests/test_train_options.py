@@ -12,6 +12,7 @@ import torch
 from conftest import assert_user_error
 from devicelab import TrainConfig, train
 from devicelab.i18n.labels import device_label
+from devicelab.training.callbacks import Callbacks
 
 CPU1 = ("--device", "cpu", "--threads", "1", "--quiet")
 
@@ -89,3 +90,36 @@ def test_cli_prints_the_validation_split_and_the_overfitting_warning(cli, tmp_pa
     summary = json.loads((tmp_path / "runs" / "r" / "summary.json").read_text())
     assert summary["status"] == "early_stopped" and summary["early_stopping"]["best_epoch"]
     assert summary["resumable"] is False
+
+
+def test_a_run_with_early_stopping_resumes_exactly(tmp_path):
+    """Early stopping keeps the best weights in the model; the state keeps the last epoch's and the
+    early-stopping record, so a resumed run goes on exactly as one that was never stopped."""
+    from devicelab.training.interrupt import StopFlag
+    from devicelab.training.resume import load_checkpoint
+
+    data = str(noisy_csv(tmp_path / "noisy.csv"))
+    options = dict(data=data, target="label", hidden=(128,), lr=0.2, early_stop=50, device="cpu", threads=1)
+    straight = train(TrainConfig(epochs=1200, **options))
+    part = train(TrainConfig(epochs=500, **options))  # completed: its model holds the best weights
+    assert part.status == "completed" and part.early_stopping["best_epoch"] < 500
+    checkpoint = load_checkpoint(part.save(tmp_path, "part"))
+    resumed = train(checkpoint.config_for(1200), resume=checkpoint)
+    np.testing.assert_array_equal(resumed.losses, straight.losses)
+    assert resumed.early_stopping == straight.early_stopping
+    for a, b in zip(resumed.model.parameters(), straight.model.parameters(), strict=True):
+        assert torch.equal(a, b)  # both restored the same best point
+    # a stop in the middle: the summary says best so far, and the resumed run still knows that best point
+    flag = StopFlag()
+
+    class StopAt700(Callbacks):
+        def on_log(self, point):
+            if point.epoch >= 700:
+                flag.request()
+
+    stopped = train(TrainConfig(epochs=1200, **options), callbacks=StopAt700(), stop=flag)
+    assert stopped.status == "interrupted" and stopped.epochs_done == 700
+    checkpoint = load_checkpoint(stopped.save(tmp_path, "stopped"))
+    again = train(checkpoint.config_for(1200), resume=checkpoint)
+    np.testing.assert_array_equal(again.losses, straight.losses)
+    assert again.early_stopping == straight.early_stopping

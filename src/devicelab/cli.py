@@ -24,7 +24,8 @@ class OneLineErrorParser(argparse.ArgumentParser):
     like every other bad input; subcommand parsers inherit the class."""
 
     def error(self, message: str):
-        line = _("{prog}: error: {message} (see '{prog} --help')").format(
+        # the same prefix as every other bad input ("devicelab: error: ..."), the command in the hint
+        line = _("devicelab: error: {message} (see '{prog} --help')").format(
             prog=self.prog, message=translate(message)
         )
         self.exit(2, line + "\n")

@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_seconds,
         metavar="SECONDS",
         help="write a resumable checkpoint (last.ckpt) at a log point at most this often, so a killed run "
-        "loses little; 0: at every log point (default: 60)",
+        "loses little; 0: at every log point, which costs more as the run grows (each checkpoint holds the "
+        "whole loss history; the summary says what they cost) (default: 60)",
     )
     running.add_argument("--quiet", action="store_true", help="no progress bar")
     running.add_argument(
@@ -160,11 +161,12 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
 
     every = DEFAULT_EVERY_S if args.checkpoint_every is None else args.checkpoint_every
     with stop_on_sigint() as stop:
-        autosave = Autosave(folder, every_s=every) if main else None
-        if autosave:
-            from devicelab.training.elastic import remember
+        from devicelab.training.elastic import remember
 
-            remember(config.runs_dir, autosave.folder)  # under torchrun: what a restart continues
+        # under torchrun, what a restart continues: this folder, once it holds a checkpoint (not before, so
+        # an attempt that dies early leaves the note on the last folder that has one)
+        noted = lambda folder: remember(config.runs_dir, folder)  # noqa: E731
+        autosave = Autosave(folder, every_s=every, on_first_save=noted) if main else None
         result = train(
             config, dataset=dataset, resume=checkpoint, callbacks=callbacks, stop=stop, autosave=autosave
         )
@@ -354,7 +356,12 @@ def _check_same_data(args: argparse.Namespace, checkpoint) -> None:
         )
 
 
-def _early_line(early: dict) -> str:
+def _early_line(early: dict, status: str = "completed") -> str:
+    if early["best_epoch"] is not None and status not in ("completed", "early_stopped"):
+        return (  # stopped by the user or a NaN: the model holds the last (good) epoch's weights, not the best
+            f"best validation loss so far {early['best_val_loss']:.4f} (epoch {early['best_epoch']}); the weights "
+            f"are the last epoch's, so the run can go on; patience {early['patience_log_points']} log points"
+        )
     if early["best_epoch"] is None:
         return f"patience {early['patience_log_points']} log points; no validation point recorded"
     stopped = f"stopped at epoch {early['stopped_epoch']}, " if early["stopped_epoch"] else ""
@@ -398,7 +405,7 @@ def _summary(result, folder: Path) -> str:
         (_("host syncs"), _("{n} (one per log point)").format(n=result.host_syncs)),
     ]
     if result.early_stopping:
-        pairs.append((_("early stopping"), translate(_early_line(result.early_stopping))))
+        pairs.append((_("early stopping"), translate(_early_line(result.early_stopping, result.status))))
     if result.world_size > 1:
         pairs.append(("processes", f"{result.world_size} (torchrun + DistributedDataParallel)"))
     if result.data_mode != "device":

@@ -11,6 +11,7 @@ run ends normally its folder is completed as usual and ``last.ckpt`` is removed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class Autosave:
 
     folder: Path
     every_s: float = DEFAULT_EVERY_S  # 0: at every log point
+    on_first_save: Callable[[Path], None] | None = None  # called once the folder holds a checkpoint
     written: int = 0
     seconds: float = 0.0  # spent writing checkpoints (device-to-host copies included)
     _last_write: float = field(default_factory=time.perf_counter)
@@ -63,17 +65,21 @@ class Autosave:
         losses: np.ndarray,
         metrics: list[dict],
         summary: dict,
+        extra: dict[str, torch.Tensor] | None = None,
     ) -> None:
         """Write ``last.ckpt`` now (at a log point: the host has just read the device)."""
         began = time.perf_counter()
         tensors, metadata = optimizer_tensors(optimizer_state)
         tensors.update({f"model/{k}": v for k, v in model.state_dict().items()})
         tensors.update({f"rng/{k}": v for k, v in rng_state.items()})
+        tensors.update(extra or {})  # early stopping's best weights (early/...)
         tensors["losses"] = torch.from_numpy(np.ascontiguousarray(losses, dtype=np.float32))
         metadata.update({"model_spec": getattr(model, "spec", {}), "metrics": metrics, "summary": summary})
         # sync: copies the weights and optimizer state to the host; only at a log point that is due
         save_tensors(self.folder / LAST, tensors, metadata)
         self.written += 1
+        if self.written == 1 and self.on_first_save:
+            self.on_first_save(self.folder)
         self._last_write = time.perf_counter()
         self.seconds += self._last_write - began
 

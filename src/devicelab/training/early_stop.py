@@ -43,4 +43,19 @@ class EarlyStopping:
             "best_epoch": self.best_epoch,
             "best_val_loss": None if math.isinf(self.best_loss) else self.best_loss,
             "stopped_epoch": self.stopped_epoch,
+            "worse_log_points": self._worse,
         }
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The best point's weights, as a checkpoint keeps them (``early/<name>``), so a resumed run goes on
+        comparing with the same best point."""
+        return {f"early/{k}": v for k, v in (self._best_weights or {}).items()}
+
+    def load(self, record: dict, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+        """Continue from a checkpoint's ``to_dict()`` and ``tensors()``."""
+        best = record.get("best_val_loss")
+        self.best_loss = math.inf if best is None else float(best)
+        self.best_epoch = record.get("best_epoch")
+        self._worse = int(record.get("worse_log_points", 0))
+        weights = {k.split("/", 1)[1]: v.to(device) for k, v in tensors.items() if k.startswith("early/")}
+        self._best_weights = weights or None

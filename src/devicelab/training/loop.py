@@ -110,6 +110,8 @@ def _run(
     )
     patience = early_stop_patience(config)
     early = EarlyStopping(patience) if patience and len(dataset.x_val) else None
+    if early and resume and resume.early_stopping:  # a resumed run compares with the same best point
+        early.load(resume.early_stopping, resume.extra, work.device)
     status, epoch, log_every = "completed", start, config.log_every
     # under DDP a stop is agreed on at log points (LogReduce), so that every rank stops at the same epoch
     should_stop = _never if ddp else lambda: flag.requested
@@ -131,9 +133,12 @@ def _run(
             status = "interrupted"
             break
         if autosave and epoch < total and autosave.due():
-            _checkpoint(autosave, config, choice, work, recorder, resume, epoch)
+            _checkpoint(autosave, config, choice, work, recorder, resume, epoch, early)
     wall_s = time.perf_counter() - started
+    extra = early.tensors() if early else {}
     if early and status in ("completed", "early_stopped"):
+        # the last epoch's weights stay in the state file, so that the run can still be continued exactly
+        extra |= {f"resume/{k}": v.detach().clone() for k, v in work.model.state_dict().items()}
         early.restore_best(work.model)  # the best validation point's weights, as Keras' restore_best_weights
     done = recorder.last
     return RunResult(
@@ -157,6 +162,7 @@ def _run(
         path_reason=path_reason,
         setup_s=runner.setup_s,
         early_stopping=early.to_dict() if early else None,
+        extra_state=extra,
         checkpoints=autosave.to_dict() if autosave else None,
         data_mode=work.data_mode,
         data_reason=work.data_reason,
@@ -168,9 +174,10 @@ def _never() -> bool:
     return False
 
 
-def _checkpoint(autosave, config, choice, work, recorder, resume, epoch: int) -> None:
+def _checkpoint(autosave, config, choice, work, recorder, resume, epoch: int, early) -> None:
     """A resumable checkpoint of this log point (the runner has put the weights back into the module)."""
     autosave.save(
+        extra=early.tensors() if early else {},
         model=work.model,
         optimizer_state=work.optimizer_state(),
         rng_state=_rng_state(work),
@@ -184,6 +191,7 @@ def _checkpoint(autosave, config, choice, work, recorder, resume, epoch: int) ->
             "device": choice.device,
             "threads": choice.threads,
             "total_wall_s": recorder.rows[-1]["elapsed_s"],  # this run's and the runs it resumed
+            "early_stopping": early.to_dict() if early else None,
         },
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,9 @@ class RunResult:
     setup_s: float = 0.0  # the fast path's compile or capture time, not counted in wall_s
     early_stopping: dict | None = None  # EarlyStopping.to_dict(): best epoch, its validation loss, ...
     checkpoints: dict | None = None  # Autosave.to_dict(): how many were written and what they cost
+    # more state for --resume: early stopping's best weights (early/...), and the last epoch's weights when
+    # early stopping put the best ones into the model (resume/...)
+    extra_state: dict[str, torch.Tensor] = field(default_factory=dict)
     data_mode: str = "device"  # "device" (rows copied there once) or "streamed" (from host memory)
     data_reason: str = ""  # why that mode (the rows' size against the device's free memory)
     world_size: int = 1  # processes that trained it together (torchrun + DDP)
@@ -61,7 +64,7 @@ class RunResult:
 
     @property
     def resumable(self) -> bool:
-        # an early-stopped run holds its best weights, not the last epoch's: it cannot continue exactly
+        # an early-stopped run ended on purpose (resuming would stop at once); a diverged one cannot go on
         return self.status not in ("diverged", "early_stopped")
 
     def overfitting(self) -> str | None:

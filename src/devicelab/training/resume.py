@@ -10,7 +10,7 @@ import csv
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,12 @@ class Checkpoint:
     weights: dict[str, torch.Tensor]
     optimizer: dict
     rng: dict[str, torch.Tensor]
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # early/... and resume/... (run_folder.py)
+
+    @property
+    def early_stopping(self) -> dict | None:
+        """The early-stopping state to continue from (best point, log points since), if the run had it."""
+        return self.summary.get("early_stopping")
 
     @property
     def epochs_done(self) -> int:
@@ -85,7 +91,9 @@ class Checkpoint:
 
     def restore(self, work: Workload) -> int:
         """Load weights, optimizer and RNG state into ``work``; returns the epochs already done."""
-        work.model.load_state_dict(self.weights)
+        last = {k.split("/", 1)[1]: v for k, v in self.extra.items() if k.startswith("resume/")}
+        # the last epoch's weights, where early stopping saved the best ones as the model
+        work.model.load_state_dict(last or self.weights)
         if work.optimizer is not None:
             work.optimizer.load_state_dict(self.optimizer)
         torch.set_rng_state(self.rng["cpu"])
@@ -170,6 +178,7 @@ def _checkpoint(
         weights=model.state_dict(),
         optimizer=optimizer_state(state, metadata),
         rng={k.split("/", 1)[1]: v for k, v in state.items() if k.startswith("rng/")},
+        extra={k: v for k, v in state.items() if k.startswith(("early/", "resume/"))},
     )
 
 
@@ -184,6 +193,11 @@ def check_run_folder(run_dir: str | Path) -> Path:
         raise UserError(f"run folder {folder} does not exist", hint="give the path of a folder under runs/")
     if not folder.is_dir():
         raise UserError(f"{folder} is a file, not a run folder", hint="give the path of a folder under runs/")
+    if (folder / "results.csv").is_file() and (folder / "best").is_dir():
+        raise UserError(
+            f"{folder} is a sweep folder, not a run folder",
+            hint=f"its best model is the run folder {folder / 'best'}",
+        )
     return folder
 
 

@@ -52,6 +52,7 @@ def write_run(result: RunResult, runs_dir: str | Path, name: str | None, folder:
     save_model(folder / MODEL, result.model)
     tensors, metadata = optimizer_tensors(result.optimizer_state)
     tensors.update({f"rng/{k}": v for k, v in result.rng_state.items()})
+    tensors.update(result.extra_state)  # early stopping's best weights; the last epoch's when those differ
     save_tensors(folder / STATE, tensors, metadata)
     atomic_write_json(folder / PREPROCESSING, preprocessing_record(result))
     atomic_write_json(folder / CONFIG, config_record(result))
