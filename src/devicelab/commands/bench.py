@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from devicelab.commands import bench_speed
-from devicelab.commands._options import add_tensorboard_option
+from devicelab.commands._options import add_tensorboard_option, check_output_file
 from devicelab.commands._workload import add_workload_arguments, adjust_option, config_from_args
 from devicelab.errors import UserError
 
@@ -126,18 +126,8 @@ def parse_strategies(text: str | None) -> tuple[str, ...]:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Fail before a long run, not after it, when an output cannot be written."""
-    targets = [(opt, getattr(args, opt)) for opt in ("csv", "markdown") if getattr(args, opt)]
-    for option, value in targets:
-        path = Path(value)
-        if path.is_dir():
-            raise UserError(f"--{option} {value}: is a folder", hint="give a file name")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UserError(
-                f"--{option} {value}: cannot create its folder {str(path.parent)!r} ({error.strerror})",
-                hint="give a path whose folders can be created",
-            ) from None
+    for option in ("csv", "markdown"):
+        check_output_file(option, getattr(args, option))
     if args.plots:
         if Path(args.plots).exists() and not Path(args.plots).is_dir():
             raise UserError(f"--plots {args.plots}: is a file", hint="give a folder")

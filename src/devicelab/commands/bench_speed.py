@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from devicelab.commands._options import add_tensorboard_option
+from devicelab.commands._options import add_tensorboard_option, check_output_file
 from devicelab.commands._workload import add_workload_arguments, adjust_option, config_from_args
 from devicelab.errors import UserError
 
@@ -129,22 +129,6 @@ def parse_rows(text: str | None, quick: bool = False) -> tuple[str, ...]:
     return names
 
 
-def _check_output(option: str, value: str | None) -> None:
-    """Fail before a long run, not after it, when an output cannot be written."""
-    if not value:
-        return
-    path = Path(value)
-    if path.is_dir():
-        raise UserError(f"--{option} {value}: is a folder", hint="give a file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(
-            f"--{option} {value}: cannot create its folder {str(path.parent)!r} ({error.strerror})",
-            hint="give a path whose folders can be created",
-        ) from None
-
-
 def _spec(args: argparse.Namespace):
     from devicelab.bench.speed import Spec
     from devicelab.devices import devices_to_compare
@@ -196,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
     spec = _spec(args)
     config = config_from_args(args, epochs=spec.epochs)  # (each row trains on its own device)
     dataset = load_dataset(config)  # bad data fails here, before the run is announced
-    _check_output("plot", args.plot)
-    _check_output("markdown", args.markdown)
+    check_output_file("plot", args.plot)
+    check_output_file("markdown", args.markdown)
     if args.tensorboard is not None:  # before the run: a missing package is one line, not a lost run
         from devicelab.report.tensorboard import check_logdir
 
