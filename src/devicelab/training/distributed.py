@@ -142,8 +142,13 @@ def session(device: torch.device | str, timeout_s: float | None = None) -> Itera
     setup(device, timeout_s)
     try:
         yield
-    finally:
+    except BaseException:
         teardown()
+        raise
+    # every rank leaves together: a rank that tore its Gloo group down while another still used it could
+    # abort at exit ("terminate called without an active exception")
+    dist.barrier()
+    teardown()
 
 
 def gather_objects(obj: object) -> list | None:
