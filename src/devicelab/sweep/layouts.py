@@ -16,12 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from devicelab.fast.codes import ACTIVATIONS, LOSSES, OPTIMIZERS
 from devicelab.sweep import stack
 from devicelab.training.config import TrainConfig
-
-OPTIMIZERS = {"sgd": 0, "adam": 1, "adamw": 2}
-LOSSES = {"classification": 0, "regression": 1}
-ACTIVATIONS = {"relu": 0, "gelu": 1, "tanh": 2}
 
 
 class Buffers:

@@ -86,12 +86,12 @@ def _never() -> bool:
 def cpu_kernel_applies(config: TrainConfig, dataset: Dataset) -> bool:
     """Would ``devicelab train`` run this workload on the CPU in the fused (one-thread) kernel? Decided from
     the shape alone (``devicelab.fast.plan``), without compiling anything."""
-    from devicelab.fast.plan import plan_for
+    from devicelab.fast.plan import kernel_plan
     from devicelab.training.workload import build_workload
 
     if config.fast == "off" or importlib.util.find_spec("numba") is None:
         return False
-    plan, _ = plan_for(build_workload(config, dataset, torch.device("cpu"), 1), config)
+    plan, _ = kernel_plan(build_workload(config, dataset, torch.device("cpu"), 1), config)
     return plan is not None
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from devicelab.data import Dataset
 from devicelab.errors import UserError
+from devicelab.fast.match import linear_macs
 from devicelab.training.config import TrainConfig
 from devicelab.training.epoch import make_epoch
 from devicelab.training.setup import build_model, make_loss, make_optimizer
@@ -151,4 +152,4 @@ def build_workload(
 
 def forward_macs(model: nn.Module, batch: int) -> int:
     """Forward multiply-accumulates of an MLP step: batch × the weights of every Linear layer."""
-    return batch * sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+    return batch * linear_macs(model)
