@@ -52,6 +52,7 @@ class NumbaRunner:
     def __init__(self, work: Workload, config: TrainConfig, plan: FastPlan, train_epochs: Callable) -> None:
         self.work, self.config, self.plan, self._train = work, config, plan, train_epochs
         self.setup_s = 0.0
+        self.self_check = None  # set by training.runner.select_runner once it has checked this path
         self.params = list(work.model.parameters())
         sizes = [p.numel() for p in self.params]
         self.bounds = np.cumsum([0, *sizes])

@@ -32,10 +32,12 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import torch
 
+from devicelab.errors import one_line
+from devicelab.fast.capture import Capture, Graph, capture_cuda_graph, run_uncaptured
 from devicelab.fast.codes import SGD
 from devicelab.fast.graph_optim import adam_foreach, adam_per_tensor, adam_table, sgd_update
 from devicelab.fast.optim_state import read_state, write_state
@@ -63,46 +65,6 @@ KERNELS_PER_STEP = 10  # loss, its gradient, the optimizer's foreach ops, the lo
 GAP_S = 2e-6
 PAYS_BELOW = 50
 FP32_FLOPS_PER_SM = 0.4e12
-
-
-class Graph(Protocol):
-    def replay(self) -> None: ...
-
-    def pool(self) -> Any: ...
-
-
-Capture = Callable[[Callable[[], None], Any, Any], Graph]  # capture(fn, pool, stream) -> graph
-
-
-def capture_cuda_graph(fn: Callable[[], None], pool: Any, stream: Any) -> Graph:
-    """``fn``'s CUDA work captured into a ``torch.cuda.CUDAGraph`` on ``stream`` (the warm-up stream),
-    sharing the memory pool ``pool`` of an earlier capture (None: a new pool)."""
-    graph = torch.cuda.CUDAGraph()
-    before = torch.cuda.current_stream()
-    try:
-        with torch.cuda.graph(graph, pool=pool, stream=stream):  # (syncs the device on entry: setup only)
-            fn()
-    finally:  # a capture that CUDA refused raises in capture_end, before the context puts the stream back
-        torch.cuda.set_stream(before)
-    return graph
-
-
-class _Uncaptured:
-    """A stand-in for a graph: each replay runs the function again (same ops, eager)."""
-
-    def __init__(self, fn: Callable[[], None]) -> None:
-        self.fn = fn
-
-    def replay(self) -> None:
-        self.fn()
-
-    def pool(self) -> None:
-        return None
-
-
-def run_uncaptured(fn: Callable[[], None], pool: Any, stream: Any) -> Graph:
-    """A ``Capture`` that captures nothing: the runner's arithmetic, op for op, run eagerly."""
-    return _Uncaptured(fn)
 
 
 @dataclass(frozen=True)
@@ -162,17 +124,26 @@ def cuda_graph_runner(
     return build_runner(work, config, plan, capture)
 
 
+_failed: dict[tuple, str] = {}  # (device, plan, rows, capture) -> why its capture failed, once a process
+
+
 def build_runner(
     work: Workload, config: TrainConfig, plan: GraphPlan, capture: Capture
 ) -> tuple[Runner | None, str]:
-    """Warm up and capture; any failure leaves ``work`` as it was and returns (None, why in one line)."""
+    """Warm up and capture; any failure leaves ``work`` as it was and returns (None, why in one line).
+    A capture that failed is not tried again in this process for the same device and shape: the reason
+    is remembered (``--device auto`` builds the step several times; a second failure could hide the
+    first one's cause)."""
+    key = (str(work.device), plan, tuple(work.x_train.shape), capture)
+    if key in _failed:
+        return None, _failed[key]
     started = time.perf_counter()
     try:
         runner = GraphRunner(work, config, plan, capture)
         runner.setup()
     except Exception as error:  # capture can fail in many ways (an op that syncs, a driver limit): eager
-        first = (str(error).strip().splitlines() or [""])[0][:120]
-        return None, f"CUDA graph capture failed ({type(error).__name__}: {first}); training on eager"
+        _failed[key] = f"CUDA graph capture failed ({one_line(error)}); training on eager"
+        return None, _failed[key]
     runner.setup_s = time.perf_counter() - started
     shape = "full batch" if plan.steps_per_epoch == 1 else f"{plan.steps_per_epoch} mini-batches an epoch"
     runner.reason = (
@@ -205,6 +176,8 @@ class GraphRunner:
         self.adam = adam_foreach if foreach else adam_per_tensor
         self.setup_s = 0.0
         self.reason = ""
+        self.self_check = None  # set by training.runner.select_runner once it has checked this path
+        self.check_epochs = plan.epochs_per_graph + 1  # the self-check replays both graphs
         device = work.device
         self.params = [p for p in work.model.parameters() if p.requires_grad]
         self.buf1 = [torch.zeros_like(p) for p in self.params]  # momentum buffer / exp_avg
@@ -326,10 +299,7 @@ class GraphRunner:
         try:
             self.setup()
         except Exception as error:  # the same arithmetic, uncaptured: slower, never wrong
-            first = (str(error).strip().splitlines() or [""])[0][:120]
-            self.reason = (
-                f"CUDA graph re-capture failed ({type(error).__name__}: {first}); running uncaptured"
-            )
+            self.reason = f"CUDA graph re-capture failed ({one_line(error)}); running uncaptured"
             self._capture = run_uncaptured
             self._capture_graphs()
         self.setup_s += time.perf_counter() - started
