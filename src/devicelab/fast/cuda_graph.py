@@ -18,12 +18,10 @@ eager step stays. What a graph holds (PyTorch CUDA semantics notes, "whole netwo
     before each replay, from ``work.generator`` exactly as the eager epoch draws it) and its ragged
     last batch is one more unrolled step of its own shape.
 
-The same functions run uncaptured (``run_uncaptured``), on any device: that is how the CPU tests check
-this arithmetic against the eager step, and what a failed re-capture falls back to.
-
-Nothing in ``run()`` waits for the device: a replay, a ``fill_`` with a Python number and the
-permutation draws are all queued work. Capture itself synchronizes (``torch.cuda.graph`` does, on
-entry), once, at setup.
+The same functions run uncaptured (``run_uncaptured``, ``devicelab.fast.capture``) on any device: that
+is how the CPU tests check this arithmetic against the eager step, and what a failed re-capture falls
+back to. Nothing in ``run()`` waits for the device (replays, ``fill_`` with a Python number and the
+permutation draws are queued work); capture synchronizes (``torch.cuda.graph`` does), once, at setup.
 """
 
 from __future__ import annotations
@@ -198,6 +196,8 @@ class GraphRunner:
         self.weights = torch.tensor([min(plan.batch_size, n - s) / n for s in self.starts], device=device)
         self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self.graphs: dict[int, Graph] = {}  # epochs a replay -> graph
+        self._marked: list[torch.Tensor] | None = None  # mark(): the last log point's weights and state
+        self._marked_steps = 0
         self.load_module()
 
     # -- the arithmetic that is captured ---------------------------------------------------------------
@@ -303,6 +303,29 @@ class GraphRunner:
             self._capture = run_uncaptured
             self._capture_graphs()
         self.setup_s += time.perf_counter() - started
+
+    def mark(self) -> None:
+        """Keep this log point's weights and optimizer state (device copies, no sync) for ``restore()``."""
+        live = [*self.params, *self.buf1, *self.buf2]
+        if self._marked is None:
+            self._marked = [t.detach().clone() for t in live]
+        else:
+            torch._foreach_copy_(self._marked, live)
+        self._marked_steps = self.steps
+
+    def restore(self) -> None:
+        """The weights and optimizer state of the last ``mark()``, into the module and the optimizer."""
+        if self._marked is None:
+            return
+        with torch.no_grad():
+            torch._foreach_copy_([*self.params, *self.buf1, *self.buf2], self._marked)
+        self.steps = self._marked_steps
+        if self.steps == 0 and self.work.optimizer is not None:
+            self.work.optimizer.state.clear()  # no step before the mark: no state, as in torch
+        plan = self.plan
+        write_state(
+            self.work.optimizer, self.params, plan.optimizer, plan.momentum, self.steps, self.buf1, self.buf2
+        )
 
     def sync_module(self) -> None:
         """The weights are the module's own; the optimizer state goes into ``work.optimizer`` (device

@@ -8,8 +8,8 @@ the run starts from where it was. The verdict is kept per process and shape (``d
 this once, not at each of the device timing's builds).
 
 ``Fallback``: the state at the last log point (weights, optimizer state, the shuffle's generator), kept
-on the device while a fast path trains; if a replay, or the first read after it, raises, the run goes
-on from there on the eager step, nothing lost, and the reason is kept for the summary.
+while a fast path trains; if a replay, or the first read after it, raises, the run goes on from there on
+the eager step, nothing lost, and the reason is kept for the summary.
 """
 
 from __future__ import annotations
@@ -136,25 +136,33 @@ def _never() -> bool:
 
 
 class Fallback:
-    """The last log point's state while a fast path trains, and the way back to the eager step."""
+    """The last log point's state while a fast path trains, and the way back to the eager step. A runner
+    that updates the module in place between log points (the CUDA graph) keeps its own copy
+    (``runner.mark()``/``runner.restore()``: a few device copies a log point, no sync); one that does not
+    (the fused kernel: the module changes only at ``sync_module``) needs none. The shuffle's generator is
+    kept here."""
 
-    def __init__(self, work: Workload) -> None:
-        self.work = work
-        self.state: State | None = None
+    def __init__(self, work: Workload, runner) -> None:
+        self.work, self.runner = work, runner
+        self.shuffle: torch.Tensor | None = None
         self.reason = ""
 
     def mark(self) -> None:
-        """Keep the state now (at a log point, after the runner wrote it back): device copies, no sync."""
-        self.state = State.of(self.work)
+        """Keep the state now (at a log point, after the runner wrote it back)."""
+        self.shuffle = self.work.generator.get_state()
+        if hasattr(self.runner, "mark"):
+            self.runner.mark()
 
-    def recover(self, runner, error: BaseException, start: int, stop: int):
+    def recover(self, error: BaseException, start: int, stop: int):
         """The eager runner, with the state of the last log point put back; the reason says what failed."""
         from devicelab.training.runner import EagerRunner
 
-        if self.state is not None:
-            self.state.put_back(self.work)
+        if hasattr(self.runner, "restore"):
+            self.runner.restore()
+        if self.shuffle is not None:
+            self.work.generator.set_state(self.shuffle)
         self.reason = (
-            f"the {runner.name} path failed in epochs {start + 1}-{stop} ({one_line(error)}); "
+            f"the {self.runner.name} path failed in epochs {start + 1}-{stop} ({one_line(error)}); "
             f"continued on the eager step from epoch {start}"
         )
         return EagerRunner(self.work, reason=self.reason)

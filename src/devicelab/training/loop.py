@@ -159,7 +159,7 @@ def _run(
     # under DDP a stop is agreed on at log points (LogReduce), so that every rank stops at the same epoch
     should_stop = _never if ddp else lambda: flag.requested
     started = time.perf_counter()
-    fallback = Fallback(work) if runner.name != "eager" else None
+    fallback = Fallback(work, runner) if runner.name != "eager" else None
     while epoch < total:
         next_log = min(total, (epoch // log_every + 1) * log_every)
         if fallback:  # a fast path: the state of this log point, to go on from if it fails
@@ -169,12 +169,13 @@ def _run(
         except Exception as error:
             if fallback is None or fallback.reason:
                 raise
-            runner = fallback.recover(runner, error, epoch, next_log)
-            callbacks.on_fallback(fallback.reason)  # said once; kept in the summary
             try:
+                runner = fallback.recover(error, epoch, next_log)
+                callbacks.on_fallback(fallback.reason)  # said once; kept in the summary
                 reached, point = _interval(runner, recorder, epoch, next_log, should_stop)
             except Exception as again:  # the device itself is broken (a sticky CUDA error): stop, say where
-                raise _device_failed(work, fallback.reason, again, autosave) from None
+                reason = fallback.reason or f"the {runner.name} path failed ({one_line(error)})"
+                raise _device_failed(work, reason, again, autosave) from None
         epoch = reached
         if point is None:
             status = "diverged"
