@@ -51,3 +51,18 @@ def test_the_one_line_is_the_one_gloo_gives(tmp_path, capsys):
 
     line = rank_stopped(RuntimeError("no sign of life from it for 10 s"), tmp_path).one_line()
     assert "stopped: no sign of life from it for 10 s; the last checkpoint is in" in line
+
+
+def test_a_torchrun_job_with_the_watch_on_runs_to_its_end(tmp_path):
+    """The watch (forced on under Gloo) takes no live rank for dead: the job completes."""
+    import subprocess
+
+    from test_train_torchrun import ENV, torchrun_command
+
+    args = ("--device=cpu", "--epochs=60", "--log-every=20", "--checkpoint-every=0", "--quiet")
+    env = {**ENV, "DEVICELAB_RANK_WATCH": "1"}
+    done = subprocess.run(
+        torchrun_command(*args), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("run folder") == 1 and "stopped" not in done.stderr

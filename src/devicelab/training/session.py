@@ -39,10 +39,12 @@ Train = Callable[[Callbacks, StopFlag, Autosave | None], RunResult]
 def keep_run(config: TrainConfig, train: Train, keep: Keep, callbacks: Callbacks | None = None) -> RunResult:
     """Run ``train`` with the folder, checkpoints, TensorBoard and progress bar that ``keep`` asks for;
     the result carries its folder (``result.folder``, None on a rank that does not write)."""
+    # before training, so a run is not trained only to be lost; on every rank of a torchrun job, so that
+    # they all stop alike (rank 0 says why)
+    check_runs_dir(config.runs_dir)
     if not keep.writes:
         with stop_on_sigint() as stop:
             return train(callbacks or Callbacks(), stop, None)
-    check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
     folder = _new_folder(config)  # from the start, so that a killed run leaves its checkpoint there
     try:
         board = _tensorboard(keep.tensorboard, config, folder.name)  # named after the run folder
