@@ -51,7 +51,7 @@ def train(
     Without ``keep`` nothing is written until ``result.save()``. ``keep=Keep()`` keeps the run as
     ``devicelab train`` does (``devicelab.training.session``): its folder made now, resumable checkpoints
     at log points, TensorBoard if asked, a progress bar, the whole folder at the end (``result.folder``).
-    ``autosave``: the checkpoints alone, into a folder made by the caller."""
+    ``autosave``: the checkpoints alone, into a folder made by the caller (with ``keep``: made there)."""
     config = config or TrainConfig()
     dataset = dataset or load_dataset(config)
     if keep is not None:
@@ -62,7 +62,7 @@ def train(
                 config, dataset=dataset, resume=resume, callbacks=callbacks_, stop=flag, autosave=saving
             )
 
-        return keep_run(config, kept, keep, callbacks)
+        return keep_run(config, kept, keep, callbacks, stop)
     if resume:
         resume.check_dataset(dataset)
     build = partial(build_workload, config, dataset)

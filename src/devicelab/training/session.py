@@ -36,15 +36,22 @@ class Keep:
 Train = Callable[[Callbacks, StopFlag, Autosave | None], RunResult]
 
 
-def keep_run(config: TrainConfig, train: Train, keep: Keep, callbacks: Callbacks | None = None) -> RunResult:
+def keep_run(
+    config: TrainConfig,
+    train: Train,
+    keep: Keep,
+    callbacks: Callbacks | None = None,
+    stop: StopFlag | None = None,
+) -> RunResult:
     """Run ``train`` with the folder, checkpoints, TensorBoard and progress bar that ``keep`` asks for;
-    the result carries its folder (``result.folder``, None on a rank that does not write)."""
+    the result carries its folder (``result.folder``, None on a rank that does not write). ``stop``: a
+    flag the caller may set to stop at the next epoch boundary (Ctrl-C and SIGTERM set it too)."""
     # before training, so a run is not trained only to be lost; on every rank of a torchrun job, so that
     # they all stop alike (rank 0 says why)
     check_runs_dir(config.runs_dir)
     if not keep.writes:
-        with stop_on_sigint() as stop:
-            return train(callbacks or Callbacks(), stop, None)
+        with stop_on_sigint(stop) as flag:
+            return train(callbacks or Callbacks(), flag, None)
     folder = _new_folder(config)  # from the start, so that a killed run leaves its checkpoint there
     try:
         board = _tensorboard(keep.tensorboard, config, folder.name)  # named after the run folder
@@ -56,14 +63,14 @@ def keep_run(config: TrainConfig, train: Train, keep: Keep, callbacks: Callbacks
     bar = ProgressBar() if keep.progress else None
     # One scope for training and saving: a Ctrl-C (or SIGTERM) stops training at an epoch boundary, and
     # one that comes while the folder is written waits until it is complete.
-    with stop_on_sigint() as stop:
+    with stop_on_sigint(stop) as flag:
         from devicelab.training.elastic import remember
 
         # under torchrun, what a restart continues: this folder, once it holds a checkpoint (not before, so
         # an attempt that dies early leaves the note on the last folder that has one)
         noted = lambda folder: remember(config.runs_dir, folder)  # noqa: E731
         autosave = Autosave(folder, every_s=keep.checkpoint_every, on_first_save=noted)
-        result = train(CallbackList(bar, board, callbacks), stop, autosave)
+        result = train(CallbackList(bar, board, callbacks), flag, autosave)
         if bar and result.status != "completed":
             bar.close()
         folder = _save(result, autosave.folder)
