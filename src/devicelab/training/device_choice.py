@@ -99,7 +99,10 @@ def time_epoch(
         for _ in range(2):  # first steps allocate and, on a GPU, load kernels
             fn()
         number = calibrate_number(fn, sync=sync, target_s=0.01, max_number=100)
-        return measure(fn, sync=sync, warmup=0, repeats=3, number=number).median / chunk * scale
+        # the best of two medians, so that a momentary disturbance does not decide (one build and one
+        # capture a device: the run itself is the only other one)
+        best = min(measure(fn, sync=sync, warmup=0, repeats=3, number=number).median for _ in range(2))
+        return best / chunk * scale
 
 
 def _never() -> bool:
@@ -212,11 +215,11 @@ _ONE_THREAD_RULE = (
 
 
 def _timed(candidate: Candidate, config: TrainConfig, dataset: Dataset, timer: TimeEpoch) -> Candidate:
-    """The best of two timings, so a momentary disturbance does not decide; any failure rules the
-    device out, with its reason in one line (never a traceback)."""
+    """The candidate timed; any failure rules the device out, with its reason in one line (never a
+    traceback)."""
     device = torch.device(candidate.device)
     try:
-        seconds = min(timer(config, dataset, device, candidate.threads) for _ in range(2))
+        seconds = timer(config, dataset, device, candidate.threads)
     except Exception as error:  # out of memory, a driver or capture error, ...: this device cannot run it
         if device.type == "cuda":
             torch.cuda.empty_cache()  # what the failed attempt allocated goes back for the next candidate
