@@ -16,7 +16,7 @@ import time
 import torch
 
 from devicelab.data import load_dataset
-from devicelab.fast.plan import MAX_STEP_FLOPS, plan_for
+from devicelab.fast.plan import MAX_STEP_FLOPS, kernel_plan
 from devicelab.timing import Measurement
 from devicelab.training.config import TrainConfig
 from devicelab.training.workload import build_workload
@@ -63,7 +63,7 @@ def main() -> int:
     for name, hidden, repeats in ROWS:
         config = TrainConfig(dataset=name, hidden=hidden, fast="on")
         work = build_workload(config, load_dataset(config), torch.device("cpu"), SLOTS, batch_factor=repeats)
-        plan, why = plan_for(work, config)
+        plan, why = kernel_plan(work, config)
         if plan is None:
             print(f"{name}, {hidden}: {why}")
             continue

@@ -86,6 +86,38 @@ def test_data_does_not_import_training():
         assert not any(m.startswith("devicelab.training") for m in graph[module]), module
 
 
+def all_imports(path: Path) -> set[str]:
+    """Every devicelab module ``path`` may import at run time, inside functions too (not the names under
+    ``if TYPE_CHECKING:``, which exist for type checkers only)."""
+    tree = ast.parse(path.read_text())
+    checking = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for n in ast.walk(node)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in checking:
+            continue
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("devicelab"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("devicelab"))
+    return found
+
+
+def test_the_fast_paths_never_import_training():
+    """One direction: training picks a fast path (training/runner.py imports devicelab.fast); the fast
+    paths read a workload by its attributes and import nothing from devicelab.training, not even inside
+    a function."""
+    fast = sorted((SRC / "fast").glob("*.py"))
+    assert len(fast) > 5
+    for path in fast:
+        wrong = {m for m in all_imports(path) if m.startswith("devicelab.training")}
+        assert not wrong, f"{path.name} imports {wrong}"
+
+
 def test_train_is_a_function_and_training_is_the_package():
     import devicelab.training.loop  # importing the package must not shadow the function
 

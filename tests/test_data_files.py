@@ -263,3 +263,11 @@ def test_declared_na_values_are_missing_in_features_too(tmp_path):
     assert data.preprocessor.na_values == ["-999", "missing"]  # saved, so predict reads them the same way
     prepared = data.preprocessor.prepare("age", pa.chunked_array([pa.array(["-999", "5"])]))
     assert prepared.to_pylist() == [None, 5.0]
+
+
+def test_a_file_that_cannot_be_read_whole_stores_no_partial_sha256(tmp_path):
+    """A read that fails part-way must not become the file's sha256 (resume compares it later)."""
+    from devicelab.data.read import _Hasher
+
+    with pytest.raises(UserError, match="could not read all of"):
+        _Hasher(tmp_path / "gone.csv").hexdigest()

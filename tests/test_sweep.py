@@ -68,9 +68,15 @@ def test_optimizers_and_mini_batches_equal_train(options):
 
 
 @pytest.mark.gpu
-def test_on_cuda_each_model_equals_its_own_train_run():
-    base = TrainConfig(epochs=300, device="cuda", quiet=True)
-    grid = Grid(lrs=(0.01, 0.1), seeds=(3, 11), hiddens=((10,),))
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"optimizer": "adam"}, {"optimizer": "adamw", "weight_decay": 0.01, "batch_size": 32}],
+    ids=["sgd", "adam", "adamw-minibatch"],
+)
+def test_on_cuda_each_model_equals_its_own_train_run(options):
+    """Adam too: the sweep's update is torch's foreach form on CUDA, as train's optimizer there."""
+    base = TrainConfig(epochs=300, device="cuda", quiet=True, **options)
+    grid = Grid(lrs=(0.01, 0.1) if not options else (0.003, 0.01), seeds=(3, 11), hiddens=((10,),))
     result = run_sweep(base, grid)
     assert result.layout == "bmm" and result.device.startswith("cuda")
     for index, reference in single_runs(base, grid).items():

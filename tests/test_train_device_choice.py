@@ -125,3 +125,54 @@ def test_the_fused_kernels_one_thread_is_not_timed_against_more(iris):
 def test_a_missing_device_is_a_user_error(iris):
     with pytest.raises(UserError, match="not available"):
         choose_device(TrainConfig(device="cuda:0"), iris)
+
+
+def test_a_device_whose_timing_fails_is_ruled_out_with_one_line(iris):
+    """Out of memory (or any error) while timing a GPU: the run takes another device and says why."""
+
+    def timer(config, dataset, device, threads):
+        if device.type == "cuda":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB\nmore text")
+        return 1e-4 * threads
+
+    choice = choose_device(EAGER, iris, devices=[CPU, GPU], timer=timer, default_threads=2)
+    assert choice.device == "cpu"
+    assert (
+        "cuda:0 ruled out (OutOfMemoryError: CUDA out of memory. Tried to allocate 9.00 GiB)" in choice.reason
+    )
+    assert "\n" not in choice.reason
+    assert choice.to_dict()["ruled_out"] == {
+        "cuda:0": "OutOfMemoryError: CUDA out of memory. Tried to allocate 9.00 GiB"
+    }
+
+
+def test_when_no_device_can_be_timed_the_error_is_one_line(iris):
+    def timer(config, dataset, device, threads):
+        raise RuntimeError(f"{device} broke")
+
+    with pytest.raises(UserError, match=r"no device could run this workload; cpu \(1 thread\) ruled out"):
+        choose_device(EAGER, iris, devices=[CPU, GPU], timer=timer, default_threads=2)
+
+
+def test_timing_takes_the_runs_data_path_and_a_bounded_number_of_steps(iris):
+    """data="auto" (the run's path: rows that do not fit the device are streamed) and at most a few
+    mini-batches a timed call, not whole epochs: iris in batches of 1 is 120 steps an epoch."""
+    from functools import partial
+
+    from devicelab.training.device_choice import MAX_TIMED_STEPS, time_epoch
+    from devicelab.training.workload import build_workload
+
+    config = TrainConfig(batch_size=1, optimizer="adam", fast="off", epochs=5)
+    modes, steps = [], []
+
+    def build(device, n_epochs, *, data):
+        modes.append(data)
+        work = build_workload(config, iris, device, n_epochs, data=data)
+        work.optimizer.register_step_post_hook(lambda *args: steps.append(1))
+        return work
+
+    seconds = time_epoch(config, iris, CPU, 1, build=build)
+    assert modes == ["auto"] and seconds > 0
+    assert MAX_TIMED_STEPS < 120 and len(steps) < 3 * 120, len(steps)  # before: at least 6 whole epochs
+    whole = partial(build_workload, config, iris)(CPU, 1, data="auto")
+    assert whole.first_rows(MAX_TIMED_STEPS).x_train.shape[0] == MAX_TIMED_STEPS

@@ -19,3 +19,9 @@ class UserError(Exception):
 
     def one_line(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+def one_line(error: BaseException, limit: int = 120) -> str:
+    """``error`` as one line for a reason: its type and the first line of its message, cut at ``limit``."""
+    first = (str(error).strip().splitlines() or [""])[0][:limit]
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__

@@ -82,6 +82,13 @@ class TabularMLP(nn.Module):
         return self.mlp(torch.cat(parts, dim=1))
 
 
+class FlatMSE(nn.MSELoss):
+    """MSE between an ``(n, 1)`` prediction and an ``(n,)`` target, without broadcasting to ``(n, n)``."""
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return super().forward(prediction.squeeze(-1), target)
+
+
 def build_mlp(spec: dict) -> nn.Module:
     """Rebuild a model from the ``spec`` dict that ``MLP.spec`` holds (as saved in a run folder)."""
     if spec.get("embeddings"):

@@ -28,6 +28,7 @@ from devicelab.bench.syncs import DeviceSyncCount, SyncCounter, count_device_syn
 from devicelab.data import Dataset, load_dataset
 from devicelab.devices import sync_fn
 from devicelab.hardware.measure import sync_round_trip
+from devicelab.threads import torch_threads
 from devicelab.timing import Measurement, measure
 from devicelab.training.config import TrainConfig
 from devicelab.training.interrupt import StopFlag, stop_on_sigint
@@ -203,12 +204,10 @@ def run_experiment(
     """Run the whole grid (see the module docstring) and return every measurement. ``dataset``: already
     loaded from ``config`` (default: load it here)."""
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S"), time.perf_counter()
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(grid.threads)
     cells = grid.cells()
     total = len(cells) * (grid.repeats + 1)
     order, warm, runs = [], {}, {cell: [] for cell in cells}
-    try:
+    with torch_threads(grid.threads):
         bench = _Bench(config, grid, dataset if dataset is not None else load_dataset(config))
         costs = tuple(SyncCost(d, sync_round_trip(d)) for d in grid.devices)
         rng = random.Random(grid.order_seed)
@@ -232,8 +231,6 @@ def run_experiment(
                         total,
                         f"{cell[0]} {cell[1]} k={cell[2] or 'never'} {phase}: {run.seconds:.3f} s",
                     )
-    finally:
-        torch.set_num_threads(threads_before)
     results = tuple(_aggregate(cell, grid.epochs, warm[cell], runs[cell]) for cell in cells if runs[cell])
     return LoggingExperiment(
         grid=grid,

@@ -38,6 +38,7 @@ from devicelab.bench.speed_rows import (
 )
 from devicelab.data import Dataset, load_dataset
 from devicelab.errors import UserError
+from devicelab.threads import torch_threads
 from devicelab.timing import Measurement
 from devicelab.training.config import TrainConfig
 from devicelab.training.interrupt import StopFlag, stop_on_sigint
@@ -196,9 +197,9 @@ def measure_speed(
     frameworks (injectable, to see a row "not installed")."""
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S"), time.perf_counter()
     dataset = dataset if dataset is not None else load_dataset(config)
-    threads_before = default_threads = torch.get_num_threads()
+    default_threads = torch.get_num_threads()
     flag = stop or StopFlag()
-    try:
+    with torch_threads(None):  # each row sets its own thread count; the count from before is put back
         threads = {d: _device_threads(config, dataset, d, spec) for d in spec.devices}
         plans = _plan(config, dataset, spec, threads, default_threads, flag, import_module)
         runnable = [p for p in plans if p.status == "ok"]
@@ -226,8 +227,6 @@ def measure_speed(
                     break
                 with busy_core() if phase == "under load" else contextlib.nullcontext():
                     one_round(phase, repeat + 1)
-    finally:
-        torch.set_num_threads(threads_before)
     return Result(
         spec=spec,
         config=config.to_dict(),

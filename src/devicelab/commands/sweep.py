@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from devicelab.data import load_dataset
 
     dataset = load_dataset(config)  # bad data fails here, before training
-    from devicelab.commands.train import check_runs_dir
+    from devicelab.training.session import check_runs_dir
 
     check_runs_dir(config.runs_dir)
     if args.tensorboard is not None:  # a missing package or an unwritable folder: one line, before training

@@ -9,7 +9,6 @@ from pathlib import Path
 from devicelab.commands._options import add_tensorboard_option
 from devicelab.commands._workload import add_workload_arguments, config_from_args, options_fixed_by_run
 from devicelab.errors import UserError
-from devicelab.i18n.labels import device_label
 
 DESCRIPTION = """\
 Train an MLP on a built-in toy set or your CSV, on the device that is fastest for it. With no options
@@ -140,51 +139,35 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         from devicelab.data import describe_rows, role_table
 
         print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
-    check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
-    from devicelab.report.progress import ProgressBar
-    from devicelab.training.callbacks import CallbackList, Callbacks
-    from devicelab.training.interrupt import stop_on_sigint
+    from devicelab.training.autosave import DEFAULT_EVERY_S
     from devicelab.training.loop import train
+    from devicelab.training.session import Keep
 
-    bar = None if args.quiet or not main else ProgressBar()
-    # the folder exists from the start, so that a killed run leaves its last checkpoint there (rank 0 writes)
-    folder = _new_folder(config) if main else None
-    try:
-        board = _tensorboard(args, config, folder.name) if main else None  # named after the run folder
-    except UserError:
-        folder.rmdir()  # nothing is in it yet
-        raise
-    callbacks = CallbackList(bar, board) if board else bar or Callbacks()
-    # One scope for training and saving: a Ctrl-C (or SIGTERM) stops training at an epoch boundary, and
-    # one that comes while the folder is written waits until it is complete.
-    from devicelab.training.autosave import DEFAULT_EVERY_S, Autosave
+    keep = Keep(
+        checkpoint_every=DEFAULT_EVERY_S if args.checkpoint_every is None else args.checkpoint_every,
+        tensorboard=args.tensorboard,
+        progress=main and not args.quiet,
+        writes=main,
+    )
+    result = train(config, dataset=dataset, resume=checkpoint, keep=keep)
+    if not main:
+        return 0
+    if result.tensorboard:
+        _tell_tensorboard(Path(result.tensorboard))
+    return _report(result)
 
-    every = DEFAULT_EVERY_S if args.checkpoint_every is None else args.checkpoint_every
-    with stop_on_sigint() as stop:
-        from devicelab.training.elastic import remember
 
-        # under torchrun, what a restart continues: this folder, once it holds a checkpoint (not before, so
-        # an attempt that dies early leaves the note on the last folder that has one)
-        noted = lambda folder: remember(config.runs_dir, folder)  # noqa: E731
-        autosave = Autosave(folder, every_s=every, on_first_save=noted) if main else None
-        result = train(
-            config, dataset=dataset, resume=checkpoint, callbacks=callbacks, stop=stop, autosave=autosave
-        )
-        if not main:
-            return 0
-        if bar and result.status != "completed":
-            bar.close()
-        folder = _save(result, autosave.folder)
-        if board:
-            board.close(folder, result.status)
-            _tell_tensorboard(board.logdir)
-    print(_summary(result, folder))
+def _report(result) -> int:
+    """The summary, a warning and the exit status of a finished run."""
+    import sys
+
+    from devicelab.i18n import _, translate
+    from devicelab.report.train_summary import train_summary
+
+    config, folder = result.config, result.folder
+    print(train_summary(result, Path(folder)))
     warning = result.overfitting()
     if warning:
-        import sys
-
-        from devicelab.i18n import _, translate
-
         print(_("devicelab: warning: {warning}").format(warning=translate(warning)), file=sys.stderr)
     if result.status == "diverged":
         good = result.epochs_done
@@ -194,10 +177,6 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
             hint=f"train again with a lower learning rate, e.g. --lr {config.lr / 10:g}",
         )
     if result.status == "interrupted":
-        import sys
-
-        from devicelab.i18n import _
-
         print(
             _(
                 "devicelab: interrupted after epoch {done} of {total}; everything so far is in {folder} "
@@ -207,16 +186,6 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         )
         return 130
     return 0
-
-
-def _tensorboard(args: argparse.Namespace, config, name: str):
-    """The TensorBoard writer for --tensorboard [DIR], or None; a UserError when tensorboard is missing."""
-    if args.tensorboard is None:
-        return None
-    from devicelab.report.tensorboard import DEFAULT_DIR, TensorBoardCallbacks, run_logdir
-
-    root = args.tensorboard or str(Path(config.runs_dir) / DEFAULT_DIR)
-    return TensorBoardCallbacks(run_logdir(root, name), config.to_dict())
 
 
 def _tell_tensorboard(logdir: Path) -> None:
@@ -232,18 +201,6 @@ def _tell_tensorboard(logdir: Path) -> None:
     )
 
 
-def check_runs_dir(runs_dir: str) -> None:
-    """A UserError when run folders cannot be made under ``runs_dir`` (nothing is created here)."""
-    path = Path(runs_dir).absolute()
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        what = "is not a folder" if not existing.is_dir() else "is not writable"
-        raise UserError(
-            f"cannot write run folders under {runs_dir}: {existing} {what}",
-            hint="pass --runs-dir DIR with a folder you can write to",
-        )
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -254,34 +211,9 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _new_folder(config) -> Path:
-    from devicelab.fsutil import new_run_dir
-
-    try:
-        return new_run_dir(config.runs_dir, config.name)
-    except OSError as error:
-        raise UserError(
-            f"could not make a run folder under {config.runs_dir}: {error.strerror or error}",
-            hint="pass --runs-dir DIR with a folder you can write to",
-        ) from None
-
-
-def _save(result, folder: Path) -> Path:
-    from devicelab.training.run_folder import write_run
-
-    try:
-        return write_run(result, result.config.runs_dir, result.config.name, folder=folder)
-    except OSError as error:  # a full disk, a folder removed meanwhile: say so, without a traceback
-        raise UserError(
-            f"could not write the run folder under {result.config.runs_dir}: "
-            f"{error.strerror or error} ({error.filename})",
-            hint="free some space or pass --runs-dir DIR with a writable folder, then train again",
-        ) from None
-
-
 def _config(args: argparse.Namespace):
-    """The run's config: from the options, or from the resumed run folder (plus --epochs and the
-    running options)."""
+    """The run's config (and the checkpoint it continues, or None): from the options, or, resuming, the
+    library's decision on a request made of them."""
     running = {"log_every": args.log_every, "name": args.name, "quiet": args.quiet, "fast": args.fast}
     from devicelab.training.elastic import folder_to_continue
 
@@ -292,137 +224,20 @@ def _config(args: argparse.Namespace):
         return config_from_args(
             args, **{**defaults, **{k: v for k, v in running.items() if v is not None}}
         ), None
-    from devicelab.training.resume import load_checkpoint
+    from devicelab.training.resume_request import ResumeRequest, resume_run
 
-    checkpoint = load_checkpoint(resume)
-    _check_same_data(args, checkpoint)
-    _check_nothing_fixed_is_changed(args, checkpoint)
-    folder = Path(resume)
-    config = checkpoint.config_for(
-        args.epochs,
-        data=args.data,  # a CSV that moved: its contents are checked against the run's (sha256)
-        device=args.device if args.device != "auto" else None,
-        fast=args.fast,
-        threads=args.threads,
-        log_every=args.log_every,
-        quiet=args.quiet,
-        runs_dir=args.runs_dir or str(folder.resolve().parent),
-        name=args.name or f"{folder.resolve().name}-resumed",
+    return resume_run(
+        ResumeRequest(
+            resume,
+            epochs=args.epochs,
+            data=args.data,
+            dataset=args.dataset,
+            fixed={dest: (option, getattr(args, dest)) for dest, option in options_fixed_by_run(args)},
+            running={
+                **running,
+                "device": args.device if args.device != "auto" else None,
+                "threads": args.threads,
+                "runs_dir": args.runs_dir,
+            },
+        )
     )
-    return config, checkpoint
-
-
-def _check_nothing_fixed_is_changed(args: argparse.Namespace, checkpoint) -> None:
-    """--lr, --hidden, --optimizer, ... with --resume would be silently ignored: refuse a value other than
-    the run's own (the run's own value, as a restarted torchrun job repeats it, is fine)."""
-    saved = checkpoint.config.to_dict()
-    changed = [
-        (d, o) for d, o in options_fixed_by_run(args) if _listed(getattr(args, d)) != _listed(saved.get(d))
-    ]
-    given = [option for _, option in changed]
-    if given:
-        kept = ", ".join(f"{o} {_show(saved.get(d))}" for d, o in changed)
-        raise UserError(
-            f"{', '.join(given)} cannot change when resuming run {checkpoint.run_dir} (it keeps {kept})",
-            hint="leave them out to continue the run as it was, or start a new run with the new values",
-        )
-
-
-def _listed(value):
-    return list(value) if isinstance(value, tuple | list) else value
-
-
-def _show(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-def _check_same_data(args: argparse.Namespace, checkpoint) -> None:
-    """--dataset/--data given with --resume must name the run's kind of data (a CSV given for a CSV run
-    may live at another path: its contents are compared once it is read); a CSV run's file must exist."""
-    saved = checkpoint.config
-    saved_path = checkpoint.preprocessing.get("source", {}).get("path")
-    asked_csv = args.data is not None and saved_path is None
-    asked_set = args.dataset is not None and (saved.data is not None or args.dataset != saved.dataset)
-    if asked_csv or asked_set:
-        trained_on = saved.data or saved.dataset
-        raise UserError(
-            f"run {checkpoint.run_dir} was trained on {trained_on}, not {args.data or args.dataset}",
-            hint="resume with the run's own data (or leave --data/--dataset out), or start a new run",
-        )
-    if saved_path and args.data is None and not Path(saved_path).is_file():
-        raise UserError(
-            f"run {checkpoint.run_dir} was trained on {saved_path}, which is no longer there",
-            hint="pass --data with the file's new path; its contents must be the same",
-        )
-
-
-def _early_line(early: dict, status: str = "completed") -> str:
-    if early["best_epoch"] is not None and status not in ("completed", "early_stopped"):
-        return (  # stopped by the user or a NaN: the model holds the last (good) epoch's weights, not the best
-            f"best validation loss so far {early['best_val_loss']:.4f} (epoch {early['best_epoch']}); the weights "
-            f"are the last epoch's, so the run can go on; patience {early['patience_log_points']} log points"
-        )
-    if early["best_epoch"] is None:
-        return f"patience {early['patience_log_points']} log points; no validation point recorded"
-    stopped = f"stopped at epoch {early['stopped_epoch']}, " if early["stopped_epoch"] else ""
-    return (
-        f"{stopped}kept the best validation loss {early['best_val_loss']:.4f} (epoch {early['best_epoch']}); "
-        f"patience {early['patience_log_points']} log points"
-    )
-
-
-def _step_line(result) -> str:
-    return result.path_reason or result.path
-
-
-def _summary(result, folder: Path) -> str:
-    from devicelab.i18n import _, translate
-    from devicelab.i18n.labels import metric_label, status_text
-    from devicelab.report.tables import format_key_values
-
-    final = result.final
-    pairs = [
-        (_("run folder"), folder),
-        (
-            _("status"),
-            _("{status} ({done} of {total} epochs)").format(
-                status=status_text(result.status), done=result.epochs_done, total=result.config.epochs
-            ),
-        ),
-        (_("device"), device_label(result.choice.device, result.choice.threads)),
-        (_("step"), translate(_step_line(result))),
-        (
-            _("wall time"),
-            _("{seconds:.2f} s for {epochs} epochs ({us:.1f} µs/epoch)").format(
-                seconds=result.wall_s, epochs=result.session_epochs, us=result.us_per_epoch
-            )
-            + (
-                _(", after {seconds:.2f} s of compile/capture").format(seconds=result.setup_s)
-                if result.setup_s >= 0.005
-                else ""
-            ),
-        ),
-        (_("host syncs"), _("{n} (one per log point)").format(n=result.host_syncs)),
-    ]
-    if result.early_stopping:
-        pairs.append((_("early stopping"), translate(_early_line(result.early_stopping, result.status))))
-    if result.world_size > 1:
-        pairs.append(("processes", f"{result.world_size} (torchrun + DistributedDataParallel)"))
-    if result.data_mode != "device":
-        pairs.append(("data", result.data_reason))
-    if result.checkpoints and result.checkpoints["written"]:
-        c = result.checkpoints
-        pairs.append(
-            (
-                _("checkpoints"),
-                _("{written} written in {seconds:.3f} s (every {every:g} s)").format(
-                    written=c["written"], seconds=c["seconds"], every=c["every_s"]
-                ),
-            )
-        )
-    pairs += [
-        (metric_label(key), f"{value:.4f}")
-        for key, value in final.items()
-        if key not in ("epoch", "elapsed_s")
-    ]
-    return format_key_values(pairs, indent="")

@@ -149,6 +149,7 @@ class _Hasher:
     """The file's sha256, computed on a thread while pyarrow parses (both release the GIL)."""
 
     def __init__(self, path: Path) -> None:
+        self._path = path
         self._digest = hashlib.sha256()
         self._error: OSError | None = None
         self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
@@ -163,7 +164,14 @@ class _Hasher:
             self._error = error
 
     def hexdigest(self) -> str:
+        """The digest of the whole file; a UserError when a read failed part-way (a partial digest
+        stored in a run folder would make --resume refuse the same file later, or accept another)."""
         self._thread.join()
+        if self._error is not None:
+            raise UserError(
+                f"could not read all of {self._path} ({self._error.strerror or self._error})",
+                hint="check that the file is readable and not being written, then try again",
+            )
         return self._digest.hexdigest()
 
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from devicelab.fast.plan import SGD, KernelPlan, _optimizer, plan_for
-from devicelab.training.config import TrainConfig
-from devicelab.training.runner import Runner
-from devicelab.training.workload import Workload
+from devicelab.fast.optim_state import read_state, write_state
+from devicelab.fast.plan import FastPlan, kernel_plan, optimizer_hyper
+
+if TYPE_CHECKING:
+    from devicelab.training.config import TrainConfig
+    from devicelab.training.runner import Runner
+    from devicelab.training.workload import Workload
 
 CHUNK_S = 0.02  # kernel time between two should_stop() checks (Ctrl-C answers within this)
 
@@ -25,7 +30,7 @@ CHUNK_S = 0.02  # kernel time between two should_stop() checks (Ctrl-C answers w
 def cpu_fast_runner(work: Workload, config: TrainConfig) -> tuple[Runner | None, str]:
     """The fused-kernel runner for ``work`` (compiling the kernel, or loading it from numba's disk
     cache, is timed as ``runner.setup_s``), or (None, the one-line reason the eager step runs)."""
-    plan, why = plan_for(work, config)
+    plan, why = kernel_plan(work, config)
     if plan is None:
         return None, why
     started = time.perf_counter()
@@ -44,9 +49,10 @@ class NumbaRunner:
 
     name = "numba"
 
-    def __init__(self, work: Workload, config: TrainConfig, plan: KernelPlan, train_epochs: Callable) -> None:
+    def __init__(self, work: Workload, config: TrainConfig, plan: FastPlan, train_epochs: Callable) -> None:
         self.work, self.config, self.plan, self._train = work, config, plan, train_epochs
         self.setup_s = 0.0
+        self.self_check = None  # set by training.runner.select_runner once it has checked this path
         self.params = list(work.model.parameters())
         sizes = [p.numel() for p in self.params]
         self.bounds = np.cumsum([0, *sizes])
@@ -55,6 +61,7 @@ class NumbaRunner:
         self.buf1 = np.zeros(total, np.float32)  # momentum buffer / exp_avg
         self.buf2 = np.zeros(total, np.float32)  # exp_avg_sq
         self.grad = np.zeros(total, np.float32)
+        self.first, self.second = self._tensors(self.buf1), self._tensors(self.buf2)  # torch views
         self.steps = 0  # optimizer steps taken (Adam's "step")
         self.widths = np.array(plan.widths, np.int64)
         self.x = np.ascontiguousarray(work.x_train.numpy(), dtype=np.float32)
@@ -106,46 +113,27 @@ class NumbaRunner:
         # Like ``param.data.copy_``, this does not bump autograd's version counter.
         for p, values in zip(self.params, self._split(self.theta), strict=True):
             p.detach().numpy()[...] = values
-        optimizer = self.work.optimizer
-        if optimizer is None or self.steps == 0 or (self.plan.optimizer == SGD and self.plan.momentum == 0):
-            return  # no state: plain SGD, SGD without momentum, or before the first step (as in torch)
-        for p, exp_avg, exp_avg_sq in zip(
-            self.params, self._split(self.buf1), self._split(self.buf2), strict=True
-        ):
-            state = optimizer.state[p]
-            if self.plan.optimizer == SGD:
-                _put(state, "momentum_buffer", exp_avg)
-                continue
-            _put(state, "step", np.array(self.steps, np.float32))  # a 0-dim float32 tensor, as torch's
-            _put(state, "exp_avg", exp_avg)
-            _put(state, "exp_avg_sq", exp_avg_sq)
+        plan = self.plan
+        write_state(
+            self.work.optimizer, self.params, plan.optimizer, plan.momentum, self.steps,
+            self.first, self.second,
+        )  # fmt: skip
 
     def load_module(self) -> None:
         for p, values in zip(self.params, self._split(self.theta), strict=True):
             values[...] = p.detach().numpy()
         optimizer = self.work.optimizer
-        self.buf1[:] = 0  # a zero momentum buffer or exp_avg updates exactly like a missing one
-        self.buf2[:] = 0
-        self.steps = 0
         if optimizer is not None:
-            hyper, _ = _optimizer(optimizer, self.config)  # resume may have restored param_groups
+            hyper, _ = optimizer_hyper(optimizer, self.config)  # resume may have restored param_groups
             if hyper is not None:
-                self.plan = KernelPlan(**{**self.plan.__dict__, **hyper})
-            for p, exp_avg, exp_avg_sq in zip(
-                self.params, self._split(self.buf1), self._split(self.buf2), strict=True
-            ):
-                state = optimizer.state.get(p, {})
-                if "momentum_buffer" in state and state["momentum_buffer"] is not None:
-                    exp_avg[...] = state["momentum_buffer"].numpy()
-                if "exp_avg" in state:
-                    exp_avg[...] = state["exp_avg"].numpy()
-                    exp_avg_sq[...] = state["exp_avg_sq"].numpy()
-                    self.steps = int(state["step"])
+                self.plan = replace(self.plan, **hyper)
+        self.steps = read_state(optimizer, self.params, self.first, self.second)
         plan = self.plan
         self.hyper[:] = (plan.lr, plan.momentum, plan.weight_decay, *plan.betas, plan.eps)
-        if plan.optimizer == SGD and optimizer is not None:  # SGD keeps no step count: "has state" is enough
-            first = optimizer.state.get(self.params[0], {})
-            self.steps = 1 if first.get("momentum_buffer") is not None else 0
+
+    def _tensors(self, flat: np.ndarray) -> list[torch.Tensor]:
+        """CPU tensors over ``flat``'s memory, shaped like each parameter (no copy)."""
+        return [torch.from_numpy(v) for v in self._split(flat)]
 
     def _split(self, flat: np.ndarray) -> list[np.ndarray]:
         """Views of ``flat`` shaped like each parameter."""
@@ -153,12 +141,3 @@ class NumbaRunner:
             flat[a:b].reshape(p.shape)
             for p, a, b in zip(self.params, self.bounds[:-1], self.bounds[1:], strict=True)
         ]
-
-
-def _put(state: dict, key: str, values: np.ndarray) -> None:
-    """``state[key] = values`` as a CPU torch tensor, written into the existing one when there is one."""
-    old = state.get(key)
-    if isinstance(old, torch.Tensor) and old.shape == values.shape and old.dtype == torch.float32:
-        old.numpy()[...] = values
-    else:
-        state[key] = torch.from_numpy(values.copy())

@@ -18,12 +18,10 @@ eager step stays. What a graph holds (PyTorch CUDA semantics notes, "whole netwo
     before each replay, from ``work.generator`` exactly as the eager epoch draws it) and its ragged
     last batch is one more unrolled step of its own shape.
 
-The same functions run uncaptured (``run_uncaptured``), on any device: that is how the CPU tests check
-this arithmetic against the eager step, and what a failed re-capture falls back to.
-
-Nothing in ``run()`` waits for the device: a replay, a ``fill_`` with a Python number and the
-permutation draws are all queued work. Capture itself synchronizes (``torch.cuda.graph`` does, on
-entry), once, at setup.
+The same functions run uncaptured (``run_uncaptured``, ``devicelab.fast.capture``) on any device: that
+is how the CPU tests check this arithmetic against the eager step, and what a failed re-capture falls
+back to. Nothing in ``run()`` waits for the device (replays, ``fill_`` with a Python number and the
+permutation draws are queued work); capture synchronizes (``torch.cuda.graph`` does), once, at setup.
 """
 
 from __future__ import annotations
@@ -31,19 +29,22 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
-from devicelab.fast.graph_optim import OptimHyper, adam_foreach, adam_per_tensor, adam_table, sgd_update
-from devicelab.fast.plan import SGD, _has_hooks, _optimizer
-from devicelab.models import MLP
-from devicelab.training.config import TrainConfig
-from devicelab.training.runner import Runner
-from devicelab.training.setup import _FlatMSE
-from devicelab.training.workload import Workload
+from devicelab.errors import one_line
+from devicelab.fast.capture import Capture, Graph, capture_cuda_graph, run_uncaptured
+from devicelab.fast.codes import SGD
+from devicelab.fast.graph_optim import adam_foreach, adam_per_tensor, adam_table, sgd_update
+from devicelab.fast.optim_state import read_state, write_state
+from devicelab.fast.plan import FastPlan, optimizer_hyper, plan_for
+
+if TYPE_CHECKING:
+    from devicelab.training.config import TrainConfig
+    from devicelab.training.runner import Runner
+    from devicelab.training.workload import Workload
 
 MAX_EPOCHS_PER_GRAPH = 20  # full batch: epochs unrolled in one capture (~20 graph nodes each on the seed MLP)
 MAX_STEPS_PER_GRAPH = 64  # mini-batch: whole epochs unrolled up to this many steps a capture
@@ -64,86 +65,24 @@ PAYS_BELOW = 50
 FP32_FLOPS_PER_SM = 0.4e12
 
 
-class Graph(Protocol):
-    def replay(self) -> None: ...
-
-    def pool(self) -> Any: ...
-
-
-Capture = Callable[[Callable[[], None], Any, Any], Graph]  # capture(fn, pool, stream) -> graph
-
-
-def capture_cuda_graph(fn: Callable[[], None], pool: Any, stream: Any) -> Graph:
-    """``fn``'s CUDA work captured into a ``torch.cuda.CUDAGraph`` on ``stream`` (the warm-up stream),
-    sharing the memory pool ``pool`` of an earlier capture (None: a new pool)."""
-    graph = torch.cuda.CUDAGraph()
-    before = torch.cuda.current_stream()
-    try:
-        with torch.cuda.graph(graph, pool=pool, stream=stream):  # (syncs the device on entry: setup only)
-            fn()
-    finally:  # a capture that CUDA refused raises in capture_end, before the context puts the stream back
-        torch.cuda.set_stream(before)
-    return graph
-
-
-class _Uncaptured:
-    """A stand-in for a graph: each replay runs the function again (same ops, eager)."""
-
-    def __init__(self, fn: Callable[[], None]) -> None:
-        self.fn = fn
-
-    def replay(self) -> None:
-        self.fn()
-
-    def pool(self) -> None:
-        return None
-
-
-def run_uncaptured(fn: Callable[[], None], pool: Any, stream: Any) -> Graph:
-    """A ``Capture`` that captures nothing: the runner's arithmetic, op for op, run eagerly."""
-    return _Uncaptured(fn)
-
-
 @dataclass(frozen=True)
-class GraphPlan(OptimHyper):
-    batch_size: int  # rows a step (n for full batch)
-    steps_per_epoch: int
+class GraphPlan(FastPlan):
     epochs_per_graph: int  # K
-    step_flops: float
 
 
 def graph_plan(work: Workload, config: TrainConfig) -> tuple[GraphPlan | None, str]:
-    """What a capture of ``work``'s step would hold, or (None, why it cannot), on any device."""
-    model = work.model
-    if type(model) is not MLP:  # any other module may branch on its data or sync inside forward
-        return (
-            None,
-            f"the model is a {type(model).__name__}, not devicelab's MLP (whose forward has no branches)",
-        )
-    if model.spec.get("dropout", 0.0) > 0 or any(isinstance(m, nn.Dropout) for m in model):
-        # (a graph can draw random numbers from a registered generator; not done here yet)
-        return None, "dropout draws random numbers, which the captured step does not do yet"
-    if _has_hooks(model):
-        return None, "the model has hooks, which may run host code the graph would freeze"
-    if type(work.loss_fn) not in (nn.CrossEntropyLoss, _FlatMSE):
-        return None, f"the loss {type(work.loss_fn).__name__} is not one devicelab builds"
-    hyper, why = _optimizer(work.optimizer, config)
-    if hyper is None:
+    """What a capture of ``work``'s step would hold (the fast paths' one plan, plus K), or (None, why
+    it cannot), on any device."""
+    plan, why = plan_for(work, config)
+    if plan is None:
         return None, why
-    n = work.x_train.shape[0]
-    batch = n if config.batch_size is None else min(config.batch_size, n)
-    steps_per_epoch = -(-n // batch)
-    if steps_per_epoch > MAX_STEPS_PER_EPOCH:
+    if plan.steps_per_epoch > MAX_STEPS_PER_EPOCH:
         return None, (
-            f"{steps_per_epoch} mini-batches an epoch are too many to unroll into one graph "
+            f"{plan.steps_per_epoch} mini-batches an epoch are too many to unroll into one graph "
             f"(at most {MAX_STEPS_PER_EPOCH}; use a larger --batch-size)"
         )
-    k = _epochs_per_graph(steps_per_epoch, config.log_every, work.losses.numel())
-    linears = [m for m in model if isinstance(m, nn.Linear)]
-    flops = 6.0 * batch * sum(m.in_features * m.out_features for m in linears)
-    return GraphPlan(
-        batch_size=batch, steps_per_epoch=steps_per_epoch, epochs_per_graph=k, step_flops=flops, **hyper
-    ), ""
+    k = _epochs_per_graph(plan.steps_per_epoch, config.log_every, work.losses.numel())
+    return GraphPlan(**{f.name: getattr(plan, f.name) for f in fields(plan)}, epochs_per_graph=k), ""
 
 
 def capture_pays(step_flops: float, n_layers: int, sms: int) -> bool:
@@ -172,9 +111,10 @@ def cuda_graph_runner(
     plan, why = graph_plan(work, config)
     if plan is None:
         return None, why
-    n_layers = sum(isinstance(m, nn.Linear) for m in work.model)
     sms = torch.cuda.get_device_properties(work.device).multi_processor_count
-    if config.fast != "on" and not capture_pays(plan.step_flops, n_layers, sms):  # --fast on: capture anyway
+    if config.fast != "on" and not capture_pays(
+        plan.step_flops, plan.n_layers, sms
+    ):  # --fast on: capture anyway
         return None, (
             f"{plan.step_flops / 1e9:.1f} GFLOP a step keeps the GPU busy: kernel launches are under 2% "
             "of it, so a CUDA graph would not pay"
@@ -182,17 +122,26 @@ def cuda_graph_runner(
     return build_runner(work, config, plan, capture)
 
 
+_failed: dict[tuple, str] = {}  # (device, plan, rows, capture) -> why its capture failed, once a process
+
+
 def build_runner(
     work: Workload, config: TrainConfig, plan: GraphPlan, capture: Capture
 ) -> tuple[Runner | None, str]:
-    """Warm up and capture; any failure leaves ``work`` as it was and returns (None, why in one line)."""
+    """Warm up and capture; any failure leaves ``work`` as it was and returns (None, why in one line).
+    A capture that failed is not tried again in this process for the same device and shape: the reason
+    is remembered (``--device auto`` builds the step several times; a second failure could hide the
+    first one's cause)."""
+    key = (str(work.device), plan, tuple(work.x_train.shape), capture)
+    if key in _failed:
+        return None, _failed[key]
     started = time.perf_counter()
     try:
         runner = GraphRunner(work, config, plan, capture)
         runner.setup()
     except Exception as error:  # capture can fail in many ways (an op that syncs, a driver limit): eager
-        first = (str(error).strip().splitlines() or [""])[0][:120]
-        return None, f"CUDA graph capture failed ({type(error).__name__}: {first}); training on eager"
+        _failed[key] = f"CUDA graph capture failed ({one_line(error)}); training on eager"
+        return None, _failed[key]
     runner.setup_s = time.perf_counter() - started
     shape = "full batch" if plan.steps_per_epoch == 1 else f"{plan.steps_per_epoch} mini-batches an epoch"
     runner.reason = (
@@ -225,6 +174,8 @@ class GraphRunner:
         self.adam = adam_foreach if foreach else adam_per_tensor
         self.setup_s = 0.0
         self.reason = ""
+        self.self_check = None  # set by training.runner.select_runner once it has checked this path
+        self.check_epochs = plan.epochs_per_graph + 1  # the self-check replays both graphs
         device = work.device
         self.params = [p for p in work.model.parameters() if p.requires_grad]
         self.buf1 = [torch.zeros_like(p) for p in self.params]  # momentum buffer / exp_avg
@@ -245,6 +196,8 @@ class GraphRunner:
         self.weights = torch.tensor([min(plan.batch_size, n - s) / n for s in self.starts], device=device)
         self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self.graphs: dict[int, Graph] = {}  # epochs a replay -> graph
+        self._marked: list[torch.Tensor] | None = None  # mark(): the last log point's weights and state
+        self._marked_steps = 0
         self.load_module()
 
     # -- the arithmetic that is captured ---------------------------------------------------------------
@@ -346,63 +299,52 @@ class GraphRunner:
         try:
             self.setup()
         except Exception as error:  # the same arithmetic, uncaptured: slower, never wrong
-            first = (str(error).strip().splitlines() or [""])[0][:120]
-            self.reason = (
-                f"CUDA graph re-capture failed ({type(error).__name__}: {first}); running uncaptured"
-            )
+            self.reason = f"CUDA graph re-capture failed ({one_line(error)}); running uncaptured"
             self._capture = run_uncaptured
             self._capture_graphs()
         self.setup_s += time.perf_counter() - started
 
+    def mark(self) -> None:
+        """Keep this log point's weights and optimizer state (device copies, no sync) for ``restore()``."""
+        live = [*self.params, *self.buf1, *self.buf2]
+        if self._marked is None:
+            self._marked = [t.detach().clone() for t in live]
+        else:
+            torch._foreach_copy_(self._marked, live)
+        self._marked_steps = self.steps
+
+    def restore(self) -> None:
+        """The weights and optimizer state of the last ``mark()``, into the module and the optimizer."""
+        if self._marked is None:
+            return
+        with torch.no_grad():
+            torch._foreach_copy_([*self.params, *self.buf1, *self.buf2], self._marked)
+        self.steps = self._marked_steps
+        if self.steps == 0 and self.work.optimizer is not None:
+            self.work.optimizer.state.clear()  # no step before the mark: no state, as in torch
+        plan = self.plan
+        write_state(
+            self.work.optimizer, self.params, plan.optimizer, plan.momentum, self.steps, self.buf1, self.buf2
+        )
+
     def sync_module(self) -> None:
         """The weights are the module's own; the optimizer state goes into ``work.optimizer`` (device
         copies, and the step count from the host: no sync)."""
-        optimizer = self.work.optimizer
         plan = self.plan
-        if optimizer is None or self.steps == 0 or (plan.optimizer == SGD and plan.momentum == 0):
-            return  # no state: plain SGD, SGD without momentum, or before the first step (as in torch)
-        for i, p in enumerate(self.params):
-            state = optimizer.state[p]
-            if plan.optimizer == SGD:
-                _put(state, "momentum_buffer", self.buf1[i])
-                continue
-            if isinstance(state.get("step"), torch.Tensor):
-                state["step"].fill_(float(self.steps))  # torch keeps it on the CPU (not capturable)
-            else:
-                state["step"] = torch.tensor(float(self.steps), dtype=torch.float32)
-            _put(state, "exp_avg", self.buf1[i])
-            _put(state, "exp_avg_sq", self.buf2[i])
+        write_state(
+            self.work.optimizer, self.params, plan.optimizer, plan.momentum, self.steps, self.buf1, self.buf2
+        )
 
     def load_module(self) -> None:
         """Optimizer state and hyperparameters from ``work.optimizer`` (after resume or the NaN stop);
         the weights need nothing, the graphs read the module's parameters."""
         optimizer = self.work.optimizer
-        for t in [*self.buf1, *self.buf2]:
-            t.zero_()  # a zero momentum buffer or exp_avg updates exactly like a missing one
-        self.steps = 0
         if optimizer is not None:
-            hyper, _ = _optimizer(optimizer, self.config)  # resume may have restored param_groups
+            hyper, _ = optimizer_hyper(optimizer, self.config)  # resume may have restored param_groups
             if hyper is not None and replace(self.plan, **hyper) != self.plan:
                 self.plan = replace(self.plan, **hyper)
                 if self.plan.optimizer != SGD:
                     self.table = adam_table(self.plan, self.work.device)
                 self.graphs = {}  # captured with the old numbers: capture again at the next run()
-            for i, p in enumerate(self.params):
-                state = optimizer.state.get(p, {})
-                if state.get("momentum_buffer") is not None:
-                    self.buf1[i].copy_(state["momentum_buffer"])
-                    self.steps = max(self.steps, 1)  # SGD keeps no count: "has state" is enough
-                if "exp_avg" in state:
-                    self.buf1[i].copy_(state["exp_avg"])
-                    self.buf2[i].copy_(state["exp_avg_sq"])
-                    # a CPU tensor for torch's Adam (no sync); a device one would sync once, here, at load
-                    self.steps = int(state["step"])
+        self.steps = read_state(optimizer, self.params, self.buf1, self.buf2)
         self.step_i.fill_(min(self.steps, len(self.table) - 1))  # (a kernel argument: no sync)
-
-
-def _put(state: dict, key: str, values: torch.Tensor) -> None:
-    """``state[key] = values`` (a device copy), into the existing tensor when there is one."""
-    if isinstance(state.get(key), torch.Tensor) and state[key].shape == values.shape:
-        state[key].copy_(values)
-    else:
-        state[key] = values.detach().clone()

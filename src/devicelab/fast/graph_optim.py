@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from devicelab.fast.plan import ADAMW
+from devicelab.fast.codes import ADAMW
 
 MAX_TABLE_ROWS = 1 << 20  # Adam's per-step numbers (8 bytes a row); beyond, the last row is used
 
 
 @dataclass(frozen=True)
 class OptimHyper:
-    optimizer: int  # SGD, ADAM or ADAMW (devicelab.fast.plan's codes)
+    optimizer: int  # SGD, ADAM or ADAMW (devicelab.fast.codes)
     lr: float
     momentum: float
     weight_decay: float

@@ -37,10 +37,8 @@ import numpy as np  # noqa: E402
 if not numba.config.CACHE_DIR:  # numba was imported before us without a cache directory
     numba.config.CACHE_DIR = _cache_dir()
 
-# codes shared with devicelab.fast.plan
-RELU, GELU, TANH = 0, 1, 2
-CROSS_ENTROPY, MSE = 0, 1
-SGD, ADAM, ADAMW = 0, 1, 2
+
+# activation, loss and optimizer arguments are devicelab.fast.codes' numbers (0/1/2 below)
 
 # everything but "nnan"/"ninf": a diverging run must still produce NaN/inf losses
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}

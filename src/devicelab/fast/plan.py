@@ -1,23 +1,29 @@
-"""What the fused CPU kernel can train, read from a workload without importing numba: a ``KernelPlan``
-(the model's widths, activation, loss, optimizer and its hyperparameters) or the reason it cannot."""
+"""The one plan both fast paths read: ``plan_for(work, config)`` gives a ``FastPlan`` (the model's widths
+and activation from ``match_mlp``, the loss, the optimizer and its hyperparameters, the batch) or the
+one-line reason no fast path can train ``work``. Each path adds its own checks on top:
+``kernel_check`` for the fused CPU kernel (here, without importing numba), ``graph_plan`` for the
+captured CUDA step (``devicelab.fast.cuda_graph``).
+
+This module reads a workload by its attributes only and imports nothing from ``devicelab.training``
+(which imports the fast paths, not the other way round)."""
 
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from devicelab.models import MLP
-from devicelab.training.config import TrainConfig
-from devicelab.training.setup import _FlatMSE
-from devicelab.training.workload import Workload
+from devicelab.fast.codes import ACTIVATIONS, ADAM, ADAMW, CROSS_ENTROPY, MSE, SGD
+from devicelab.fast.graph_optim import OptimHyper
+from devicelab.fast.match import MLPShape, match_mlp, step_flops
+from devicelab.models import FlatMSE
 
-# codes of devicelab.fast.kernel (kept equal there; not imported, so this module does not load numba)
-ACTIVATIONS = {nn.ReLU: 0, nn.GELU: 1, nn.Tanh: 2}
-CROSS_ENTROPY, MSE = 0, 1
-SGD, ADAM, ADAMW = 0, 1, 2
+if TYPE_CHECKING:
+    from devicelab.training.config import TrainConfig
+    from devicelab.training.workload import Workload
 
 # Above this many FLOPs a step (forward + backward), --fast auto leaves the step to torch's BLAS. The
 # kernel runs 20-38 GFLOP/s on one core with no per-step overhead; eager pays ~0.2-0.5 ms of operator
@@ -30,95 +36,85 @@ MAX_STEP_FLOPS = 4e6
 
 
 @dataclass(frozen=True)
-class KernelPlan:
+class FastPlan(OptimHyper):
     widths: tuple[int, ...]  # n_inputs, hidden..., n_outputs
-    activation: int
+    activation: int  # devicelab.fast.codes
     loss: int
-    optimizer: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    betas: tuple[float, float]
-    eps: float
     batch_size: int  # rows per step (n for full batch)
+    steps_per_epoch: int
 
     @property
     def step_flops(self) -> float:
-        """Multiply-adds of forward and backward (about 3 matmuls per layer), as FLOPs."""
-        pairs = zip(self.widths[:-1], self.widths[1:], strict=True)
-        return 6.0 * self.batch_size * sum(i * o for i, o in pairs)
+        return step_flops(MLPShape(self.widths, "").macs, self.batch_size)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.widths) - 1
 
 
-def plan_for(work: Workload, config: TrainConfig) -> tuple[KernelPlan | None, str]:
-    """The plan for ``work``, or (None, why the kernel cannot train it), the checks cheapest first."""
-    if work.device.type != "cpu":
-        return None, f"the fused kernel runs on the CPU, not {work.device}"
-    model = work.model
-    if type(model) is not MLP:
-        return None, f"the model is a {type(model).__name__}, not devicelab's MLP"
-    if model.spec.get("dropout", 0.0) > 0 or any(isinstance(m, nn.Dropout) for m in model):
-        return None, "the fused kernel has no dropout"
-    if _has_hooks(model):
-        return None, "the model has hooks, which the fused kernel would skip"
-    widths, activation, why = _layers(model)
-    if widths is None:
+def plan_for(work: Workload, config: TrainConfig) -> tuple[FastPlan | None, str]:
+    """The plan for ``work`` on any device, or (None, why no fast path can train it)."""
+    shape, why = match_mlp(work.model)
+    if shape is None:
         return None, why
-    loss, why = _loss(work.loss_fn, widths[-1])
+    loss, why = _loss(work.loss_fn, shape.widths[-1])
     if loss is None:
         return None, why
-    optimizer, why = _optimizer(work.optimizer, config)
-    if optimizer is None:
+    hyper, why = optimizer_hyper(work.optimizer, config)
+    if hyper is None:
         return None, why
     n = work.x_train.shape[0]
-    if work.x_train.dtype != torch.float32 or any(p.dtype != torch.float32 for p in model.parameters()):
-        return None, "the fused kernel trains float32 models and data only"
-    why = _targets(work.y_train, loss, widths[-1])
-    if why:
-        return None, why
     batch = n if config.batch_size is None else min(config.batch_size, n)
-    plan = KernelPlan(widths, activation, loss, batch_size=batch, **optimizer)
+    return FastPlan(
+        widths=shape.widths,
+        activation=ACTIVATIONS[shape.activation],
+        loss=loss,
+        batch_size=batch,
+        steps_per_epoch=-(-n // batch),
+        **hyper,
+    ), ""
+
+
+def kernel_check(plan: FastPlan, work: Workload, config: TrainConfig) -> str:
+    """Why the fused CPU kernel cannot (or, under ``--fast auto``, should not) train ``work``; ""
+    when it can."""
+    if work.device.type != "cpu":
+        return f"the fused kernel runs on the CPU, not {work.device}"
+    if work.x_train.dtype != torch.float32 or any(p.dtype != torch.float32 for p in work.model.parameters()):
+        return "the fused kernel trains float32 models and data only"
+    why = _targets(work.y_train, plan.loss, plan.widths[-1])
+    if why:
+        return why
     if (
         plan.step_flops > MAX_STEP_FLOPS and getattr(config, "fast", "auto") != "on"
-    ):  # "on": wherever it applies
-        return None, (
+    ):  # on: wherever it applies
+        return (
             f"{plan.step_flops / 1e6:.0f} MFLOP a step is enough work for torch's BLAS to beat the fused "
             f"kernel (it pays below {MAX_STEP_FLOPS / 1e6:.0f})"
         )
     if importlib.util.find_spec("numba") is None:
-        return None, "numba is not installed: pip install numba"
-    return (
-        plan,
-        f"fused numba kernel (MLP {'-'.join(map(str, widths))}, {plan.step_flops / 1e3:.0f} kFLOP a step)",
+        return "numba is not installed: pip install numba"
+    return ""
+
+
+def kernel_plan(work: Workload, config: TrainConfig) -> tuple[FastPlan | None, str]:
+    """The plan the fused CPU kernel runs, or (None, why not); the reason says what it trains."""
+    plan, why = plan_for(work, config)
+    if plan is not None and work.device.type != "cpu":  # the device first: its reason is the clearest
+        return None, f"the fused kernel runs on the CPU, not {work.device}"
+    why = why or kernel_check(plan, work, config)
+    if why:
+        return None, why
+    return plan, (
+        f"fused numba kernel (MLP {'-'.join(map(str, plan.widths))}, {plan.step_flops / 1e3:.0f} kFLOP a step)"
     )
-
-
-def _has_hooks(model: nn.Module) -> bool:
-    hooks = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-    if any(getattr(m, h, None) for m in model.modules() for h in hooks):
-        return True
-    return any(getattr(p, "_backward_hooks", None) for p in model.parameters())
-
-
-def _layers(model: MLP) -> tuple[tuple[int, ...] | None, int, str]:
-    """(widths, activation code, "") from the module list, or (None, 0, why)."""
-    modules = list(model)
-    linears, activations = modules[0::2], modules[1::2]
-    if len(modules) % 2 != 1 or not all(type(m) is nn.Linear and m.bias is not None for m in linears):
-        return None, 0, "the MLP's layers are not Linear/activation pairs"
-    kinds = {type(m) for m in activations}
-    if len(kinds) > 1 or not kinds <= set(ACTIVATIONS):
-        return None, 0, f"activation {', '.join(sorted(k.__name__ for k in kinds))} is not fused"
-    if any(isinstance(m, nn.GELU) and m.approximate != "none" for m in activations):
-        return None, 0, "only the exact (erf) GELU is fused"
-    widths = (linears[0].in_features, *(m.out_features for m in linears))
-    return widths, ACTIVATIONS[kinds.pop()] if kinds else 0, ""
 
 
 def _loss(loss_fn: nn.Module, n_outputs: int) -> tuple[int | None, str]:
     if type(loss_fn) is nn.CrossEntropyLoss:
         default = loss_fn.weight is None and loss_fn.label_smoothing == 0 and loss_fn.reduction == "mean"
         return (CROSS_ENTROPY, "") if default else (None, "a weighted or smoothed cross-entropy")
-    if type(loss_fn) is _FlatMSE and loss_fn.reduction == "mean" and n_outputs == 1:
+    if type(loss_fn) is FlatMSE and loss_fn.reduction == "mean" and n_outputs == 1:
         return MSE, ""
     return None, f"the loss {type(loss_fn).__name__} is not fused"
 
@@ -139,8 +135,8 @@ def _targets(y: torch.Tensor, loss: int, n_outputs: int) -> str:
     return ""
 
 
-def _optimizer(optimizer: torch.optim.Optimizer | None, config: TrainConfig) -> tuple[dict | None, str]:
-    """The optimizer's hyperparameters as ``KernelPlan`` fields, or (None, why)."""
+def optimizer_hyper(optimizer: torch.optim.Optimizer | None, config: TrainConfig) -> tuple[dict | None, str]:
+    """The optimizer's hyperparameters as ``OptimHyper`` fields, or (None, why)."""
     base = {"momentum": 0.0, "weight_decay": 0.0, "betas": (0.9, 0.999), "eps": 1e-8}
     if optimizer is None:  # plain SGD: the workload's step needs no optimizer object
         return {**base, "optimizer": SGD, "lr": float(config.lr)}, ""

@@ -18,6 +18,7 @@ import torch
 
 from devicelab.data import Dataset
 from devicelab.devices import sync_fn
+from devicelab.errors import one_line
 from devicelab.timing import calibrate_number, measure
 from devicelab.training.config import TrainConfig
 from devicelab.training.workload import build_workload, forward_macs
@@ -172,8 +173,14 @@ def _time_point(
     width_factor: int,
     label: str,
 ) -> ScalePoint:
-    work = build_workload(
-        config, dataset, device, PROBE_BUFFER, batch_factor=batch_factor, width_factor=width_factor
+    work = build_workload(  # the run's data path: rows too large for the device stay in host memory
+        config,
+        dataset,
+        device,
+        PROBE_BUFFER,
+        batch_factor=batch_factor,
+        width_factor=width_factor,
+        data="auto",
     )
     step = work.repeated_step()
     counter = iter(range(1 << 62))
@@ -204,11 +211,18 @@ def probe_regime(
     sizes = [(k, 1, f"batch ×{k}") for k in batch_factors]
     sizes += [(1, width_factor, f"width ×{width_factor}")] if width_factor > 1 else []
     fits = [(b, w) == (1, 1) or step_elements(config, dataset, b, w) <= max_elements for b, w, _ in sizes]
-    points = [_time_point(config, dataset, device, *size) for size, ok in zip(sizes, fits, strict=True) if ok]
+    points, failed = [], []
+    for size, ok in zip(sizes, fits, strict=True):
+        if not ok:
+            continue
+        try:
+            points.append(_time_point(config, dataset, device, *size))
+        except Exception as error:  # out of memory at a larger size, ...: that size is skipped, with why
+            failed.append(f"{size[2]} ({one_line(error)})")
     if len(points) < 2:
         return None
     regime = decide_regime([p.macs for p in points], [p.seconds for p in points])
     threads = torch.get_num_threads()
-    skipped = tuple(label for (_, _, label), ok in zip(sizes, fits, strict=True) if not ok)
+    skipped = (*(label for (_, _, label), ok in zip(sizes, fits, strict=True) if not ok), *failed)
     tips = suggestions(regime, device.type, threads)
     return RegimeProbe(tuple(points), regime, tips, str(device), threads, skipped)

@@ -93,6 +93,14 @@ class ProgressBar(Callbacks):
             self.unwritten = line
         self.stream.flush()
 
+    def on_fallback(self, reason: str) -> None:
+        """A fast path failed and the run goes on eagerly: one line of its own, said once."""
+        self.stream.write(
+            ("\n" if self.tty else "") + _("devicelab: {reason}").format(reason=translate(reason)) + "\n"
+        )
+        self.width = 0
+        self.stream.flush()
+
     def close(self) -> None:
         """End a run that stopped early (interrupted or diverged): finish the redrawn line on a terminal;
         into a file, write the last line the rate limit held back, so the log shows where it stopped."""

@@ -13,7 +13,7 @@ Layout (the one measured fastest on a small CPU: see docs/sweep.md):
 The arithmetic is torch's in float32 (sums in another order, so equal to about 1e-7, not bit for bit):
 softmax cross-entropy with the max subtracted, MSE, and torch.optim's SGD (momentum, weight decay), Adam
 and AdamW with each model's own hyper-parameters. The activations and optimizer codes are devicelab's
-single-model fused kernel's (devicelab.fast.kernel), so the two cannot drift apart.
+single-model fused kernel's (devicelab.fast.kernel), and so are the codes (devicelab.fast.codes).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ import numpy as np
 
 from devicelab.fast.kernel import _FASTMATH, _activate, _derivative
 
-CROSS_ENTROPY, MSE = 0, 1
-SGD, ADAM, ADAMW = 0, 1, 2
 # Models per tile, at most: the loops over a tile must have a run-time length for LLVM to vectorise them (a
 # constant one is unrolled into scalar code), and longer ones pay their set-up less often. Measured on the
 # seed workload (one core): 32 models 3.6 µs per model-epoch, 64 2.6, 128 2.3, 256 2.1.

@@ -16,12 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from devicelab.fast.codes import ACTIVATIONS, LOSSES, OPTIMIZERS
 from devicelab.sweep import stack
 from devicelab.training.config import TrainConfig
-
-OPTIMIZERS = {"sgd": 0, "adam": 1, "adamw": 2}
-LOSSES = {"classification": 0, "regression": 1}
-ACTIVATIONS = {"relu": 0, "gelu": 1, "tanh": 2}
 
 
 class Buffers:
@@ -159,7 +156,8 @@ def _sgd(config: TrainConfig, p, g, lr, buf, _unused, step: int) -> None:
 
 
 def _adam(config: TrainConfig, p, g, lr, exp_avg, exp_avg_sq, step: int) -> None:
-    """torch.optim.Adam's / AdamW's single-tensor update with a learning rate per model."""
+    """torch.optim.Adam's / AdamW's update with a learning rate per model: its single-tensor form on the
+    CPU, its foreach form (the default there) on CUDA, so that each model equals its own train run."""
     beta1, beta2, eps, wd = 0.9, 0.999, 1e-8, config.weight_decay
     if wd and config.optimizer == "adamw":
         p.mul_((1 - lr * wd).float())
@@ -169,7 +167,12 @@ def _adam(config: TrainConfig, p, g, lr, exp_avg, exp_avg_sq, step: int) -> None
     exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
     step_size = (lr / (1 - beta1**step)).float()
     denom = (exp_avg_sq.sqrt() / ((1 - beta2**step) ** 0.5)).add_(eps)
-    p.addcmul_(exp_avg / denom, -step_size)  # p.addcdiv_(exp_avg, denom, value=-step_size)
+    if p.device.type == "cuda":
+        # torch's foreach Adam, train's default on CUDA: its last op computes fma(-s, m / d, p) in float32;
+        # the same in float64 (the product of two float32 is exact there), as fast.graph_optim.adam_foreach
+        p.copy_(torch.addcmul(p.double(), (exp_avg / denom).double(), (-step_size).double()))
+    else:
+        p.addcmul_(exp_avg / denom, -step_size)  # p.addcdiv_(exp_avg, denom, value=-step_size)
 
 
 LAYOUTS = {"numba": NumbaModels, "bmm": BmmModels}

@@ -22,6 +22,7 @@ from devicelab.sweep import ranks, stack
 from devicelab.sweep.grid import Grid, ModelSpec, check_size
 from devicelab.sweep.layouts import choose_layout, make_models
 from devicelab.sweep.result import GroupResult, SweepResult
+from devicelab.threads import torch_threads
 from devicelab.training import distributed
 from devicelab.training.config import TrainConfig, validate
 from devicelab.training.evaluate import METRIC_NAMES
@@ -69,26 +70,21 @@ def run_sweep(
     layout, layout_reason = choose_layout(layout, device)  # numba: compiles, or loads the disk cache
     setup_s = time.perf_counter() - setup_started
     threads = config.threads or (1 if device.type == "cpu" else torch.get_num_threads())
-    threads_before = torch.get_num_threads()
     groups: list[GroupResult | None] = []  # None: a shape with no model for this rank (under torchrun)
     status = "completed"
-    with stop_on_sigint(stop) as flag:
-        torch.set_num_threads(threads)
-        try:
-            for number, specs in enumerate(grid.groups()):
-                if flag.requested:  # asked for as the last group ended: the next one is not started
-                    status = "interrupted"
-                    break
-                mine = ranks.share(specs)  # under torchrun: this rank's models of the shape (alone: all)
-                group = _train_group(
-                    config, dataset, device, layout, mine, number, len(grid.hiddens), flag, on_log
-                ) if mine else None  # fmt: skip
-                groups.append(group)
-                if group and group.status == "interrupted":
-                    status = "interrupted"
-                    break
-        finally:
-            torch.set_num_threads(threads_before)
+    with stop_on_sigint(stop) as flag, torch_threads(threads):
+        for number, specs in enumerate(grid.groups()):
+            if flag.requested:  # asked for as the last group ended: the next one is not started
+                status = "interrupted"
+                break
+            mine = ranks.share(specs)  # under torchrun: this rank's models of the shape (alone: all)
+            group = _train_group(
+                config, dataset, device, layout, mine, number, len(grid.hiddens), flag, on_log
+            ) if mine else None  # fmt: skip
+            groups.append(group)
+            if group and group.status == "interrupted":
+                status = "interrupted"
+                break
     if distributed.launched():  # rank 0 gathers every rank's models; the others keep their own (unsaved)
         with distributed.session(device, timeout_s=GATHER_TIMEOUT_S):
             groups = ranks.gather_groups(groups) or groups

@@ -40,6 +40,9 @@ class Callbacks:
     def on_log(self, point: LogPoint) -> None:
         """Called at every log point (every ``log_every`` epochs, at the end and on a stop)."""
 
+    def on_fallback(self, reason: str) -> None:
+        """Called once if a fast path failed mid-run and the run went on on the eager step."""
+
 
 class CallbackList(Callbacks):
     """Several callbacks as one, called in order (a progress bar and a TensorBoard writer)."""
@@ -54,3 +57,7 @@ class CallbackList(Callbacks):
     def on_log(self, point: LogPoint) -> None:
         for callback in self.callbacks:
             callback.on_log(point)
+
+    def on_fallback(self, reason: str) -> None:
+        for callback in self.callbacks:
+            callback.on_fallback(reason)

@@ -10,20 +10,28 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 
 from devicelab.data import Dataset
 from devicelab.devices import available_devices, resolve_device, sync_fn
+from devicelab.errors import UserError, one_line
+from devicelab.threads import torch_threads
 from devicelab.timing import calibrate_number, measure
 from devicelab.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from devicelab.training.workload import BuildWorkload
 
 
 @dataclass(frozen=True)
 class Candidate:
     device: str
     threads: int
-    s_per_epoch: float | None  # None when not timed (a single candidate)
+    s_per_epoch: float | None  # None when not timed (a single candidate) or ruled out
+    error: str = ""  # why timing it failed, in one line: the device is ruled out
 
     @property
     def label(self) -> str:
@@ -46,6 +54,7 @@ class DeviceChoice:
                 c.label: None if c.s_per_epoch is None else round(c.s_per_epoch * 1e6, 2)
                 for c in self.candidates
             },
+            "ruled_out": {c.label: c.error for c in self.candidates if c.error},
         }
 
 
@@ -54,19 +63,35 @@ TimeEpoch = Callable[[TrainConfig, Dataset, torch.device, int], float]
 
 # Epochs per timed call of a fast path (it runs many epochs per call, as between two log points).
 FAST_CHUNK = 20
+# Optimizer steps in one timed epoch, at most: an epoch of more mini-batches is timed on its first
+# MAX_TIMED_STEPS batches and scaled to the whole epoch, so that timing a device on a large data set
+# costs a few steps, not a dozen whole epochs.
+MAX_TIMED_STEPS = 8
 
 
-def time_epoch(config: TrainConfig, dataset: Dataset, device: torch.device, threads: int) -> float:
+def time_epoch(
+    config: TrainConfig,
+    dataset: Dataset,
+    device: torch.device,
+    threads: int,
+    *,
+    build: BuildWorkload | None = None,
+) -> float:
     """Median seconds per epoch of this workload on ``device`` with ``threads`` CPU threads, run the way
-    ``devicelab train`` would run it there (its fast path where one applies, else the eager step). A
-    throwaway model: the real one is built afterwards from the seed, so timing changes no result."""
+    ``devicelab train`` would run it there: the same data path (``data="auto"``: rows too large for the
+    device are streamed from host memory, as the run would stream them) and its fast path where one
+    applies, else the eager step. A throwaway model: the real one is built afterwards from the seed, so
+    timing changes no result. ``build``: the run's workload builder (default: devicelab's MLP)."""
     from devicelab.training.runner import select_runner
     from devicelab.training.workload import build_workload
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        work = build_workload(config, dataset, device, n_epochs=FAST_CHUNK)
+    build = build or partial(build_workload, config, dataset)
+    with torch_threads(threads):  # timing leaves the process as it found it
+        whole = build(device, FAST_CHUNK, data="auto")
+        n, batch = whole.x_train.shape[0], whole.batch
+        steps = -(-n // batch)
+        work = whole.first_rows(MAX_TIMED_STEPS * batch)  # the whole epoch when it is short
+        scale = steps / -(-work.x_train.shape[0] // batch)
         runner, _ = select_runner(work, config)
         chunk = 1 if runner.name == "eager" else FAST_CHUNK
         sync = sync_fn(device)
@@ -74,9 +99,10 @@ def time_epoch(config: TrainConfig, dataset: Dataset, device: torch.device, thre
         for _ in range(2):  # first steps allocate and, on a GPU, load kernels
             fn()
         number = calibrate_number(fn, sync=sync, target_s=0.01, max_number=100)
-        return measure(fn, sync=sync, warmup=0, repeats=3, number=number).median / chunk
-    finally:
-        torch.set_num_threads(before)  # timing leaves the process as it found it
+        # the best of two medians, so that a momentary disturbance does not decide (one build and one
+        # capture a device: the run itself is the only other one)
+        best = min(measure(fn, sync=sync, warmup=0, repeats=3, number=number).median for _ in range(2))
+        return best / chunk * scale
 
 
 def _never() -> bool:
@@ -86,12 +112,12 @@ def _never() -> bool:
 def cpu_kernel_applies(config: TrainConfig, dataset: Dataset) -> bool:
     """Would ``devicelab train`` run this workload on the CPU in the fused (one-thread) kernel? Decided from
     the shape alone (``devicelab.fast.plan``), without compiling anything."""
-    from devicelab.fast.plan import plan_for
+    from devicelab.fast.plan import kernel_plan
     from devicelab.training.workload import build_workload
 
     if config.fast == "off" or importlib.util.find_spec("numba") is None:
         return False
-    plan, _ = plan_for(build_workload(config, dataset, torch.device("cpu"), 1), config)
+    plan, _ = kernel_plan(build_workload(config, dataset, torch.device("cpu"), 1), config)
     return plan is not None
 
 
@@ -113,14 +139,18 @@ def choose_device(
     dataset: Dataset,
     *,
     devices: Sequence[torch.device] | None = None,
-    timer: TimeEpoch = time_epoch,
+    timer: TimeEpoch | None = None,
     default_threads: int | None = None,
     one_thread_kernel: Callable[[TrainConfig, Dataset], bool] | None = None,
+    build: BuildWorkload | None = None,
 ) -> DeviceChoice:
     """``--device auto`` times every available device; a named device (resolved, or a UserError saying
     why it is not there) only has its CPU threads timed. Where the CPU would run the fused kernel, which
     uses one thread (``one_thread_kernel``, default: asks ``devicelab.fast``), the CPU is one candidate
-    with one thread. ``devices``, ``timer`` and ``one_thread_kernel`` can be injected."""
+    with one thread. A device whose timing fails (out of memory, a driver error, ...) is ruled out with its
+    one-line reason. ``devices``, ``timer`` and ``one_thread_kernel`` can be injected; ``build``: the
+    run's workload builder, timed by the default timer."""
+    timer = timer or partial(time_epoch, build=build)
     if devices is None:
         devices = available_devices() if config.device == "auto" else [resolve_device(config.device)]
     default_threads = default_threads or torch.get_num_threads()
@@ -138,7 +168,14 @@ def choose_device(
         only = options[0]
         why = "the only device here" if config.device == "auto" else "asked for"
         return DeviceChoice(only.device, only.threads, f"{only.label}: {why}", tuple(options))
-    timed = [_timed(c, config, dataset, timer) for c in options]
+    tried = [_timed(c, config, dataset, timer) for c in options]
+    timed = [c for c in tried if not c.error]
+    failed = "".join(f"; {c.label} ruled out ({c.error})" for c in tried if c.error)
+    if not timed:
+        raise UserError(
+            f"no device could run this workload{failed}",
+            hint="check the data and options, or name a device with --device",
+        )
     finalists = _cpu_finalist(timed)
     best = min(finalists, key=lambda c: c.s_per_epoch)
     listing = ", ".join(f"{c.label} {c.s_per_epoch * 1e6:.0f} µs" for c in timed)
@@ -146,8 +183,8 @@ def choose_device(
     return DeviceChoice(
         best.device,
         best.threads,
-        f"{best.label}: timed this workload per epoch: {listing}; " + "; ".join(said),
-        tuple(timed),
+        f"{best.label}: timed this workload per epoch: {listing}; " + "; ".join(said) + failed,
+        tuple(tried),
     )
 
 
@@ -178,9 +215,15 @@ _ONE_THREAD_RULE = (
 
 
 def _timed(candidate: Candidate, config: TrainConfig, dataset: Dataset, timer: TimeEpoch) -> Candidate:
-    """The best of two timings, so a momentary disturbance does not decide."""
+    """The candidate timed; any failure rules the device out, with its reason in one line (never a
+    traceback)."""
     device = torch.device(candidate.device)
-    seconds = min(timer(config, dataset, device, candidate.threads) for _ in range(2))
+    try:
+        seconds = timer(config, dataset, device, candidate.threads)
+    except Exception as error:  # out of memory, a driver or capture error, ...: this device cannot run it
+        if device.type == "cuda":
+            torch.cuda.empty_cache()  # what the failed attempt allocated goes back for the next candidate
+        return Candidate(candidate.device, candidate.threads, None, one_line(error))
     return Candidate(candidate.device, candidate.threads, seconds)
 
 

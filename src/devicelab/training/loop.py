@@ -8,23 +8,29 @@ epochs, at the end, and when the user presses Ctrl-C.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 import torch
 
 from devicelab.data import Dataset, load_dataset
+from devicelab.errors import UserError, one_line
+from devicelab.threads import torch_threads
 from devicelab.training import distributed
 from devicelab.training.autosave import Autosave
 from devicelab.training.callbacks import Callbacks, StartInfo
 from devicelab.training.config import TrainConfig, early_stop_patience
 from devicelab.training.device_choice import DeviceChoice, choose_device
 from devicelab.training.early_stop import EarlyStopping
+from devicelab.training.guard import Fallback
 from devicelab.training.interrupt import StopFlag, stop_on_sigint
+from devicelab.training.rank_watch import watch_ranks
 from devicelab.training.recorder import Recorder
 from devicelab.training.result import RunResult
 from devicelab.training.resume import Checkpoint
-from devicelab.training.runner import select_runner
-from devicelab.training.workload import build_workload
+from devicelab.training.runner import FastRunner, select_runner
+from devicelab.training.session import Keep
+from devicelab.training.workload import BuildWorkload, build_workload
 
 
 def train(
@@ -35,57 +41,94 @@ def train(
     callbacks: Callbacks | None = None,
     stop: StopFlag | None = None,
     autosave: Autosave | None = None,
+    keep: Keep | None = None,
 ) -> RunResult:
-    """Train as ``config`` says (default: the seed workload) and return the result; nothing is written
-    until ``result.save()``. ``dataset``: already loaded from ``config`` (default: load it here). Ctrl-C stops at an epoch boundary with ``status == "interrupted"``; a NaN or
-    infinite loss stops with ``status == "diverged"`` and the last good weights. Raises UserError on bad
-    input. ``autosave``: write the folder's first files now and a resumable checkpoint at log points
-    (what ``devicelab train`` does, so that a killed run can be resumed)."""
+    """Train as ``config`` says (default: the seed workload) and return the result. ``dataset``: already
+    loaded from ``config`` (default: load it here). Ctrl-C stops at an epoch boundary with ``status ==
+    "interrupted"``; a NaN or infinite loss stops with ``status == "diverged"`` and the last good weights.
+    Raises UserError on bad input.
+
+    Without ``keep`` nothing is written until ``result.save()``. ``keep=Keep()`` keeps the run as
+    ``devicelab train`` does (``devicelab.training.session``): its folder made now, resumable checkpoints
+    at log points, TensorBoard if asked, a progress bar, the whole folder at the end (``result.folder``).
+    ``autosave``: the checkpoints alone, into a folder made by the caller (with ``keep``: made there)."""
     config = config or TrainConfig()
     dataset = dataset or load_dataset(config)
+    if keep is not None:
+        from devicelab.training.session import keep_run
+
+        def kept(callbacks_: Callbacks, flag: StopFlag, saving: Autosave | None) -> RunResult:
+            return train(
+                config, dataset=dataset, resume=resume, callbacks=callbacks_, stop=flag, autosave=saving
+            )
+
+        return keep_run(config, kept, keep, callbacks, stop)
     if resume:
         resume.check_dataset(dataset)
+    build = partial(build_workload, config, dataset)
+    return run_training(
+        config, dataset, build, resume=resume, callbacks=callbacks, stop=stop, autosave=autosave
+    )
+
+
+def run_training(
+    config: TrainConfig,
+    dataset: Dataset,
+    build: BuildWorkload,
+    *,
+    resume: Checkpoint | None = None,
+    callbacks: Callbacks | None = None,
+    stop: StopFlag | None = None,
+    autosave: Autosave | None = None,
+    fast_runner: FastRunner | None = None,
+) -> RunResult:
+    """The run itself, for any model: ``build(device, n_epochs, data=...)`` makes the workload (its model,
+    loss, optimizer and data on ``device``; ``functools.partial(build_workload, config, dataset)`` for
+    devicelab's MLP), on the device chosen here (timed with the same builder) or resumed.
+    ``fast_runner``: how the fast path is built (default: the device's own; tests inject failing ones)."""
     callbacks = callbacks or Callbacks()
-    threads_before = torch.get_num_threads()
     with stop_on_sigint(stop) as flag:
-        try:
-            if distributed.launched():  # under torchrun: every rank alike, no timing
-                choice = distributed.device_choice(config)
-            else:
-                choice = resume.device_choice(config) if resume else choose_device(config, dataset)
-            torch.set_num_threads(choice.threads)
+        if distributed.launched():  # under torchrun: every rank alike, no timing
+            choice = distributed.device_choice(config)
+        else:
+            choice = resume.device_choice(config) if resume else choose_device(config, dataset, build=build)
+        with torch_threads(choice.threads):
             if distributed.launched():
-                return _run_rank(config, dataset, choice, resume, callbacks, flag, autosave)
-            return _run(config, dataset, choice, resume, callbacks, flag, autosave)
-        finally:
-            torch.set_num_threads(threads_before)
+                return _run_rank(
+                    config, dataset, build, choice, resume, callbacks, flag, autosave, fast_runner
+                )
+            return _run(config, dataset, build, choice, resume, callbacks, flag, autosave, fast_runner)
 
 
-def _run_rank(config, dataset, choice: DeviceChoice, resume, callbacks, flag, autosave) -> RunResult:
+def _run_rank(
+    config, dataset, build, choice: DeviceChoice, resume, callbacks, flag, autosave, fast
+) -> RunResult:
     """This rank's part of a torchrun job, inside its process group. A collective that fails because
     another rank died ends the run with one line saying where the last checkpoint is (rank 0 writes it)."""
-    with distributed.session(choice.device):
+    folder = lambda: autosave.folder if autosave and autosave.written else None  # noqa: E731
+    # under NCCL a thread watches the other ranks (a dead one blocks the GPU, and this thread with it)
+    with distributed.session(choice.device), watch_ranks(torch.device(choice.device).type, folder):
         try:
-            return _run(config, dataset, choice, resume, callbacks, flag, autosave)
+            return _run(config, dataset, build, choice, resume, callbacks, flag, autosave, fast)
         except (RuntimeError, torch.distributed.DistError) as error:
             if not distributed.is_rank_failure(error):
                 raise
-            folder = autosave.folder if autosave and autosave.written else None
-            raise distributed.rank_stopped(error, folder) from None
+            raise distributed.rank_stopped(error, folder()) from None
 
 
 def _run(
-    config, dataset, choice: DeviceChoice, resume, callbacks: Callbacks, flag: StopFlag, autosave
+    config, dataset, build, choice: DeviceChoice, resume, callbacks: Callbacks, flag: StopFlag, autosave, fast
 ) -> RunResult:
     total = config.epochs
     # rows too large for the device's free memory are streamed from host memory (training/stream.py)
-    work = build_workload(config, dataset, torch.device(choice.device), total, data="auto")
+    work = build(torch.device(choice.device), total, data="auto")
     start = resume.restore(work) if resume else 0
     ddp = distributed.launched()
     if ddp:  # after the restore: DDP starts every rank from rank 0's (restored) weights
         work = distributed.ddp_workload(work)
-    runner, path_reason = select_runner(work, config)
+    runner, path_reason = select_runner(work, config, fast_runner=fast)
     runner.load_module()  # a resumed run's weights and optimizer state, into the runner
+    check, setup_s = runner.self_check, runner.setup_s
     previous = resume.losses if resume else np.zeros(0, dtype=np.float32)
     y_scale = float(dataset.target_scaler.scale[0]) if dataset.target_scaler else 1.0
     # under DDP a log point's losses and metrics are reduced across the ranks (one all_reduce)
@@ -116,12 +159,24 @@ def _run(
     # under DDP a stop is agreed on at log points (LogReduce), so that every rank stops at the same epoch
     should_stop = _never if ddp else lambda: flag.requested
     started = time.perf_counter()
+    fallback = Fallback(work, runner) if runner.name != "eager" else None
     while epoch < total:
         next_log = min(total, (epoch // log_every + 1) * log_every)
-        # nothing is read from the device until the log point (or a stop asked for between epochs)
-        epoch = runner.run(epoch, next_log, should_stop)
-        runner.sync_module()  # the weights and optimizer state, back into the module for the log point
-        point = recorder.read(epoch)
+        if fallback:  # a fast path: the state of this log point, to go on from if it fails
+            fallback.mark()
+        try:
+            reached, point = _interval(runner, recorder, epoch, next_log, should_stop)
+        except Exception as error:
+            if fallback is None or fallback.reason:
+                raise
+            try:
+                runner = fallback.recover(error, epoch, next_log)
+                callbacks.on_fallback(fallback.reason)  # said once; kept in the summary
+                reached, point = _interval(runner, recorder, epoch, next_log, should_stop)
+            except Exception as again:  # the device itself is broken (a sticky CUDA error): stop, say where
+                reason = fallback.reason or f"the {runner.name} path failed ({one_line(error)})"
+                raise _device_failed(work, reason, again, autosave) from None
+        epoch = reached
         if point is None:
             status = "diverged"
             break
@@ -160,13 +215,33 @@ def _run(
         previous_wall_s=resume.wall_s if resume else 0.0,
         path=runner.name,
         path_reason=path_reason,
-        setup_s=runner.setup_s,
+        setup_s=setup_s,
+        self_check=check.to_dict() if check else None,
+        fallback=fallback.reason if fallback else "",
         early_stopping=early.to_dict() if early else None,
         extra_state=extra,
         checkpoints=autosave.to_dict() if autosave else None,
         data_mode=work.data_mode,
         data_reason=work.data_reason,
         world_size=distributed.rank_world()[1],
+    )
+
+
+def _interval(runner, recorder: Recorder, start: int, stop: int, should_stop):
+    """Train ``start..stop-1`` and read the log point: (the epoch reached, the point or None if the loss
+    diverged). Nothing is read from the device until the log point (or a stop asked for)."""
+    reached = runner.run(start, stop, should_stop)
+    runner.sync_module()  # the weights and optimizer state, back into the module for the log point
+    return reached, recorder.read(reached)
+
+
+def _device_failed(work, reason: str, error: Exception, autosave) -> UserError:
+    saved = autosave.folder if autosave and autosave.written else None
+    return UserError(
+        f"training on {work.device} failed: {reason}, and the eager step failed too ({one_line(error)})",
+        hint=f"continue from the last checkpoint: devicelab train --resume {saved}"
+        if saved
+        else "train again (with --fast off to leave the fast path out)",
     )
 
 

@@ -39,7 +39,9 @@ class RunResult:
     previous_wall_s: float = 0.0
     path: str = "eager"  # the runner that trained: "eager" or a fast path's name (devicelab.fast)
     path_reason: str = ""  # why that runner (and, when a fast path could not apply, why not)
-    setup_s: float = 0.0  # the fast path's compile or capture time, not counted in wall_s
+    setup_s: float = 0.0  # the fast path's compile or capture time and self-check, not counted in wall_s
+    self_check: dict | None = None  # guard.SelfCheck.to_dict() of the fast path (None: no fast path ran)
+    fallback: str = ""  # why a fast path that failed mid-run was left for the eager step ("": it did not)
     early_stopping: dict | None = None  # EarlyStopping.to_dict(): best epoch, its validation loss, ...
     checkpoints: dict | None = None  # Autosave.to_dict(): how many were written and what they cost
     # more state for --resume: early stopping's best weights (early/...), and the last epoch's weights when
@@ -48,6 +50,8 @@ class RunResult:
     data_mode: str = "device"  # "device" (rows copied there once) or "streamed" (from host memory)
     data_reason: str = ""  # why that mode (the rows' size against the device's free memory)
     world_size: int = 1  # processes that trained it together (torchrun + DDP)
+    folder: str | None = None  # the run folder, when the run was kept as it trained (training.session)
+    tensorboard: str | None = None  # its TensorBoard event files, when asked for
 
     @property
     def final(self) -> dict:

@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from devicelab.training.config import TrainConfig
+from devicelab.training.guard import SelfCheck, self_check
 from devicelab.training.workload import Workload
+
+FastRunner = Callable[[Workload, TrainConfig], tuple["Runner | None", str]]
 
 
 class Runner(Protocol):
     name: str  # "eager", or the fast path's name ("numba", "cuda-graph", ...)
-    setup_s: float  # compile or capture time, paid once, not counted as training time
+    setup_s: float  # compile or capture time and the self-check, paid once, not counted as training time
+    self_check: SelfCheck | None  # the fast path's check against the eager step (None: no fast path)
 
     def run(self, start: int, stop: int, should_stop: Callable[[], bool]) -> int:
         """Train epochs ``start..stop-1`` (fewer if ``should_stop()`` turns true between epochs or
@@ -44,6 +48,7 @@ class EagerRunner:
     name: str = "eager"
     setup_s: float = 0.0
     reason: str = field(default="")
+    self_check: SelfCheck | None = None  # a fast path's failed check, when that is why this runs
 
     def run(self, start: int, stop: int, should_stop: Callable[[], bool]) -> int:
         epoch = start
@@ -61,18 +66,31 @@ class EagerRunner:
         pass
 
 
-def select_runner(work: Workload, config: TrainConfig) -> tuple[Runner, str]:
+def select_runner(
+    work: Workload, config: TrainConfig, *, fast_runner: FastRunner | None = None
+) -> tuple[Runner, str]:
     """The runner for ``--fast auto|on|off`` and why. ``auto`` takes a fast path where it applies and
     pays; ``on`` takes it wherever it applies; anything a fast path cannot take trains eagerly, and the
-    reason says why (never an error: any ``nn.Module`` trains)."""
+    reason says why (never an error: any ``nn.Module`` trains). A fast path is trusted only once its
+    self-check against the eager step passed (``devicelab.training.guard``; its cost is in
+    ``setup_s``). ``fast_runner``: how the fast path is built (default: the device's own)."""
     if work.eager_only:  # DDP's gradient hooks, or rows streamed from host memory: no fast path applies
         return EagerRunner(work), work.eager_only
     if config.fast == "off":
         return EagerRunner(work), "eager step: --fast off"
-    fast, why = _fast_runner(work, config)
-    if fast is not None:
-        return fast, why
-    return EagerRunner(work), f"eager step: {why}"
+    fast, why = (fast_runner or _fast_runner)(work, config)
+    if fast is None:
+        return EagerRunner(work), f"eager step: {why}"
+    key = (type(fast), str(work.device), getattr(fast, "plan", None), tuple(work.x_train.shape))
+    check = self_check(work, fast, key)
+    fast.setup_s += check.seconds
+    if not check.passed:
+        reason = (
+            f"eager step: the {fast.name} path failed its self-check against the eager step ({check.figures})"
+        )
+        return EagerRunner(work, reason=reason, self_check=check), reason
+    fast.self_check = check
+    return fast, why
 
 
 def _fast_runner(work: Workload, config: TrainConfig) -> tuple[Runner | None, str]:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from devicelab.data import Dataset
-from devicelab.models import MLP, TabularMLP
+from devicelab.models import MLP, FlatMSE, TabularMLP
 from devicelab.training.config import TrainConfig
 
 
@@ -23,14 +23,7 @@ def build_model(config: TrainConfig, dataset: Dataset) -> MLP | TabularMLP:
 
 
 def make_loss(task: str) -> nn.Module:
-    return nn.CrossEntropyLoss() if task == "classification" else _FlatMSE()
-
-
-class _FlatMSE(nn.MSELoss):
-    """MSE between an ``(n, 1)`` prediction and an ``(n,)`` target, without broadcasting to ``(n, n)``."""
-
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return super().forward(prediction.squeeze(-1), target)
+    return nn.CrossEntropyLoss() if task == "classification" else FlatMSE()
 
 
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:

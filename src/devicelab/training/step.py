@@ -1,9 +1,9 @@
 """The training step: one function over preallocated device tensors, with no host sync inside.
 
-It never reads a value back to the host, so it never waits for the device, and it is the shape later fast
-paths build on (compiling it, capturing it in a CUDA graph, vmapping it over many models). Those are not
-built yet; capture would also need the epoch index ``i`` as a device tensor (``index_copy_``) rather
-than a Python int, which a captured graph would freeze.
+It never reads a value back to the host, so it never waits for the device. This is the eager step; the
+fast paths (``devicelab.fast``) do the same arithmetic their own way: the fused CPU kernel, and the
+captured CUDA step (``devicelab.fast.cuda_graph``), which writes its own version of this step with the
+epoch index as a device tensor (``index_copy_``), since a captured graph would freeze a Python int.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from torch import nn
 
 from devicelab.data import Dataset
 from devicelab.errors import UserError
+from devicelab.fast.match import linear_macs
 from devicelab.training.config import TrainConfig
 from devicelab.training.epoch import make_epoch
 from devicelab.training.setup import build_model, make_loss, make_optimizer
@@ -74,12 +75,29 @@ class Workload:
         the same parameters, for loops written the lesson's way)."""
         return self.optimizer or make_optimizer(self.config, self.model.parameters())
 
+    def first_rows(self, rows: int) -> Workload:
+        """The same workload trained on its first ``rows`` training rows only, on the same data path
+        (on the device, or streamed): the device timing's cut of an epoch of many mini-batches."""
+        if rows >= self.x_train.shape[0]:
+            return self
+        x, y, batch = self.x_train[:rows], self.y_train[:rows], self.config.batch_size
+        if self.data_mode == "streamed":
+            epoch = make_stream_epoch(self.step, x, y, self.losses, batch, self.generator, self.device)
+        else:
+            epoch = make_epoch(self.step, x, y, self.losses, batch, self.generator)
+        return dataclasses.replace(self, x_train=x, y_train=y, run_epoch=epoch)
+
     def repeated_step(self) -> Callable[[int], None]:
         """``step(i)``: one update on ``(x, y)``, its loss into the buffer, cycling over its slots."""
-        step, x, y, losses = self.step, self.x, self.y, self.losses
+        # one batch on the device (streamed rows live in host memory: this batch is copied once)
+        step, x, y, losses = self.step, self.x.to(self.device), self.y.to(self.device), self.losses
         n = losses.numel()
         return lambda i: step(x, y, losses, i % n)
 
+
+# build(device, n_epochs, data=...) -> Workload: what a run trains, made on a device (the run, the device
+# timing and the probes all call it); functools.partial(build_workload, config, dataset) for devicelab's MLP
+BuildWorkload = Callable[..., "Workload"]
 
 STREAMED_EAGER = "eager step: the rows are streamed from host memory (the fast paths need them on the device)"
 
@@ -151,4 +169,4 @@ def build_workload(
 
 def forward_macs(model: nn.Module, batch: int) -> int:
     """Forward multiply-accumulates of an MLP step: batch × the weights of every Linear layer."""
-    return batch * sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+    return batch * linear_macs(model)

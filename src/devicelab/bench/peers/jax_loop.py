@@ -10,6 +10,7 @@ it once, after the loop.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -30,9 +31,16 @@ def unsupported(setting: Setting) -> str | None:
         return "the JAX rows have no dropout"
     if config.activation not in ACTIVATIONS:
         return f"the JAX rows have no {config.activation} activation"
+    _no_preallocation()  # before jax first touches a GPU
     if setting.device.type != "cpu" and _jax_device(setting.import_module("jax"), setting) is None:
         return f"this jax has no device for {setting.device} (a CUDA build of jax is needed: pip install 'jax[cuda12]')"
     return None
+
+
+def _no_preallocation() -> None:
+    """JAX takes 75% of a GPU's memory when it first touches it; in devicelab's process that would
+    starve torch's rows. Its own switch (read when jax initialises a GPU), unless the user set it."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
 def _jax_device(jax, setting: Setting):
@@ -52,6 +60,7 @@ def _jax_device(jax, setting: Setting):
 
 def _pieces(setting: Setting):
     """(jax, device, initial state, x, y, update) for the setting: ``update(state, x, y) -> (loss, state)``."""
+    _no_preallocation()
     jax = setting.import_module("jax")
     jnp = setting.import_module("jax.numpy")
     device = _jax_device(jax, setting)

@@ -1,0 +1,93 @@
+"""The text ``devicelab train`` prints when a run ends (a ``RunResult`` and its folder in, lines out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devicelab.i18n import _, translate
+from devicelab.i18n.labels import device_label, metric_label, status_text
+from devicelab.report.tables import format_key_values
+
+
+def early_line(early: dict, status: str = "completed") -> str:
+    if early["best_epoch"] is not None and status not in ("completed", "early_stopped"):
+        return (  # stopped by the user or a NaN: the model holds the last (good) epoch's weights, not the best
+            f"best validation loss so far {early['best_val_loss']:.4f} (epoch {early['best_epoch']}); the weights "
+            f"are the last epoch's, so the run can go on; patience {early['patience_log_points']} log points"
+        )
+    if early["best_epoch"] is None:
+        return f"patience {early['patience_log_points']} log points; no validation point recorded"
+    stopped = f"stopped at epoch {early['stopped_epoch']}, " if early["stopped_epoch"] else ""
+    return (
+        f"{stopped}kept the best validation loss {early['best_val_loss']:.4f} (epoch {early['best_epoch']}); "
+        f"patience {early['patience_log_points']} log points"
+    )
+
+
+def _step_line(result) -> str:  # the runner's reason says what ran and why
+    return result.path_reason or result.path
+
+
+def train_summary(result, folder: Path) -> str:
+    """What ``devicelab train`` prints at the end: the run's folder, status, device, step, time and
+    final metrics, one per line."""
+    final = result.final
+    pairs = [
+        (_("run folder"), folder),
+        (
+            _("status"),
+            _("{status} ({done} of {total} epochs)").format(
+                status=status_text(result.status), done=result.epochs_done, total=result.config.epochs
+            ),
+        ),
+        (_("device"), device_label(result.choice.device, result.choice.threads)),
+        (_("step"), translate(_step_line(result))),
+        (
+            _("wall time"),
+            _("{seconds:.2f} s for {epochs} epochs ({us:.1f} µs/epoch)").format(
+                seconds=result.wall_s, epochs=result.session_epochs, us=result.us_per_epoch
+            )
+            + (
+                _(", after {seconds:.2f} s of compile/capture").format(seconds=result.setup_s)
+                if result.setup_s >= 0.005
+                else ""
+            ),
+        ),
+        (_("host syncs"), _("{n} (one per log point)").format(n=result.host_syncs)),
+    ]
+    if result.self_check:
+        pairs.append((_("self-check"), self_check_line(result.self_check)))
+    if result.fallback:
+        pairs.append((_("fallback"), translate(result.fallback)))
+    if result.early_stopping:
+        pairs.append((_("early stopping"), translate(early_line(result.early_stopping, result.status))))
+    if result.world_size > 1:
+        pairs.append(("processes", f"{result.world_size} (torchrun + DistributedDataParallel)"))
+    if result.data_mode != "device":
+        pairs.append(("data", result.data_reason))
+    if result.checkpoints and result.checkpoints["written"]:
+        c = result.checkpoints
+        pairs.append(
+            (
+                _("checkpoints"),
+                _("{written} written in {seconds:.3f} s (every {every:g} s)").format(
+                    written=c["written"], seconds=c["seconds"], every=c["every_s"]
+                ),
+            )
+        )
+    pairs += [
+        (metric_label(key), f"{value:.4f}")
+        for key, value in final.items()
+        if key not in ("epoch", "elapsed_s")
+    ]
+    return format_key_values(pairs, indent="")
+
+
+def self_check_line(check: dict) -> str:
+    """The fast path's check against the eager step, as figures."""
+    verdict = _("passed") if check["passed"] else _("failed")
+    return _(
+        "{verdict}: {epochs} epochs against the eager step, losses within {loss:.1g}, weights within {weights:.1g}"
+    ).format(
+        verdict=verdict, epochs=check["epochs"], loss=check["max_loss_diff"], weights=check["max_weight_diff"]
+    )
