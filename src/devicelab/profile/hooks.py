@@ -9,6 +9,7 @@ also when the model raises.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +43,27 @@ def hooked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """
     leaves = [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
     return [("", model), *leaves]
+
+
+def named_leaves(roots: list[nn.Module]) -> list[tuple[str, nn.Module]]:
+    """Every leaf module of each root, named as ``named_modules`` names it (a root that is itself a leaf
+    by its class name); prefixed with the root's class name when several roots have children."""
+    with_children = [r for r in roots if any(True for _ in r.children())]
+    prefix = len(with_children) > 1
+    seen: set[int] = set()
+    counts: defaultdict[str, int] = defaultdict(int)
+    out = []
+    for root in roots:
+        for name, module in root.named_modules() if root in with_children else [("", root)]:
+            if any(True for _ in module.children()) or id(module) in seen:
+                continue
+            seen.add(id(module))
+            label = name or type(root).__name__
+            if prefix and name:
+                label = f"{type(root).__name__}.{name}"
+            counts[label] += 1
+            out.append((label if counts[label] == 1 else f"{label}#{counts[label]}", module))
+    return out
 
 
 STAT_NAMES = ("mean", "std", "zero_fraction", "dead_fraction", "nonfinite_fraction")

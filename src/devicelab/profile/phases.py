@@ -48,13 +48,13 @@ class StepBreakdown:
     phases: tuple[Phase, ...]
     step_s: float  # median wall time of the real (un-instrumented) step
     step_iqr_s: float
-    launches: Launches
+    launches: Launches | None  # None where no step could be replayed under torch.profiler (a script)
     steps: int
     kind: str  # which of devicelab's steps (devicelab.training.workload.STEP_KINDS)
 
     @property
     def gpu_busy_fraction(self) -> float | None:
-        if self.launches.gpu_busy_s is None or self.step_s <= 0:
+        if self.launches is None or self.launches.gpu_busy_s is None or self.step_s <= 0:
             return None
         return self.launches.gpu_busy_s / self.step_s
 
@@ -72,9 +72,9 @@ class StepBreakdown:
                 {"name": p.name, "host_s": p.host_s, "device_s": p.device_s, "share": self.share(p)}
                 for p in self.phases
             ],
-            "operators_per_step": self.launches.operators,
-            "kernels_per_step": self.launches.kernels,
-            "gpu_busy_s": self.launches.gpu_busy_s,
+            "operators_per_step": self.launches.operators if self.launches else None,
+            "kernels_per_step": self.launches.kernels if self.launches else None,
+            "gpu_busy_s": self.launches.gpu_busy_s if self.launches else None,
             "gpu_busy_fraction": self.gpu_busy_fraction,
         }
 

@@ -1,0 +1,80 @@
+"""Per-layer times of a watched program, from global module hooks (no model given up front).
+
+While the watcher's layer window is open, every module call reaches ``forward_starts``/``forward_ends``
+and every backward through a module ``backward_starts``/``backward_ends``; each is one clock stamp
+(``perf_counter``, or a CUDA event on CUDA: nothing waits for the device). The first call of each module
+also records its output shape, MACs and activation statistics (device tensors, read once at the end).
+``profile()`` turns the stamps into the same ``LayerProfile`` that ``devicelab.profile.layers`` gives.
+
+Modules are named from the top-level modules they belong to (``fc1``; ``MLP.fc1`` when several models
+run). Modules with ``inplace=True`` run out of place while the window is open (backward hooks wrap outputs
+in a view that must not be modified in place); their flag is put back by ``restore()``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from devicelab.profile.clocks import Clock
+from devicelab.profile.hooks import Tape, activation_stats
+from devicelab.profile.layers import LayerProfile, collect
+from devicelab.profile.macs import first_tensor, module_macs
+
+
+class LayerTape:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.tapes: dict[int, Tape] = {}
+        self.roots: list[nn.Module] = []
+        self.steps = 0
+        self._inplace: list[nn.Module] = []
+
+    def _tape(self, module: nn.Module) -> Tape:
+        tape = self.tapes.get(id(module))
+        if tape is None:
+            tape = self.tapes[id(module)] = Tape(module)
+            if getattr(module, "inplace", False) is True:
+                module.inplace = False
+                self._inplace.append(module)
+        return tape
+
+    def forward_starts(self, module: nn.Module, top: bool) -> None:
+        if top and all(root is not module for root in self.roots):
+            self.roots.append(module)
+        self._tape(module)._open_forward.append(self.clock.mark())
+
+    def forward_ends(self, module: nn.Module, args, output) -> None:
+        tape = self.tapes.get(id(module))
+        if tape is None or not tape._open_forward:
+            return
+        tape.forward.append((tape._open_forward.pop(), self.clock.mark()))
+        if tape.output_shape is None:
+            out, inp = first_tensor(output), first_tensor(args)
+            tape.output_shape = tuple(out.shape) if out is not None else ()
+            tape.macs = module_macs(module, inp, out) if not any(True for _ in module.children()) else None
+            if out is not None and out.is_floating_point():
+                with torch.no_grad():
+                    tape.stats = activation_stats(out)
+
+    def backward_starts(self, module: nn.Module) -> None:
+        tape = self.tapes.get(id(module))
+        if tape is not None:
+            tape._open_backward.append(self.clock.mark())
+
+    def backward_ends(self, module: nn.Module) -> None:
+        tape = self.tapes.get(id(module))
+        if tape is not None and tape._open_backward:
+            tape.backward.append((tape._open_backward.pop(), self.clock.mark()))
+
+    def restore(self) -> None:
+        for module in self._inplace:
+            module.inplace = True
+        self._inplace.clear()
+
+    def profile(self) -> LayerProfile | None:
+        """The layer table of the window's completed steps; None when no module ran in it."""
+        if not self.roots or self.steps == 0:
+            return None
+        self.clock.read()
+        return collect(self.roots, self.tapes, self.clock, self.steps)

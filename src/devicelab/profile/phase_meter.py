@@ -1,0 +1,105 @@
+"""Phases of the steps of a watched program, from the boundaries the global hooks report.
+
+The watcher (``devicelab.profile.watch``) calls ``push(phase)`` when the program enters a phase
+(a top-level module's forward, a ``backward()`` call, an optimizer step, a ``DataLoader`` batch, a
+host→device copy) and ``pop()`` when it leaves; whatever runs between them is "other" (the user's own
+Python: the loop, logging, ``losses.append(loss.item())``). Each switch closes a segment with a
+``perf_counter`` stamp and, on CUDA, a CUDA event (read once, at the end), so every moment of a step
+belongs to exactly one phase: the phases add up to the step.
+
+The loss is found when ``backward()`` is called: the module whose output it differentiates (then that
+module's forward segments are "loss"), or else the code that ran between the last forward and
+``backward()`` (a loss function: those "other" segments become "loss").
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+from devicelab.profile.clocks import EventClock
+
+PHASES = ("data", "forward", "loss", "backward", "optimizer", "eval", "other")
+
+
+@dataclass
+class Segment:
+    phase: str
+    host_s: float
+    step: int
+    module: int = 0  # id() of the top-level module of a forward segment
+
+
+class PhaseMeter:
+    def __init__(self, events: EventClock | None = None) -> None:
+        self.events = events
+        self.segments: list[Segment] = []
+        self.stack = ["other"]
+        self.step = 0
+        self.loss_modules: set[int] = set()
+        self._forward_end = 0  # index of the first segment after the last top-level forward
+        self._t = time.perf_counter()
+        if events is not None:
+            events.mark()
+
+    def _close(self, module: int = 0) -> None:
+        now = time.perf_counter()
+        self.segments.append(Segment(self.stack[-1], now - self._t, self.step, module))
+        self._t = now
+        if self.events is not None:
+            self.events.mark()
+
+    def push(self, phase: str) -> None:
+        self._close()
+        self.stack.append(phase)
+
+    def pop(self, module: int = 0) -> None:
+        """Leave the current phase; ``module``: the top-level module whose forward ends here."""
+        self._close(module)
+        if len(self.stack) > 1:
+            self.stack.pop()
+        if module:
+            self._forward_end = len(self.segments)
+
+    def backward_starts(self, loss_module: int | None) -> None:
+        """``backward()`` was called on the output of ``loss_module`` (None: of a loss function)."""
+        if loss_module is not None:
+            self.loss_modules.add(loss_module)
+            return
+        self._close()
+        for segment in self.segments[self._forward_end :]:
+            if segment.phase == "other" and segment.step == self.step:
+                segment.phase = "loss"
+        self._forward_end = len(self.segments)
+
+    def step_ends(self) -> None:
+        self._close()
+        self.step += 1
+        self._forward_end = len(self.segments)
+
+    def _phase(self, segment: Segment) -> str:
+        if segment.phase == "forward" and segment.module in self.loss_modules:
+            return "loss"
+        return segment.phase
+
+    def per_step(self) -> tuple[dict[str, list[float]], dict[str, list[float]] | None]:
+        """Seconds per phase, one value per completed step: host, and device (CUDA events) or None."""
+        host = {p: [0.0] * self.step for p in PHASES}
+        device = {p: [0.0] * self.step for p in PHASES} if self.events is not None else None
+        for i, segment in enumerate(self.segments):
+            if segment.step >= self.step:
+                continue  # a step the window did not finish
+            phase = self._phase(segment)
+            host[phase][segment.step] += segment.host_s
+            if device is not None:
+                device[phase][segment.step] += self.events.seconds(i, i + 1)
+        return host, device
+
+    def step_seconds(self) -> list[float]:
+        host, _ = self.per_step()
+        return [sum(host[p][i] for p in PHASES) for i in range(self.step)]
+
+
+def mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else 0.0

@@ -1,0 +1,93 @@
+"""What the watcher patches while its phase window is open, besides the global hooks:
+
+- ``DataLoader`` batches (``_BaseDataLoaderIter.__next__``): the "data" phase;
+- host→device copies made outside a forward (``Tensor.to``, ``Tensor.cuda``): "data" too; a
+  ``non_blocking`` copy from pageable host memory to a GPU is a sync, recorded as one;
+- ``Optimizer.zero_grad`` and ``Module.zero_grad``: "optimizer";
+- the sync-causing tensor calls (``devicelab.profile.sync_audit.watch_calls``) and
+  ``torch.cuda.synchronize``, each with the host's wait, at the user's line.
+
+Each patch goes into the window's ``Patches``, undone when the window closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+import torch
+from torch.utils.data import dataloader
+
+from devicelab.profile import sync_audit
+from devicelab.profile.patches import Patches
+
+PAGEABLE_COPY = "pageable non_blocking copy"
+SYNCHRONIZE = "synchronize"
+
+
+def install(watch, patches: Patches) -> None:
+    meter, recorder = watch.meter, watch.recorder
+
+    def phase(name: str, only_outside_forward: bool = False):
+        def make(original):
+            def watched(*args, **kwargs):
+                if not watch._ours() or (
+                    only_outside_forward and (watch._fstack or meter.stack[-1] != "other")
+                ):
+                    return original(*args, **kwargs)
+                meter.push(name)
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    meter.pop()
+
+            return watched
+
+        return make
+
+    patches.replace(dataloader._BaseDataLoaderIter, "__next__", phase("data"))
+    patches.replace(torch.optim.Optimizer, "zero_grad", phase("optimizer", only_outside_forward=True))
+    patches.replace(torch.nn.Module, "zero_grad", phase("optimizer", only_outside_forward=True))
+    for name in ("to", "cuda"):
+        patches.replace(torch.Tensor, name, _copy(phase("data", only_outside_forward=True), recorder))
+    stack = contextlib.ExitStack()
+    stack.enter_context(sync_audit.watch_calls(recorder))
+    patches.add(stack.close)
+    if torch.cuda.is_available():
+        patches.replace(torch.cuda, "synchronize", _synchronize(recorder))
+
+
+def _copy(as_data, recorder: sync_audit.Recorder):
+    """``Tensor.to``/``.cuda`` as "data"; a pageable ``non_blocking`` copy to a GPU recorded as a sync."""
+
+    def make(original):
+        timed = as_data(original)
+
+        def watched(self, *args, **kwargs):
+            if not (kwargs.get("non_blocking") and self.device.type == "cpu" and not self.is_pinned()):
+                return timed(self, *args, **kwargs)
+            start = time.perf_counter()
+            out = timed(self, *args, **kwargs)
+            if out.device.type != "cpu" and recorder.enabled and recorder.depth == 0:
+                recorder.record(PAGEABLE_COPY, sys._getframe(1), time.perf_counter() - start)
+            return out
+
+        return watched
+
+    return make
+
+
+def _synchronize(recorder: sync_audit.Recorder):
+    def make(original):
+        def watched(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                if recorder.enabled and recorder.depth == 0:
+                    recorder.record(SYNCHRONIZE, sys._getframe(1), time.perf_counter() - start)
+
+        return watched
+
+    return make

@@ -1,0 +1,334 @@
+"""Watch any PyTorch code from outside, through torch's global hooks: ``with Watch() as w: ...``.
+
+Steps are counted from the outside: each ``optimizer.step()`` ends one (global optimizer step hooks;
+closures such as LBFGS's run inside it); without an optimizer each ``backward()`` ends one (weights
+updated by hand); without ``backward()`` each call of the first top-level module starts one (inference).
+A program that first evaluates and then trains is re-counted from the first step of the higher kind.
+
+Steps then pass through windows, each of ``steps`` steps after ``warmup`` steps:
+
+1. baseline: nothing but the step boundary is watched; its step time is the uninstrumented one;
+2. phases: top-level forwards, ``backward()``, optimizer steps and ``zero_grad``, ``DataLoader`` batches,
+   host→device copies (``PhaseMeter``) and the sync-causing calls with their host wait (``Recorder``);
+3. layers: every module's forward and backward (``LayerTape``), and on CUDA the device's own sync reports;
+
+then everything but two no-op optimizer hooks is removed and the program runs at full speed (with
+``stop_after``, it is stopped there instead). Every change to torch is one ``Patches``, undone in one
+``finally`` when the block ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import torch
+from torch.nn.modules import module as nn_module
+from torch.optim import optimizer as optim_module
+
+from devicelab.profile import sync_audit
+from devicelab.profile.clocks import EventClock, clock_for
+from devicelab.profile.layer_tape import LayerTape
+from devicelab.profile.macs import first_tensor
+from devicelab.profile.patches import Patches
+from devicelab.profile.phase_meter import PhaseMeter
+from devicelab.syncs import watch_device_syncs
+
+RANK = {"forward": 0, "backward": 1, "optimizer": 2}  # what ends a step, weakest first
+WINDOWS = ("warmup", "baseline", "phases", "layers", "done")
+
+
+class StopProgram(BaseException):
+    """Raised from a hook to end the watched program once it is measured (``stop_after``); a
+    BaseException so that the program's own ``except Exception`` does not swallow it."""
+
+
+class Watch:
+    def __init__(self, *, warmup: int = 10, steps: int = 50, layers: bool = True, stop_after: bool = False):
+        if steps < 1 or warmup < 0:
+            raise ValueError("steps must be at least 1 and warmup at least 0")
+        self.warmup, self.steps, self.layers_on, self.stop_after = warmup, steps, layers, stop_after
+        self.mode: str | None = None  # a RANK key: what ends a step
+        self.window = "warmup"
+        self.count = 0  # steps ended in this mode
+        self.baseline: list[float] = []
+        self.meter: PhaseMeter | None = None
+        self.tape: LayerTape | None = None
+        self.recorder: sync_audit.Recorder | None = None
+        self.device_syncs: sync_audit.Recorder | None = None
+        self.device: torch.device | None = None
+        self.notes: list[str] = []
+        self.optimizers: list[str] = []
+        self._always = Patches()
+        self._window = Patches()
+        self._forward_hooks: Patches | None = None
+        self._primary: object | None = None  # the optimizer (or module) whose step ends a step
+        self._fstack: list = []
+        self._out_fns: dict[int, tuple[object, torch.nn.Module]] = {}
+        self._compiled = 0
+        self._backward_depth = 0
+        self._t = time.perf_counter()
+        self._thread = threading.get_ident()
+
+    # -- the block ----------------------------------------------------------------------------------
+    def __enter__(self) -> Watch:
+        self._always.hook(optim_module.register_optimizer_step_pre_hook(self._optimizer_starts))
+        self._always.hook(optim_module.register_optimizer_step_post_hook(self._optimizer_ends))
+        for name in ("backward", "grad"):
+            self._always.replace(torch.autograd, name, self._watched_backward)
+        self._set_forward_hooks()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        try:
+            if self.meter is not None and self.meter.events is not None:
+                self.meter.events.read()
+            if self.tape is not None:
+                self.tape.clock.read()
+        finally:
+            self._close_window()
+            if self._forward_hooks is not None:
+                self._forward_hooks.undo()
+                self._forward_hooks = None
+            self._always.undo()
+        return False
+
+    def _ours(self) -> bool:
+        return threading.get_ident() == self._thread
+
+    # -- step boundaries ----------------------------------------------------------------------------
+    def _promote(self, source: str, primary: object) -> None:
+        if self.mode is None or RANK[source] > RANK[self.mode]:
+            if self.window != "warmup":
+                self._close_window()
+                self._discard()
+            self.mode, self._primary, self.window, self.count = source, primary, "warmup", 0
+            self._set_forward_hooks()
+
+    def _discard(self) -> None:
+        self.baseline, self.meter, self.tape, self.recorder, self.device_syncs = [], None, None, None, None
+
+    def _boundary(self) -> None:
+        now = time.perf_counter()
+        self.count += 1
+        window = self.window
+        if window == "warmup" and self.count >= self.warmup:
+            self._open("baseline")
+        elif window == "baseline":
+            self.baseline.append(now - self._t)
+            if len(self.baseline) >= self.steps:
+                self._open("phases")
+        elif window == "phases":
+            self.meter.step_ends()
+            self.recorder.step = self.meter.step
+            self._out_fns.clear()
+            if self.meter.step >= self.steps:
+                self._open("layers" if self.layers_on else "done")
+        elif window == "layers":
+            self.tape.steps += 1
+            self.device_syncs.step = self.tape.steps
+            if self.tape.steps >= self.steps:
+                self._open("done")
+        self._t = time.perf_counter()
+
+    def _open(self, window: str) -> None:
+        self._close_window()
+        self.window = window
+        if window == "phases":
+            self._open_phases()
+        elif window == "layers":
+            self._open_layers()
+        self._set_forward_hooks()
+        if window == "done" and self.stop_after:
+            raise StopProgram  # control flow out of the user's program: the only way to end it from a hook
+
+    def _close_window(self) -> None:
+        self._window.undo()
+        if self.tape is not None:
+            self.tape.restore()
+
+    def _set_forward_hooks(self) -> None:
+        """Global forward hooks while they are needed: to find top-level calls before training is seen
+        (inference steps), and in the phase and layer windows."""
+        needed = self.mode in (None, "forward") or self.window in ("phases", "layers")
+        if needed and self._forward_hooks is None:
+            self._forward_hooks = Patches()
+            self._forward_hooks.hook(nn_module.register_module_forward_pre_hook(self._forward_starts))
+            self._forward_hooks.hook(
+                nn_module.register_module_forward_hook(self._forward_ends, always_call=True)
+            )
+        elif not needed and self._forward_hooks is not None:
+            self._forward_hooks.undo()
+            self._forward_hooks = None
+            self._fstack.clear()
+
+    # -- windows ------------------------------------------------------------------------------------
+    def _events(self, capacity: int) -> EventClock | None:
+        clock = clock_for(self.device or torch.device("cpu"), capacity)
+        return clock if isinstance(clock, EventClock) else None
+
+    def _open_phases(self) -> None:
+        from devicelab.profile import phase_patches
+
+        self.meter = PhaseMeter(self._events(16 * self.steps + 16))
+        self.recorder = sync_audit.Recorder(self._device_type())
+        self._window.add(lambda: setattr(self.recorder, "enabled", False))
+        phase_patches.install(self, self._window)
+
+    def _open_layers(self) -> None:
+        self.tape = LayerTape(clock_for(self.device or torch.device("cpu"), 64 * self.steps + 64))
+        self.device_syncs = sync_audit.Recorder(self._device_type())
+        self._window.hook(nn_module.register_module_full_backward_pre_hook(self._backward_pre))
+        self._window.hook(nn_module.register_module_full_backward_hook(self._backward_post))
+        stack = contextlib.ExitStack()
+        stack.enter_context(watch_device_syncs(self.device or torch.device("cpu"), self._device_sync))
+        self._window.add(stack.close)
+
+    def _device_type(self) -> str:
+        return (self.device or torch.device("cpu")).type
+
+    def _device_sync(self, frame) -> None:
+        if self.device_syncs is not None and (self.recorder is None or self.recorder.depth == 0):
+            self.device_syncs.record(sync_audit.CUDA_KIND, frame)
+
+    # -- hooks --------------------------------------------------------------------------------------
+    def _forward_starts(self, module, args):
+        if not self._ours():
+            return None
+        if self._compiled:
+            self._fstack.append((module, False))
+            return None
+        top = not self._fstack
+        if type(module).__name__ == "OptimizedModule":
+            self._compiled += 1
+            note = (
+                f"{type(module._orig_mod).__name__} is torch.compile'd: timed as one block, its layers unseen"
+            )
+            if note not in self.notes:
+                self.notes.append(note)
+        if top:
+            if self.device is None:
+                self.device = _device_of(module, args)
+            if self.mode is None:
+                self._promote("forward", module)
+            if self.mode == "forward" and module is self._primary:
+                self._boundary()
+        training = torch.is_grad_enabled() or self.mode == "forward"
+        self._fstack.append((module, training))
+        if top and self.window == "phases":
+            self.meter.push("forward" if training else "eval")
+        if self.window == "layers" and training:
+            self.tape.forward_starts(module, top)
+            if top:
+                return _inputs_needing_grad(args)
+        return None
+
+    def _forward_ends(self, module, args, output):
+        if not self._ours() or not self._fstack or self._fstack[-1][0] is not module:
+            return
+        _, training = self._fstack.pop()
+        if type(module).__name__ == "OptimizedModule":
+            self._compiled = max(0, self._compiled - 1)
+        if self._compiled:
+            return
+        top = not self._fstack
+        if top and self.window == "phases":
+            self.meter.pop(id(module))
+            out = first_tensor(output)
+            if out is not None and out.grad_fn is not None:
+                self._out_fns[id(out.grad_fn)] = (out.grad_fn, module)
+        if self.window == "layers" and training:
+            self.tape.forward_ends(module, args, output)
+
+    def _backward_pre(self, module, grad_output):
+        if self._ours() and self.tape is not None:
+            self.tape.backward_starts(module)
+
+    def _backward_post(self, module, grad_input, grad_output):
+        if self._ours() and self.tape is not None:
+            self.tape.backward_ends(module)
+
+    def _watched_backward(self, original):
+        def backward(tensors, *args, **kwargs):
+            if not self._ours() or self._backward_depth:
+                return original(tensors, *args, **kwargs)
+            self._backward_starts(tensors)
+            self._backward_depth += 1
+            try:
+                return original(tensors, *args, **kwargs)
+            finally:
+                self._backward_depth -= 1
+                self._backward_ends()
+
+        return backward
+
+    def _backward_starts(self, tensors) -> None:
+        loss = first_tensor(tensors)
+        if self.device is None and loss is not None:
+            self.device = loss.device
+        self._promote("backward", None)
+        if self.window == "phases":
+            self.meter.backward_starts(_loss_module(loss, self._out_fns))
+            self.meter.push("backward")
+
+    def _backward_ends(self) -> None:
+        if self.window == "phases":
+            self.meter.pop()
+        if self.mode == "backward":
+            self._boundary()
+
+    def _optimizer_starts(self, optimizer, args, kwargs):
+        if not self._ours():
+            return
+        name = type(optimizer).__name__
+        if name not in self.optimizers:
+            self.optimizers.append(name)
+        self._promote("optimizer", optimizer)
+        if self.window == "phases":
+            self.meter.push("optimizer")
+
+    def _optimizer_ends(self, optimizer, args, kwargs):
+        if not self._ours() or self.mode != "optimizer":
+            return
+        if self.window == "phases":
+            self.meter.pop()
+        if optimizer is self._primary:
+            self._boundary()
+
+
+def _device_of(module, args) -> torch.device:
+    for p in module.parameters():
+        return p.device
+    tensor = first_tensor(args)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def _inputs_needing_grad(args):
+    """The top-level inputs, floating ones that need no gradient replaced by leaves that do (same
+    storage), so that the first layer's backward hook fires after its weight gradients."""
+    if not any(isinstance(a, torch.Tensor) and a.is_floating_point() and not a.requires_grad for a in args):
+        return None
+    return tuple(
+        a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+        for a in args
+    )
+
+
+def _loss_module(loss: torch.Tensor | None, outputs: dict) -> int | None:
+    """id() of the parameter-free top-level module whose output ``loss`` is (or is a few operations
+    from); None when the loss came from a function."""
+    if loss is None or loss.grad_fn is None:
+        return None
+    frontier, seen = [loss.grad_fn], 0
+    while frontier and seen < 32:
+        fn = frontier.pop(0)
+        seen += 1
+        found = outputs.get(id(fn))
+        if found is not None and found[0] is fn:
+            module = found[1]
+            if not any(p.requires_grad for p in module.parameters()):
+                return id(module)
+            return None
+        frontier.extend(f for f, _ in getattr(fn, "next_functions", ()) if f is not None)
+    return None
