@@ -23,7 +23,7 @@ from devicelab.profile.clocks import EventClock
 PHASES = ("data", "forward", "loss", "backward", "optimizer", "eval", "other")
 
 
-@dataclass
+@dataclass(slots=True)
 class Segment:
     phase: str
     host_s: float

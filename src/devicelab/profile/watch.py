@@ -196,8 +196,8 @@ class Watch:
     def _forward_starts(self, module, args):
         if not self._ours():
             return None
-        if self._compiled:
-            self._fstack.append((module, False))
+        if self._compiled or (self._fstack and self.window != "layers"):
+            self._fstack.append((module, False))  # inside a top-level call: only the layer window times it
             return None
         top = not self._fstack
         if type(module).__name__ == "OptimizedModule":
@@ -228,11 +228,13 @@ class Watch:
         if not self._ours() or not self._fstack or self._fstack[-1][0] is not module:
             return
         _, training = self._fstack.pop()
+        top = not self._fstack
+        if not top and self.window != "layers":
+            return
         if type(module).__name__ == "OptimizedModule":
             self._compiled = max(0, self._compiled - 1)
         if self._compiled:
             return
-        top = not self._fstack
         if top and self.window == "phases":
             self.meter.pop(id(module))
             out = first_tensor(output)

@@ -223,7 +223,9 @@ def _clean(value):
 
 
 def to_json(report) -> str:
-    return json.dumps(_clean({"schema": "devicelab.profile/1", **report.to_dict()}), indent=2)
+    return json.dumps(
+        _clean({"schema": "devicelab.profile/1", **report.to_dict()}), indent=2, ensure_ascii=False
+    )
 
 
 # -- a watched program (devicelab profile SCRIPT.py, devicelab.watch(), profile_step) ---------------------
