@@ -28,6 +28,8 @@ class LayerTape:
         self.tapes: dict[int, Tape] = {}
         self.roots: list[nn.Module] = []
         self.steps = 0
+        self.backward_calls: list[tuple[int, int]] = []  # stamps around each backward() call
+        self._open_call: int | None = None
         self._inplace: list[nn.Module] = []
 
     def _tape(self, module: nn.Module) -> Tape:
@@ -52,7 +54,7 @@ class LayerTape:
         if tape.output_shape is None:
             out, inp = first_tensor(output), first_tensor(args)
             tape.output_shape = tuple(out.shape) if out is not None else ()
-            tape.macs = module_macs(module, inp, out) if not any(True for _ in module.children()) else None
+            tape.macs = module_macs(module, inp, out)
             if out is not None and out.is_floating_point():
                 with torch.no_grad():
                     tape.stats = activation_stats(out)
@@ -67,6 +69,14 @@ class LayerTape:
         if tape is not None and tape._open_backward:
             tape.backward.append((tape._open_backward.pop(), self.clock.mark()))
 
+    def backward_call_starts(self) -> None:
+        self._open_call = self.clock.mark()
+
+    def backward_call_ends(self) -> None:
+        if self._open_call is not None:
+            self.backward_calls.append((self._open_call, self.clock.mark()))
+            self._open_call = None
+
     def restore(self) -> None:
         for module in self._inplace:
             module.inplace = True
@@ -77,4 +87,4 @@ class LayerTape:
         if not self.roots or self.steps == 0:
             return None
         self.clock.read()
-        return collect(self.roots, self.tapes, self.clock, self.steps)
+        return collect(self.roots, self.tapes, self.clock, self.steps, self.backward_calls)

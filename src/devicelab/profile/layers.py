@@ -154,7 +154,17 @@ def _read_stats(tapes: dict[int, hooks.Tape]) -> dict[int, ActivationStats]:
     return out
 
 
-def collect(roots: list[nn.Module], tapes: dict[int, hooks.Tape], clock, steps: int) -> LayerProfile:
+def _per_step(seconds: float | None, calls: float) -> float | None:
+    return None if seconds is None else seconds * calls
+
+
+def collect(
+    roots: list[nn.Module],
+    tapes: dict[int, hooks.Tape],
+    clock,
+    steps: int,
+    backward_calls: list[tuple[int, int]] | None = None,
+) -> LayerProfile:
     """The layer table from hook tapes (``{id(module): Tape}``) of the ``roots`` (the top-level modules
     called, in order) over ``steps`` steps: a row per leaf, and the roots' total. Used on the passes of
     ``profile_layers`` and on the stamps the watcher's global hooks took while a program ran."""
@@ -175,21 +185,25 @@ def collect(roots: list[nn.Module], tapes: dict[int, hooks.Tape], clock, steps: 
             stats=stats.get(id(module)),
         )
 
-    leaves = hooks.named_leaves(roots)
+    leaves = hooks.named_leaves(roots, lambda m: bool(tapes.get(id(m), empty).forward))
     if len(roots) == 1 and leaves == [(type(roots[0]).__name__, roots[0])]:  # the model is a single layer
         only = record(type(roots[0]).__name__, roots[0], parameter_count(roots[0], recurse=True))
         return LayerProfile((only,), only, steps, clock.kind)
     layers = tuple(record(name, m, parameter_count(m)) for name, m in leaves)
     macs = [None if layer.macs is None else layer.macs * layer.calls for layer in layers]
     totals = [record("", root, parameter_count(root, recurse=True)) for root in roots]
-    if len(totals) == 1:
-        total = replace(totals[0], name="(total)")
-    else:  # several top-level modules (a model and its loss, two models): per step, added up
-        forward = [t.forward_s * t.calls if t.forward_s is not None else None for t in totals]
-        backward = [t.backward_s * t.calls for t in totals if t.backward_s is not None]
+    per_step = [replace(t, forward_s=_per_step(t.forward_s, t.calls), backward_s=_per_step(t.backward_s, t.calls))
+                for t in totals]  # fmt: skip
+    if len(per_step) == 1:
+        total = replace(per_step[0], name="(total)", calls=1.0)
+    else:  # several top-level modules (a model and its loss, two models): added up
+        forward = [t.forward_s for t in per_step]
+        backward = [t.backward_s for t in per_step if t.backward_s is not None]
         total = LayerRecord(
-            "(total)", "", None, sum(t.params for t in totals), None, 1.0,
+            "(total)", "", None, sum(t.params for t in per_step), None, 1.0,
             None if None in forward else sum(forward), sum(backward) if backward else None, None,
         )  # fmt: skip
+    if backward_calls:  # the backward() calls themselves: a root whose input needs no gradient ends early
+        total = replace(total, backward_s=sum(clock.seconds(a, b) for a, b in backward_calls) / steps)
     total = replace(total, macs=None if None in macs else round(sum(macs)))  # MACs of one step's forward
     return LayerProfile(layers, total, steps, clock.kind)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import warnings
 
 import torch
 from torch.nn.modules import module as nn_module
@@ -182,6 +183,10 @@ class Watch:
         self._window.hook(nn_module.register_module_full_backward_pre_hook(self._backward_pre))
         self._window.hook(nn_module.register_module_full_backward_hook(self._backward_post))
         stack = contextlib.ExitStack()
+        stack.enter_context(warnings.catch_warnings())
+        # torch warns when a module's inputs need no gradient (an embedding's token ids): its backward
+        # time then starts at its output's gradient, which the layer table shows as it is
+        warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
         stack.enter_context(watch_device_syncs(self.device or torch.device("cpu"), self._device_sync))
         self._window.add(stack.close)
 
@@ -273,10 +278,14 @@ class Watch:
         if self.window == "phases":
             self.meter.backward_starts(_loss_module(loss, self._out_fns))
             self.meter.push("backward")
+        elif self.window == "layers":
+            self.tape.backward_call_starts()
 
     def _backward_ends(self) -> None:
         if self.window == "phases":
             self.meter.pop()
+        elif self.window == "layers":
+            self.tape.backward_call_ends()
         if self.mode == "backward":
             self._boundary()
 
@@ -307,9 +316,15 @@ def _device_of(module, args) -> torch.device:
 
 
 def _inputs_needing_grad(args):
-    """The top-level inputs, floating ones that need no gradient replaced by leaves that do (same
-    storage), so that the first layer's backward hook fires after its weight gradients."""
-    if not any(isinstance(a, torch.Tensor) and a.is_floating_point() and not a.requires_grad for a in args):
+    """When no input of a top-level call needs a gradient (the batch, not a model's output), its
+    floating inputs replaced by leaves that do (same storage), so that the first layer's backward hook
+    fires after its weight gradients; None (inputs kept) otherwise."""
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    if (
+        not tensors
+        or any(a.requires_grad for a in tensors)
+        or not any(a.is_floating_point() for a in tensors)
+    ):
         return None
     return tuple(
         a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
