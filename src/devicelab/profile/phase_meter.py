@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from devicelab.profile.clocks import EventClock
 
 PHASES = ("data", "forward", "loss", "backward", "optimizer", "eval", "other")
+PAUSED = "(paused)"  # a bare step between watched ones
 
 
 @dataclass(slots=True)
@@ -62,6 +63,14 @@ class PhaseMeter:
         if module:
             self._forward_end = len(self.segments)
 
+    def resume(self) -> None:
+        """Watch again after a bare step: the time since the last step ended is left out (on CUDA its
+        events' interval goes to a segment no phase counts)."""
+        self._close()
+        self.segments[-1].phase = PAUSED
+        self.stack = ["other"]
+        self._forward_end = len(self.segments)
+
     def backward_starts(self, loss_module: int | None) -> None:
         """``backward()`` was called on the output of ``loss_module`` (None: of a loss function)."""
         if loss_module is not None:
@@ -88,8 +97,8 @@ class PhaseMeter:
         host = {p: [0.0] * self.step for p in PHASES}
         device = {p: [0.0] * self.step for p in PHASES} if self.events is not None else None
         for i, segment in enumerate(self.segments):
-            if segment.step >= self.step:
-                continue  # a step the window did not finish
+            if segment.step >= self.step or segment.phase == PAUSED:
+                continue  # a step the window did not finish, or a bare one
             phase = self._phase(segment)
             host[phase][segment.step] += segment.host_s
             if device is not None:

@@ -5,12 +5,15 @@ closures such as LBFGS's run inside it); without an optimizer each ``backward()`
 updated by hand); without ``backward()`` each call of the first top-level module starts one (inference).
 A program that first evaluates and then trains is re-counted from the first step of the higher kind.
 
-Steps then pass through windows, each of ``steps`` steps after ``warmup`` steps:
+Steps then pass through windows after ``warmup`` steps:
 
-1. baseline: nothing but the step boundary is watched; its step time is the uninstrumented one;
-2. phases: top-level forwards, ``backward()``, optimizer steps and ``zero_grad``, ``DataLoader`` batches,
-   host→device copies (``PhaseMeter``) and the sync-causing calls with their host wait (``Recorder``);
-3. layers: every module's forward and backward (``LayerTape``), and on CUDA the device's own sync reports;
+1. phases, ``2 × steps`` steps taken in turn bare and watched (so that both see the same machine): in a
+   bare step nothing but its boundary is watched, and its time is the uninstrumented step time; in a
+   watched one, top-level forwards, ``backward()``, optimizer steps and ``zero_grad``, ``DataLoader``
+   batches, host→device copies (``PhaseMeter``) and the sync-causing calls with their host wait
+   (``Recorder``);
+2. layers, ``steps`` steps: every module's forward and backward (``LayerTape``), and on CUDA the device's
+   own sync reports;
 
 then everything but two no-op optimizer hooks is removed and the program runs at full speed (with
 ``stop_after``, it is stopped there instead). Every change to torch is one ``Patches``, undone in one
@@ -28,7 +31,7 @@ import torch
 from torch.nn.modules import module as nn_module
 from torch.optim import optimizer as optim_module
 
-from devicelab.profile import sync_audit
+from devicelab.profile import phase_patches, sync_audit
 from devicelab.profile.clocks import EventClock, clock_for
 from devicelab.profile.layer_tape import LayerTape
 from devicelab.profile.macs import first_tensor
@@ -37,7 +40,7 @@ from devicelab.profile.phase_meter import PhaseMeter
 from devicelab.syncs import watch_device_syncs
 
 RANK = {"forward": 0, "backward": 1, "optimizer": 2}  # what ends a step, weakest first
-WINDOWS = ("warmup", "baseline", "phases", "layers", "done")
+WINDOWS = ("warmup", "phases", "layers", "done")
 
 
 class StopProgram(BaseException):
@@ -68,6 +71,7 @@ class Watch:
         self._fstack: list = []
         self._out_fns: dict[int, tuple[object, torch.nn.Module]] = {}
         self._compiled = 0
+        self._watched = False  # in the phase window: this step is watched (else it runs bare)
         self._backward_depth = 0
         self._t = time.perf_counter()
         self._thread = threading.get_ident()
@@ -104,6 +108,7 @@ class Watch:
             if self.window != "warmup":
                 self._close_window()
                 self._discard()
+                self._watched = False
             self.mode, self._primary, self.window, self.count = source, primary, "warmup", 0
             self._set_forward_hooks()
 
@@ -115,17 +120,25 @@ class Watch:
         self.count += 1
         window = self.window
         if window == "warmup" and self.count >= self.warmup:
-            self._open("baseline")
-        elif window == "baseline":
-            self.baseline.append(now - self._t)
-            if len(self.baseline) >= self.steps:
-                self._open("phases")
+            self._open("phases")
         elif window == "phases":
-            self.meter.step_ends()
-            self.recorder.step = self.meter.step
-            self._out_fns.clear()
-            if self.meter.step >= self.steps:
+            if self._watched:  # a watched step ends; the next one runs bare
+                self.meter.step_ends()
+                self.recorder.step = self.meter.step
+                self._out_fns.clear()
+                self._window.undo()
+            else:
+                self.baseline.append(now - self._t)
+            if self.meter.step >= self.steps and len(self.baseline) >= self.steps:
+                self._watched = False
                 self._open("layers" if self.layers_on else "done")
+            else:
+                self._watched = not self._watched
+                if self._watched:
+                    phase_patches.install(self, self._window)
+                self._set_forward_hooks()
+                if self._watched:
+                    self.meter.resume()  # last: installing is no part of the step
         elif window == "layers":
             self.tape.steps += 1
             self.device_syncs.step = self.tape.steps
@@ -152,7 +165,7 @@ class Watch:
     def _set_forward_hooks(self) -> None:
         """Global forward hooks while they are needed: to find top-level calls before training is seen
         (inference steps), and in the phase and layer windows."""
-        needed = self.mode in (None, "forward") or self.window in ("phases", "layers")
+        needed = self.mode in (None, "forward") or self._watched or self.window == "layers"
         if needed and self._forward_hooks is None:
             self._forward_hooks = Patches()
             self._forward_hooks.hook(nn_module.register_module_forward_pre_hook(self._forward_starts))
@@ -170,12 +183,10 @@ class Watch:
         return clock if isinstance(clock, EventClock) else None
 
     def _open_phases(self) -> None:
-        from devicelab.profile import phase_patches
-
+        """The first step of the window runs bare; ``_boundary`` turns the watching on and off."""
         self.meter = PhaseMeter(self._events(16 * self.steps + 16))
         self.recorder = sync_audit.Recorder(self._device_type())
-        self._window.add(lambda: setattr(self.recorder, "enabled", False))
-        phase_patches.install(self, self._window)
+        self._watched = False
 
     def _open_layers(self) -> None:
         self.tape = LayerTape(clock_for(self.device or torch.device("cpu"), 64 * self.steps + 64))
@@ -221,7 +232,7 @@ class Watch:
                 self._boundary()
         training = torch.is_grad_enabled() or self.mode == "forward"
         self._fstack.append((module, training))
-        if top and self.window == "phases":
+        if top and self._watched:
             self.meter.push("forward" if training else "eval")
         if self.window == "layers" and training:
             self.tape.forward_starts(module, top)
@@ -240,7 +251,7 @@ class Watch:
             self._compiled = max(0, self._compiled - 1)
         if self._compiled:
             return
-        if top and self.window == "phases":
+        if top and self._watched:
             self.meter.pop(id(module))
             out = first_tensor(output)
             if out is not None and out.grad_fn is not None:
@@ -275,14 +286,14 @@ class Watch:
         if self.device is None and loss is not None:
             self.device = loss.device
         self._promote("backward", None)
-        if self.window == "phases":
+        if self._watched:
             self.meter.backward_starts(_loss_module(loss, self._out_fns))
             self.meter.push("backward")
         elif self.window == "layers":
             self.tape.backward_call_starts()
 
     def _backward_ends(self) -> None:
-        if self.window == "phases":
+        if self._watched:
             self.meter.pop()
         elif self.window == "layers":
             self.tape.backward_call_ends()
@@ -296,13 +307,13 @@ class Watch:
         if name not in self.optimizers:
             self.optimizers.append(name)
         self._promote("optimizer", optimizer)
-        if self.window == "phases":
+        if self._watched:
             self.meter.push("optimizer")
 
     def _optimizer_ends(self, optimizer, args, kwargs):
         if not self._ours() or self.mode != "optimizer":
             return
-        if self.window == "phases":
+        if self._watched:
             self.meter.pop()
         if optimizer is self._primary:
             self._boundary()
