@@ -4,15 +4,14 @@
 - host→device copies made outside a forward (``Tensor.to``, ``Tensor.cuda``): "data" too; a
   ``non_blocking`` copy from pageable host memory to a GPU is a sync, recorded as one;
 - ``Optimizer.zero_grad`` and ``Module.zero_grad``: "optimizer";
-- the sync-causing tensor calls (``devicelab.profile.sync_audit.watch_calls``) and
-  ``torch.cuda.synchronize``, each with the host's wait, at the user's line.
+- ``torch.cuda.synchronize``, with the host's wait, at the user's line (the sync-causing tensor calls
+  are watched over the whole window, bare steps too: ``devicelab.profile.watch``).
 
 Each patch goes into the window's ``Patches``, undone when the window closes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 
@@ -26,34 +25,43 @@ PAGEABLE_COPY = "pageable non_blocking copy"
 SYNCHRONIZE = "synchronize"
 
 
+def _phase(watch, name: str, only_outside_forward: bool = False):
+    """A wrapper maker: the call is phase ``name`` in a watched step (with ``only_outside_forward``, only
+    when it is made from the user's loop, not inside a forward or another phase)."""
+
+    def make(original):
+        def watched(*args, **kwargs):
+            meter = watch.meter
+            if (
+                not watch._watched
+                or not watch._ours()
+                or (only_outside_forward and (watch._fstack or meter.stack[-1] != "other"))
+            ):
+                return original(*args, **kwargs)
+            meter.push(name)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                meter.pop()
+
+        return watched
+
+    return make
+
+
 def install(watch, patches: Patches) -> None:
-    meter, recorder = watch.meter, watch.recorder
+    """For a watched step."""
+    patches.replace(dataloader._BaseDataLoaderIter, "__next__", _phase(watch, "data"))
+    patches.replace(torch.optim.Optimizer, "zero_grad", _phase(watch, "optimizer", only_outside_forward=True))
+    patches.replace(torch.nn.Module, "zero_grad", _phase(watch, "optimizer", only_outside_forward=True))
 
-    def phase(name: str, only_outside_forward: bool = False):
-        def make(original):
-            def watched(*args, **kwargs):
-                if not watch._ours() or (
-                    only_outside_forward and (watch._fstack or meter.stack[-1] != "other")
-                ):
-                    return original(*args, **kwargs)
-                meter.push(name)
-                try:
-                    return original(*args, **kwargs)
-                finally:
-                    meter.pop()
 
-            return watched
-
-        return make
-
-    patches.replace(dataloader._BaseDataLoaderIter, "__next__", phase("data"))
-    patches.replace(torch.optim.Optimizer, "zero_grad", phase("optimizer", only_outside_forward=True))
-    patches.replace(torch.nn.Module, "zero_grad", phase("optimizer", only_outside_forward=True))
+def install_syncs(watch, patches: Patches) -> None:
+    """For the whole phase window: the sync-causing calls that are not tensor methods, and copies (a
+    "data" phase in watched steps, a sync when ``non_blocking`` from pageable memory)."""
+    recorder = watch.recorder
     for name in ("to", "cuda"):
-        patches.replace(torch.Tensor, name, _copy(phase("data", only_outside_forward=True), recorder))
-    stack = contextlib.ExitStack()
-    stack.enter_context(sync_audit.watch_calls(recorder))
-    patches.add(stack.close)
+        patches.replace(torch.Tensor, name, _copy(_phase(watch, "data", only_outside_forward=True), recorder))
     if torch.cuda.is_available():
         patches.replace(torch.cuda, "synchronize", _synchronize(recorder))
 

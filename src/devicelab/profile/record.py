@@ -104,7 +104,7 @@ def _breakdown(watch, step_s: float | None) -> StepBreakdown | None:
 def _syncs(watch, step_s: float | None) -> tuple[tuple[SyncRow, ...], dict[int, int]]:
     rows: list[SyncRow] = []
     per_step_total: Counter[int] = Counter()
-    for recorder, steps in ((watch.recorder, watch.meter.step if watch.meter else 0),
+    for recorder, steps in ((watch.recorder, watch.recorder.step if watch.recorder else 0),
                             (watch.device_syncs, watch.tape.steps if watch.tape else 0)):  # fmt: skip
         if recorder is None or steps == 0:
             continue
@@ -122,7 +122,7 @@ def _syncs(watch, step_s: float | None) -> tuple[tuple[SyncRow, ...], dict[int, 
             share = wait / step_s if step_s else None
             rows.append(SyncRow(site.file, site.line, site.function, site.code, site.kind, calls,
                                 calls / steps, max(in_window.values()), wait, share, would))  # fmt: skip
-    steps = watch.meter.step if watch.meter else 0
+    steps = watch.recorder.step if watch.recorder else 0
     histogram = Counter(per_step_total[s] for s in range(steps))
     rows.sort(key=lambda r: (-r.per_step, r.file, r.line))
     return tuple(rows), dict(histogram)

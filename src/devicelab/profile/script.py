@@ -90,7 +90,7 @@ def _as_main(program: Program):
 
 
 def _user_traceback(error: BaseException) -> str:
-    skipped = (runpy.__file__, os.path.dirname(__file__) + os.sep)
+    skipped = (runpy.__file__, "<frozen runpy>", os.path.dirname(__file__) + os.sep)
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(skipped):
         tb = tb.tb_next

@@ -8,10 +8,10 @@ A program that first evaluates and then trains is re-counted from the first step
 Steps then pass through windows after ``warmup`` steps:
 
 1. phases, ``2 × steps`` steps taken in turn bare and watched (so that both see the same machine): in a
-   bare step nothing but its boundary is watched, and its time is the uninstrumented step time; in a
-   watched one, top-level forwards, ``backward()``, optimizer steps and ``zero_grad``, ``DataLoader``
-   batches, host→device copies (``PhaseMeter``) and the sync-causing calls with their host wait
-   (``Recorder``);
+   bare step only its boundary and the sync-causing calls (``Recorder``: one Python call a sync, so that
+   a sync every 100 steps is seen whichever steps are watched) are watched, and its time is the
+   uninstrumented step time; in a watched one also top-level forwards, ``backward()``, optimizer steps
+   and ``zero_grad``, ``DataLoader`` batches and host→device copies (``PhaseMeter``);
 2. layers, ``steps`` steps: every module's forward and backward (``LayerTape``), and on CUDA the device's
    own sync reports;
 
@@ -66,6 +66,7 @@ class Watch:
         self.optimizers: list[str] = []
         self._always = Patches()
         self._window = Patches()
+        self._syncs = Patches()  # the sync-causing calls, over the whole phase window
         self._forward_hooks: Patches | None = None
         self._primary: object | None = None  # the optimizer (or module) whose step ends a step
         self._fstack: list = []
@@ -122,9 +123,9 @@ class Watch:
         if window == "warmup" and self.count >= self.warmup:
             self._open("phases")
         elif window == "phases":
+            self.recorder.step += 1
             if self._watched:  # a watched step ends; the next one runs bare
                 self.meter.step_ends()
-                self.recorder.step = self.meter.step
                 self._out_fns.clear()
                 self._window.undo()
             else:
@@ -158,7 +159,10 @@ class Watch:
             raise StopProgram  # control flow out of the user's program: the only way to end it from a hook
 
     def _close_window(self) -> None:
-        self._window.undo()
+        try:
+            self._window.undo()
+        finally:
+            self._syncs.undo()
         if self.tape is not None:
             self.tape.restore()
 
@@ -187,6 +191,10 @@ class Watch:
         self.meter = PhaseMeter(self._events(16 * self.steps + 16))
         self.recorder = sync_audit.Recorder(self._device_type())
         self._watched = False
+        stack = contextlib.ExitStack()
+        stack.enter_context(sync_audit.watch_calls(self.recorder))
+        self._syncs.add(stack.close)
+        phase_patches.install_syncs(self, self._syncs)
 
     def _open_layers(self) -> None:
         self.tape = LayerTape(clock_for(self.device or torch.device("cpu"), 64 * self.steps + 64))

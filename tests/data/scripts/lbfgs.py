@@ -9,7 +9,7 @@ x, y = torch.randn(40, 3), torch.randn(40, 1)
 optimizer = torch.optim.LBFGS(model.parameters(), lr=0.1, max_iter=3, tolerance_grad=0, tolerance_change=0)
 criterion = nn.MSELoss()
 calls = []
-for step in range(200):
+for _step in range(200):
     n = 0
 
     def closure():

@@ -21,7 +21,7 @@ torch.manual_seed(0)
 tokens, labels = torch.randint(0, 50, (64, 12)), torch.randint(0, 5, (64,))
 model = Classifier()
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-for step in range(400):
+for _step in range(400):
     loss = F.cross_entropy(model(tokens), labels)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -11,7 +11,7 @@ opt_e = torch.optim.SGD(encoder.parameters(), lr=0.05)
 opt_d = torch.optim.Adam(decoder.parameters(), lr=1e-3)
 x = torch.randn(32, 10)
 log = []
-for step in range(300):
+for _step in range(300):
     recon = decoder(encoder(x))
     loss = ((recon - x) ** 2).mean()
     opt_e.zero_grad()
