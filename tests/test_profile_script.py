@@ -55,7 +55,9 @@ def counted_syncs(name: str, n_steps: int, *args: str) -> collections.Counter:
         if steps[0] > n_steps:
             raise Enough
 
-    handle = torch.optim.optimizer.register_optimizer_step_post_hook(post)
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    handle = register_optimizer_step_post_hook(post)
     torch.Tensor.item = item
     try:
         with pytest.raises(Enough):
