@@ -40,6 +40,8 @@ class PhaseMeter:
         self.step = 0
         self.loss_modules: set[int] = set()
         self._forward_end = 0  # index of the first segment after the last top-level forward
+        self._step_start = 0  # index of the step's first segment
+        self._forwarded = False  # a top-level forward ran in this step
         self._t = time.perf_counter()
         if events is not None:
             events.mark()
@@ -55,6 +57,17 @@ class PhaseMeter:
         self._close()
         self.stack.append(phase)
 
+    def forward_starts(self, phase: str, by_hand: bool) -> None:
+        """A top-level forward (``phase``: "forward" or "eval"). With ``by_hand`` (no optimizer: a step
+        ends at ``backward()``), the user's code between the step's start and its first forward is the
+        weight update written by hand: "optimizer"."""
+        self.push(phase)
+        if by_hand and not self._forwarded:
+            for segment in self.segments[self._step_start :]:
+                if segment.phase == "other":
+                    segment.phase = "optimizer"
+        self._forwarded = True
+
     def pop(self, module: int = 0) -> None:
         """Leave the current phase; ``module``: the top-level module whose forward ends here."""
         self._close(module)
@@ -69,7 +82,8 @@ class PhaseMeter:
         self._close()
         self.segments[-1].phase = PAUSED
         self.stack = ["other"]
-        self._forward_end = len(self.segments)
+        self._forward_end = self._step_start = len(self.segments)
+        self._forwarded = False
 
     def backward_starts(self, loss_module: int | None) -> None:
         """``backward()`` was called on the output of ``loss_module`` (None: of a loss function)."""
@@ -85,7 +99,8 @@ class PhaseMeter:
     def step_ends(self) -> None:
         self._close()
         self.step += 1
-        self._forward_end = len(self.segments)
+        self._forward_end = self._step_start = len(self.segments)
+        self._forwarded = False
 
     def _phase(self, segment: Segment) -> str:
         if segment.phase == "forward" and segment.module in self.loss_modules:

@@ -241,7 +241,7 @@ class Watch:
         training = torch.is_grad_enabled() or self.mode == "forward"
         self._fstack.append((module, training))
         if top and self._watched:
-            self.meter.push("forward" if training else "eval")
+            self.meter.forward_starts("forward" if training else "eval", self.mode == "backward")
         if self.window == "layers" and training:
             self.tape.forward_starts(module, top)
             if top:
