@@ -37,6 +37,7 @@ from devicelab.profile.layer_tape import LayerTape
 from devicelab.profile.macs import first_tensor
 from devicelab.profile.patches import Patches
 from devicelab.profile.phase_meter import PhaseMeter
+from devicelab.profile.tensors import device_of, inputs_needing_grad, loss_module
 from devicelab.syncs import watch_device_syncs
 
 RANK = {"forward": 0, "backward": 1, "optimizer": 2}  # what ends a step, weakest first
@@ -99,6 +100,11 @@ class Watch:
                 self._forward_hooks = None
             self._always.undo()
         return False
+
+    @property
+    def _idle(self) -> bool:
+        """Measured, and nothing can restart the count (only training after inference would)."""
+        return self.window == "done" and self.mode != "forward"
 
     def _ours(self) -> bool:
         return threading.get_ident() == self._thread
@@ -233,7 +239,7 @@ class Watch:
                 self.notes.append(note)
         if top:
             if self.device is None:
-                self.device = _device_of(module, args)
+                self.device = device_of(module, args)
             if self.mode is None:
                 self._promote("forward", module)
             if self.mode == "forward" and module is self._primary:
@@ -245,7 +251,7 @@ class Watch:
         if self.window == "layers" and training:
             self.tape.forward_starts(module, top)
             if top:
-                return _inputs_needing_grad(args)
+                return inputs_needing_grad(args)
         return None
 
     def _forward_ends(self, module, args, output):
@@ -277,7 +283,7 @@ class Watch:
 
     def _watched_backward(self, original):
         def backward(tensors, *args, **kwargs):
-            if not self._ours() or self._backward_depth:
+            if self._idle or self._backward_depth or not self._ours():  # full speed once measured
                 return original(tensors, *args, **kwargs)
             self._backward_starts(tensors)
             self._backward_depth += 1
@@ -295,7 +301,7 @@ class Watch:
             self.device = loss.device
         self._promote("backward", None)
         if self._watched:
-            self.meter.backward_starts(_loss_module(loss, self._out_fns))
+            self.meter.backward_starts(loss_module(loss, self._out_fns))
             self.meter.push("backward")
         elif self.window == "layers":
             self.tape.backward_call_starts()
@@ -309,7 +315,7 @@ class Watch:
             self._boundary()
 
     def _optimizer_starts(self, optimizer, args, kwargs):
-        if not self._ours():
+        if self._idle or not self._ours():  # full speed once measured
             return
         name = type(optimizer).__name__
         if name not in self.optimizers:
@@ -319,52 +325,9 @@ class Watch:
             self.meter.push("optimizer")
 
     def _optimizer_ends(self, optimizer, args, kwargs):
-        if not self._ours() or self.mode != "optimizer":
+        if self._idle or self.mode != "optimizer" or not self._ours():
             return
         if self._watched:
             self.meter.pop()
         if optimizer is self._primary:
             self._boundary()
-
-
-def _device_of(module, args) -> torch.device:
-    for p in module.parameters():
-        return p.device
-    tensor = first_tensor(args)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
-
-def _inputs_needing_grad(args):
-    """When no input of a top-level call needs a gradient (the batch, not a model's output), its
-    floating inputs replaced by leaves that do (same storage), so that the first layer's backward hook
-    fires after its weight gradients; None (inputs kept) otherwise."""
-    tensors = [a for a in args if isinstance(a, torch.Tensor)]
-    if (
-        not tensors
-        or any(a.requires_grad for a in tensors)
-        or not any(a.is_floating_point() for a in tensors)
-    ):
-        return None
-    return tuple(
-        a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
-        for a in args
-    )
-
-
-def _loss_module(loss: torch.Tensor | None, outputs: dict) -> int | None:
-    """id() of the parameter-free top-level module whose output ``loss`` is (or is a few operations
-    from); None when the loss came from a function."""
-    if loss is None or loss.grad_fn is None:
-        return None
-    frontier, seen = [loss.grad_fn], 0
-    while frontier and seen < 32:
-        fn = frontier.pop(0)
-        seen += 1
-        found = outputs.get(id(fn))
-        if found is not None and found[0] is fn:
-            module = found[1]
-            if not any(p.requires_grad for p in module.parameters()):
-                return id(module)
-            return None
-        frontier.extend(f for f, _ in getattr(fn, "next_functions", ()) if f is not None)
-    return None
