@@ -14,7 +14,8 @@ from devicelab.errors import UserError
 def run_program(args: argparse.Namespace, plot: tuple[Path, Path | None] | None) -> int:
     from devicelab.fsutil import atomic_write_text
     from devicelab.profile import api, script
-    from devicelab.report.profile import format_watch, to_json
+    from devicelab.report.profile import to_json
+    from devicelab.report.profile_watch import format_watch
 
     if args.module is not None:
         if not args.module:

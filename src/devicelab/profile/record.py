@@ -67,7 +67,7 @@ class WatchReport:
     notes: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        from devicelab.report.profile import format_watch
+        from devicelab.report.profile_watch import format_watch
 
         return format_watch(self)
 
