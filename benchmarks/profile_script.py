@@ -152,17 +152,18 @@ def reference_layers(model, x, y, loss_fn, steps: int) -> dict[str, float]:
     events = prof.events()
     by_seq: dict[int, str] = {}
     totals: dict[str, float] = {n: 0.0 for n in names.values()}
-    for e in events:
-        if (
-            e.name.startswith("aten::")
-            and e.cpu_parent is not None
-            and e.cpu_parent.name.startswith("layer::")
-        ):
-            layer = e.cpu_parent.name.removeprefix("layer::")
-            totals[layer] += e.cpu_time_total
+    for e in events:  # forward: the operators directly in a layer's range; their autograd nodes, at any depth
+        parent, depth = e.cpu_parent, 1
+        while parent is not None and not parent.name.startswith("layer::"):
+            parent, depth = parent.cpu_parent, depth + 1
+        if e.name.startswith("aten::") and parent is not None:
+            layer = parent.name.removeprefix("layer::")
+            if depth == 1:
+                totals[layer] += e.cpu_time_total
             if e.sequence_nr >= 0:
                 by_seq[e.sequence_nr] = layer
-        elif e.name.startswith("autograd::engine::evaluate_function") and e.sequence_nr in by_seq:
+    for e in events:  # backward: the engine's evaluation of those nodes
+        if e.name.startswith("autograd::engine::evaluate_function") and e.sequence_nr in by_seq:
             totals[by_seq[e.sequence_nr]] += e.cpu_time_total
     return {n: t / 1e6 / steps for n, t in totals.items()}
 

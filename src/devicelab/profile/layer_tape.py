@@ -30,6 +30,8 @@ class LayerTape:
         self.steps = 0
         self.backward_calls: list[tuple[int, int]] = []  # stamps around each backward() call
         self._open_call: int | None = None
+        self._no_input_grad: set[int] = set()
+        self._dangling: tuple[Tape, int] | None = None
         self._inplace: list[nn.Module] = []
 
     def _tape(self, module: nn.Module) -> Tape:
@@ -41,9 +43,11 @@ class LayerTape:
                 self._inplace.append(module)
         return tape
 
-    def forward_starts(self, module: nn.Module, top: bool) -> None:
+    def forward_starts(self, module: nn.Module, top: bool, args) -> None:
         if top and all(root is not module for root in self.roots):
             self.roots.append(module)
+        if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+            self._no_input_grad.add(id(module))  # its backward hook fires as its backward starts
         self._tape(module)._open_forward.append(self.clock.mark())
 
     def forward_ends(self, module: nn.Module, args, output) -> None:
@@ -59,7 +63,16 @@ class LayerTape:
                 with torch.no_grad():
                     tape.stats = activation_stats(out)
 
+    def _close_dangling(self) -> None:
+        """A module whose inputs needed no gradient (the first layer, on the batch) ends its backward
+        when the engine reports the next thing: another module's backward, or ``backward()``'s end."""
+        if self._dangling is not None:
+            tape, start = self._dangling
+            tape.backward.append((start, self.clock.mark()))
+            self._dangling = None
+
     def backward_starts(self, module: nn.Module) -> None:
+        self._close_dangling()
         tape = self.tapes.get(id(module))
         if tape is not None:
             tape._open_backward.append(self.clock.mark())
@@ -67,12 +80,16 @@ class LayerTape:
     def backward_ends(self, module: nn.Module) -> None:
         tape = self.tapes.get(id(module))
         if tape is not None and tape._open_backward:
-            tape.backward.append((tape._open_backward.pop(), self.clock.mark()))
+            if id(module) in self._no_input_grad:
+                self._dangling = (tape, tape._open_backward.pop())
+            else:
+                tape.backward.append((tape._open_backward.pop(), self.clock.mark()))
 
     def backward_call_starts(self) -> None:
         self._open_call = self.clock.mark()
 
     def backward_call_ends(self) -> None:
+        self._close_dangling()
         if self._open_call is not None:
             self.backward_calls.append((self._open_call, self.clock.mark()))
             self._open_call = None

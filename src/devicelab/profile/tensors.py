@@ -1,5 +1,4 @@
-"""What the tensors of a module call tell the watcher: the device a program runs on, whether a top-level
-call's inputs need a gradient (so that the first layer's backward can be timed), and which module's
+"""What the tensors of a module call tell the watcher: the device a program runs on, and which module's
 output a loss is (the loss phase)."""
 
 from __future__ import annotations
@@ -14,23 +13,6 @@ def device_of(module, args) -> torch.device:
         return p.device
     tensor = first_tensor(args)
     return tensor.device if tensor is not None else torch.device("cpu")
-
-
-def inputs_needing_grad(args):
-    """When no input of a top-level call needs a gradient (the batch, not a model's output), its
-    floating inputs replaced by leaves that do (same storage), so that the first layer's backward hook
-    fires after its weight gradients; None (inputs kept) otherwise."""
-    tensors = [a for a in args if isinstance(a, torch.Tensor)]
-    if (
-        not tensors
-        or any(a.requires_grad for a in tensors)
-        or not any(a.is_floating_point() for a in tensors)
-    ):
-        return None
-    return tuple(
-        a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
-        for a in args
-    )
 
 
 def loss_module(loss: torch.Tensor | None, outputs: dict) -> int | None:

@@ -37,7 +37,7 @@ from devicelab.profile.layer_tape import LayerTape
 from devicelab.profile.macs import first_tensor
 from devicelab.profile.patches import Patches
 from devicelab.profile.phase_meter import PhaseMeter
-from devicelab.profile.tensors import device_of, inputs_needing_grad, loss_module
+from devicelab.profile.tensors import device_of, loss_module
 from devicelab.syncs import watch_device_syncs
 
 RANK = {"forward": 0, "backward": 1, "optimizer": 2}  # what ends a step, weakest first
@@ -249,9 +249,7 @@ class Watch:
         if top and self._watched:
             self.meter.forward_starts("forward" if training else "eval", self.mode == "backward")
         if self.window == "layers" and training:
-            self.tape.forward_starts(module, top)
-            if top:
-                return inputs_needing_grad(args)
+            self.tape.forward_starts(module, top, args)
         return None
 
     def _forward_ends(self, module, args, output):
