@@ -248,7 +248,9 @@ def test_watch_and_profile_step_in_python():
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
     optimizer = torch.optim.Adam(model.parameters())
     x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
-    report = devicelab.profile_step(model, (x, y), torch.nn.functional.cross_entropy, optimizer, warmup=1, steps=3)
+    report = devicelab.profile_step(
+        model, (x, y), torch.nn.functional.cross_entropy, optimizer, warmup=1, steps=3
+    )
     assert report.profiled.kind == "model" and report.profiled.target == "Sequential"
     assert [x.name for x in report.layers.layers] == ["Sequential.0", "Sequential.1", "Sequential.2"]
     with devicelab.watch(warmup=1, steps=3) as w:
