@@ -130,7 +130,7 @@ def format_breakdown(breakdown) -> str:
         for p in breakdown.phases
     ]
     lines = [
-        f"Step breakdown (median of {breakdown.steps} instrumented steps; the real step takes "
+        f"Step breakdown (mean of {breakdown.steps} watched steps; the real step takes "
         f"{_us(breakdown.step_s)} µs, IQR {_us(breakdown.step_iqr_s)})",
         format_table(rows, headers, indent="  "),
     ]
