@@ -175,3 +175,29 @@ def test_bad_scripts_are_one_line(tmp_path, monkeypatch, capsys):
             assert not any("devicelab" in e for e in err[:-1])
         else:
             assert len(err) == 1, err
+
+
+def test_ctrl_c_prints_what_was_measured(tmp_path, monkeypatch, capsys):
+    """A KeyboardInterrupt in the middle of the phase window: the steps measured so far are shown, the
+    layers are said to be missing, and the exit status is 130 (Python's for Ctrl-C)."""
+    from devicelab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop.py").write_text(
+        "import torch\n"
+        "model = torch.nn.Linear(3, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "x = torch.randn(8, 3)\n"
+        "for step in range(1000):\n"
+        "    loss = model(x).pow(2).mean()\n"
+        "    opt.zero_grad()\n"
+        "    loss.backward()\n"
+        "    opt.step()\n"
+        "    if step == 14:\n"
+        "        raise KeyboardInterrupt  # as Ctrl-C would, in the middle of the window\n"
+    )
+    assert main(["profile", "--warmup", "1", "--steps", "10", "loop.py"]) == 130
+    captured = capsys.readouterr()
+    assert "Phases (mean per step over 7 steps" in captured.out
+    assert "Not measured: layers" in captured.out
+    assert captured.err.strip().splitlines()[-1].startswith("devicelab: interrupted")

@@ -58,7 +58,10 @@ class LayerTape:
         if tape.output_shape is None:
             out, inp = first_tensor(output), first_tensor(args)
             tape.output_shape = tuple(out.shape) if out is not None else ()
-            tape.macs = module_macs(module, inp, out)
+            compiled = (
+                type(module).__name__ == "OptimizedModule"
+            )  # its arithmetic is its inner module's: unknown
+            tape.macs = None if compiled else module_macs(module, inp, out)
             if out is not None and out.is_floating_point():
                 with torch.no_grad():
                     tape.stats = activation_stats(out)

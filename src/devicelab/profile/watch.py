@@ -44,6 +44,13 @@ RANK = {"forward": 0, "backward": 1, "optimizer": 2}  # what ends a step, weakes
 WINDOWS = ("warmup", "phases", "layers", "done")
 
 
+_OUR_WARNINGS = (
+    "Using `torch.compile\\(module\\)` when there are global hooks",
+    "Dynamo does not know how to trace the builtin `_thread.get_ident",
+    "Full backward hook is firing when gradients are computed",
+)
+
+
 class StopProgram(BaseException):
     """Raised from a hook to end the watched program once it is measured (``stop_after``); a
     BaseException so that the program's own ``except Exception`` does not swallow it."""
@@ -84,6 +91,11 @@ class Watch:
         self._always.hook(optim_module.register_optimizer_step_post_hook(self._optimizer_ends))
         for name in ("backward", "grad"):
             self._always.replace(torch.autograd, name, self._watched_backward)
+        quiet = warnings.catch_warnings()
+        quiet.__enter__()
+        self._always.add(lambda: quiet.__exit__(None, None, None))
+        for message in _OUR_WARNINGS:  # what torch says about the watcher's own hooks, not the program
+            warnings.filterwarnings("ignore", message=message)
         self._set_forward_hooks()
         return self
 
@@ -233,7 +245,8 @@ class Watch:
         if type(module).__name__ == "OptimizedModule":
             self._compiled += 1
             note = (
-                f"{type(module._orig_mod).__name__} is torch.compile'd: timed as one block, its layers unseen"
+                f"{type(module._orig_mod).__name__} is torch.compile'd: timed as one block, its layers unseen; "
+                "hooks coming and going make it recompile, so its times in the windows are not its own"
             )
             if note not in self.notes:
                 self.notes.append(note)
