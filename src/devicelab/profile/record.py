@@ -104,12 +104,15 @@ def _breakdown(watch, step_s: float | None) -> StepBreakdown | None:
 def _syncs(watch, step_s: float | None) -> tuple[tuple[SyncRow, ...], dict[int, int]]:
     rows: list[SyncRow] = []
     per_step_total: Counter[int] = Counter()
+    called = {(s.file, s.line) for s in watch.recorder.sites()} if watch.recorder else set()
     for recorder, steps in ((watch.recorder, watch.recorder.step if watch.recorder else 0),
                             (watch.device_syncs, watch.tape.steps if watch.tape else 0)):  # fmt: skip
         if recorder is None or steps == 0:
             continue
         would = recorder.device_type == "cpu"
         for site in recorder.sites():
+            if recorder is watch.device_syncs and (site.file, site.line) in called:
+                continue  # the device's report of a call already counted (its .item(), by the calls watcher)
             key = (site.file, site.line, site.function, site.kind)
             in_window = {s: n for s, n in recorder.per_step[key].items() if s < steps}
             calls = sum(in_window.values())
