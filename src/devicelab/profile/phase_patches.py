@@ -49,8 +49,36 @@ def _phase(watch, name: str, only_outside_forward: bool = False):
     return make
 
 
+def _top_level_call(watch):
+    """``Module.__call__`` in a watched training step: a top-level call is "forward" ("eval" under
+    ``no_grad``); calls inside it go straight through (so torch keeps its fast path for them, as it would
+    not with global forward hooks firing for every module)."""
+
+    def make(original):
+        def call(module, *args, **kwargs):
+            if watch._fstack or not watch._ours():
+                return original(module, *args, **kwargs)
+            watch._fstack.append((module, True))
+            watch.meter.forward_starts(
+                "forward" if torch.is_grad_enabled() else "eval", watch.mode == "backward"
+            )
+            try:
+                output = original(module, *args, **kwargs)
+            finally:
+                watch._fstack.pop()
+                watch.meter.pop(id(module))
+            watch.top_level_ends(module, output)
+            return output
+
+        return call
+
+    return make
+
+
 def install(watch, patches: Patches) -> None:
-    """For a watched step."""
+    """For a watched step (in training: inference steps are found by the global forward hooks)."""
+    if watch.mode != "forward":
+        patches.replace(torch.nn.Module, "__call__", _top_level_call(watch))
     patches.replace(dataloader._BaseDataLoaderIter, "__next__", _phase(watch, "data"))
     patches.replace(torch.optim.Optimizer, "zero_grad", _phase(watch, "optimizer", only_outside_forward=True))
     patches.replace(torch.nn.Module, "zero_grad", _phase(watch, "optimizer", only_outside_forward=True))

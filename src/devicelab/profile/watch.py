@@ -187,7 +187,7 @@ class Watch:
     def _set_forward_hooks(self) -> None:
         """Global forward hooks while they are needed: to find top-level calls before training is seen
         (inference steps), and in the phase and layer windows."""
-        needed = self.mode in (None, "forward") or self._watched or self.window == "layers"
+        needed = self.mode in (None, "forward") or self.window == "layers"
         if needed and self._forward_hooks is None:
             self._forward_hooks = Patches()
             self._forward_hooks.hook(nn_module.register_module_forward_pre_hook(self._forward_starts))
@@ -265,6 +265,12 @@ class Watch:
             self.tape.forward_starts(module, top, args)
         return None
 
+    def top_level_ends(self, module, output) -> None:
+        """A top-level forward of a watched step ended: its output's graph node, to find the loss."""
+        out = first_tensor(output)
+        if out is not None and out.grad_fn is not None:
+            self._out_fns[id(out.grad_fn)] = (out.grad_fn, module)
+
     def _forward_ends(self, module, args, output):
         if not self._ours() or not self._fstack or self._fstack[-1][0] is not module:
             return
@@ -278,9 +284,7 @@ class Watch:
             return
         if top and self._watched:
             self.meter.pop(id(module))
-            out = first_tensor(output)
-            if out is not None and out.grad_fn is not None:
-                self._out_fns[id(out.grad_fn)] = (out.grad_fn, module)
+            self.top_level_ends(module, output)
         if self.window == "layers" and training:
             self.tape.forward_ends(module, args, output)
 
