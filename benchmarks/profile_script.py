@@ -4,7 +4,8 @@ references measured beside it in the same process.
 1. overhead outside the window: a lesson-style loop timed plain, and under a watch after its windows are
    done (full speed), in turn; the ratio plain / watched (≥ 0.98 is the target);
 2. phases: the phases' sum per watched step against the uninstrumented step time the same watch measured
-   (bare steps in turn with watched ones) and against a plain timing loop beside it (within 10%);
+   (bare steps in turn with watched ones; medians of steps) and against a plain timing loop beside it
+   (mean of its steps) (within 10%);
 3. layers: each layer's forward+backward per step from the watch's global hooks against torch.profiler's
    per-operator times summed over the module's forward range (``record_function`` from plain hooks) and
    over the backward operators of the same autograd nodes (``sequence_nr``), on an MLP, a small CNN and
@@ -113,8 +114,8 @@ def phases(repeats: int, steps: int) -> None:
         for _ in range(repeats):
             plain = loop_seconds(step, steps)
             watch = run_watch(step, 2, steps, layers=False)
-            total = statistics.fmean(watch.meter.step_seconds())
-            own.append(total / statistics.fmean(watch.baseline))
+            total = statistics.median(watch.meter.step_seconds())  # medians: robust to other processes
+            own.append(total / statistics.median(watch.baseline))
             plain_ratio.append(total / plain)
         print(f"2. {name}: phase sum / uninstrumented step of the same watch: median {statistics.median(own):.3f} "
               f"[{min(own):.3f}, {max(own):.3f}]; / a plain timing loop beside it: "

@@ -57,7 +57,8 @@ class WatchReport:
     warmup: int
     steps: int  # steps per window asked for
     measured: tuple[str, ...]  # the windows that finished: "baseline", "phases", "layers"
-    step_s: float | None  # mean uninstrumented step
+    step_s: float | None  # median uninstrumented (bare) step: robust to the machine's other processes
+    watched_step_s: float | None  # median watched step: the phases' sum, step by step
     breakdown: StepBreakdown | None
     layers: LayerProfile | None
     syncs: tuple[SyncRow, ...]
@@ -79,6 +80,7 @@ class WatchReport:
             "steps": self.steps,
             "measured": list(self.measured),
             "step_s": self.step_s,
+            "watched_step_s": self.watched_step_s,
             "step": self.breakdown.to_dict() if self.breakdown else None,
             "layers": self.layers.to_dict() if self.layers else None,
             "syncs": [asdict(s) for s in self.syncs],
@@ -133,7 +135,8 @@ def _syncs(watch, step_s: float | None) -> tuple[tuple[SyncRow, ...], dict[int, 
 
 def build(watch, profiled: Profiled) -> WatchReport:
     """The record of a finished (or interrupted) ``Watch``."""
-    step_s = mean(watch.baseline) if watch.baseline else None
+    step_s = statistics.median(watch.baseline) if watch.baseline else None
+    watched = watch.meter.step_seconds() if watch.meter is not None else []
     measured = tuple(
         name
         for name, done in (
@@ -155,6 +158,7 @@ def build(watch, profiled: Profiled) -> WatchReport:
         steps=watch.steps,
         measured=measured,
         step_s=step_s,
+        watched_step_s=statistics.median(watched) if watched else None,
         breakdown=breakdown,
         layers=layers,
         syncs=syncs,

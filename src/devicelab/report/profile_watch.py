@@ -38,7 +38,7 @@ def format_watch_header(report) -> str:
     if report.step_s is not None:
         lines.append(
             "  "
-            + _("one step takes {us} µs uninstrumented (mean of the baseline window)").format(
+            + _("one step takes {us} µs uninstrumented (median of the bare steps)").format(
                 us=_us(report.step_s)
             )
         )
@@ -69,11 +69,15 @@ def format_watch_phases(report) -> str:
     )
     title = _("Phases (mean per step over {n} steps; every moment of a step in one phase)").format(n=b.steps)
     lines = [title, format_table(rows, headers, indent="  ")]
-    if report.step_s:
+    if report.step_s and report.watched_step_s:
         lines.append(
             "  "
-            + _("the phases add up to {ratio:.0%} of the uninstrumented step ({sum} of {step} µs)").format(
-                ratio=total / report.step_s, sum=_us(total), step=_us(report.step_s)
+            + _(
+                "a watched step (phases added up) takes {ratio:.0%} of the uninstrumented step ({sum} of {step} µs, medians)"
+            ).format(
+                ratio=report.watched_step_s / report.step_s,
+                sum=_us(report.watched_step_s),
+                step=_us(report.step_s),
             )
         )
     return "\n".join(lines)
