@@ -38,6 +38,7 @@ def test_seed_workload_end_to_end(cli, tmp_path):
         ("fc1", [120, 10], 50, 4800),
         ("relu", [120, 10], 0, 0),
         ("fc2", [120, 3], 33, 3600),
+        ("CrossEntropyLoss", [], 0, 0),  # the step's loss: a top-level module the watch sees too
     ]
     # The verdict comes from timings taken on a shared machine, so it is not asserted: it must be the one
     # decide_regime gives for the timings the run saved, and the one the text prints.
@@ -60,7 +61,14 @@ def test_json_output_is_valid_json(cli):
     report = json.loads(result.stdout)  # strict: NaN would fail to parse as standard JSON below
     json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
     assert report["schema"] == "devicelab.profile/1"
-    assert [x["name"] for x in report["layers"]["layers"]] == ["fc1", "relu1", "fc2", "relu2", "fc3"]
+    assert [x["name"] for x in report["layers"]["layers"]] == [
+        "fc1",
+        "relu1",
+        "fc2",
+        "relu2",
+        "fc3",
+        "CrossEntropyLoss",
+    ]
     assert report["layers"]["total"]["params"] == (4 * 16 + 16) + (16 * 8 + 8) + (8 * 3 + 3)
     assert report["workload"]["threads"] == 1
     assert report["regime"] is None
@@ -109,3 +117,87 @@ def test_plot_into_a_folder_that_cannot_be_written_fails_before_profiling(cli):
     result = cli("profile", "--plot", "/proc/devicelab-chart.png")  # /proc takes no new files, even for root
     assert_user_error(result, "--plot", "cannot write in /proc")
     assert "timing layers" not in result.stderr and result.stdout == ""
+
+
+SCRIPTS = __import__("pathlib").Path(__file__).parent / "data" / "scripts"
+
+
+def test_the_lessons_script_end_to_end(cli, tmp_path):
+    """``devicelab profile lesson.py`` as a user types it: the script's output, then the screen; the JSON
+    file, and ``devicelab report`` of it."""
+    import shutil
+
+    shutil.copy(SCRIPTS / "lesson.py", tmp_path / "lesson.py")
+    result = cli(
+        "profile", "--warmup", "1", "--steps", "50", "--stop-after", "--json", "p.json", "lesson.py",
+        env={"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.index("Epoch [100/20000]") < out.index("devicelab profile: lesson.py")
+    append = next(
+        i for i, t in enumerate((SCRIPTS / "lesson.py").read_text().splitlines(), 1) if "losses.append" in t
+    )
+    assert f"1. defer the .item() at lesson.py:{append}" in out
+    assert "syncs per step: 1 on 99 step(s), 2 on 1 step(s)" in out
+    saved = json.loads((tmp_path / "p.json").read_text())
+    assert saved["schema"] == "devicelab.profile/2" and saved["profiled"]["kind"] == "script"
+    assert saved["syncs"][0]["line"] == append
+    html = cli("report", "p.json", "--out", "p.html")
+    assert html.returncode == 0, html.stderr
+    page = (tmp_path / "p.html").read_text()
+    assert "losses.append(loss.item())" in page and "lesson.py" in page
+
+
+def test_bad_scripts_are_one_line(tmp_path, monkeypatch, capsys):
+    """In this process (``cli.main``): a missing script, a syntax error, a script raising before it
+    trains (its traceback, then devicelab's line), one that never trains, --steps 0, a missing -m."""
+    from devicelab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.py").write_text("def f(:\n")
+    (tmp_path / "raises.py").write_text((SCRIPTS / "raises.py").read_text())
+    (tmp_path / "never.py").write_text((SCRIPTS / "never.py").read_text())
+    cases = [
+        (["profile", "nothere.py"], "nothere.py: no such file"),
+        (["profile", "broken.py"], "broken.py:1: syntax error"),
+        (["profile", "never.py"], "never.py ran without calling a module, backward() or an optimizer"),
+        (["profile", "--steps", "0", "never.py"], "--steps must be at least 1"),
+        (["profile", "-m", "no_such_module_here"], "-m no_such_module_here: no such module"),
+        (["profile", "raises.py"], "raises.py raised RuntimeError"),
+    ]
+    for argv, line in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("devicelab: error: ") and line in err[-1], (argv, err)
+        if argv[-1] == "raises.py":
+            assert err[0] == "Traceback (most recent call last):" and "first_step()" in "\n".join(err)
+            assert not any("devicelab" in e for e in err[:-1])
+        else:
+            assert len(err) == 1, err
+
+
+def test_ctrl_c_prints_what_was_measured(tmp_path, monkeypatch, capsys):
+    """A KeyboardInterrupt in the middle of the phase window: the steps measured so far are shown, the
+    layers are said to be missing, and the exit status is 130 (Python's for Ctrl-C)."""
+    from devicelab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop.py").write_text(
+        "import torch\n"
+        "model = torch.nn.Linear(3, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "x = torch.randn(8, 3)\n"
+        "for step in range(1000):\n"
+        "    loss = model(x).pow(2).mean()\n"
+        "    opt.zero_grad()\n"
+        "    loss.backward()\n"
+        "    opt.step()\n"
+        "    if step == 14:\n"
+        "        raise KeyboardInterrupt  # as Ctrl-C would, in the middle of the window\n"
+    )
+    assert main(["profile", "--warmup", "1", "--steps", "10", "loop.py"]) == 130
+    captured = capsys.readouterr()
+    assert "Phases (mean per step over 7 steps" in captured.out
+    assert "Not measured: layers" in captured.out
+    assert captured.err.strip().splitlines()[-1].startswith("devicelab: interrupted")

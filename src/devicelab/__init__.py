@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-__all__ = ["TrainConfig", "__version__", "train"]
+__all__ = ["TrainConfig", "__version__", "profile_step", "train", "watch"]
 
 
 def __getattr__(name: str):
@@ -17,4 +17,8 @@ def __getattr__(name: str):
         from devicelab.training.loop import train
 
         return train
+    if name in ("watch", "profile_step"):  # the profiler on the user's own code (devicelab.profile.api)
+        from devicelab.profile import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'devicelab' has no attribute {name!r}")

@@ -11,8 +11,14 @@ from devicelab.commands._workload import add_workload_arguments, adjust_option, 
 from devicelab.errors import UserError
 
 DESCRIPTION = """\
-Profile one training step of a workload (default: the lesson's Iris MLP) from the outside, through
-nn.Module hooks, without changing the model:
+devicelab profile SCRIPT.py [ARGS...] / devicelab profile -m MODULE [ARGS...]:
+run your own training script unchanged, in this process, and see where its steps' time goes: phases
+per step, each layer's forward and backward, every host-device sync at your line with its cost, the
+regime and ranked advice. devicelab's options come before the script; everything after it is the
+script's own (devicelab profile --steps 20 train.py --steps 2).
+
+devicelab profile (no script): the same for devicelab's own training of a workload (default: the
+lesson's Iris MLP), from the outside, through nn.Module hooks, without changing the model:
   - layers: output shape, parameters, multiply-accumulates, forward and backward time, activation stats;
   - step breakdown: forward, loss, backward, optimizer, other; operators per step; GPU busy time;
   - sync audit: every host-device sync of the lesson's loop and of devicelab's loop, by source line;
@@ -40,9 +46,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="auto (the device devicelab train would choose, by timing this workload), cpu, cuda, cuda:N, mps",
     )
     run_group.add_argument(
-        "--steps", type=int, default=20, help="steps timed per measurement and audited per loop (default: 20)"
+        "--steps",
+        type=int,
+        default=None,
+        help="steps per window (script: baseline, phases, layers; default 100) or per measurement (default 20)",
     )
-    run_group.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    run_group.add_argument(
+        "--warmup", type=int, default=None, help="steps run before the first window (script; default: 10)"
+    )
+    run_group.add_argument(
+        "--stop-after",
+        action="store_true",
+        help="end the script once its windows are measured (default: it runs to its end at full speed)",
+    )
+    run_group.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write the report as JSON to FILE (--json alone: print it instead of the tables)",
+    )
+    run_group.add_argument(
+        "-m", dest="module", nargs=argparse.REMAINDER, metavar="MODULE", help="profile a module, as python -m"
+    )
+    parser.add_argument(
+        "script", nargs=argparse.REMAINDER, metavar="SCRIPT.py [ARGS...]", help="the script to profile"
+    )
     run_group.add_argument(
         "--plot",
         metavar="FILE.png|DIR",
@@ -85,9 +114,17 @@ def _check_writable(spec: str, folder: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for option in ("steps", "warmup"):
+        value = getattr(args, option)
+        if value is not None and value < (1 if option == "steps" else 0):
+            at_least = 1 if option == "steps" else 0
+            raise UserError(f"--{option} must be at least {at_least}, got {value}")
+    if args.module is not None or args.script:
+        from devicelab.commands.profile_script import run_program
+
+        return run_program(args, _plot_paths(args.plot) if args.plot else None)
+    args.steps = args.steps if args.steps is not None else 20
     config = config_from_args(args)
-    if args.steps < 1:
-        raise UserError(f"--steps must be at least 1, got {args.steps}")
     paths = _plot_paths(args.plot) if args.plot else None
 
     from devicelab.data import load_dataset
@@ -99,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     if config.device != "auto":
         resolve_device(config.device)  # a device that is not here fails at once, in one line
     dataset = load_dataset(config)  # bad data fails here, before any progress line
-    quiet = args.json
+    quiet = args.json is not None
 
     def stage(name: str) -> None:
         if not quiet:
@@ -108,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
     # no device given: the one devicelab train would run (config.device, auto: timed) with its threads
     stage("choosing the device as devicelab train would")
     report = profile_workload(config, dataset, steps=args.steps, regime=not args.no_regime, on_stage=stage)
-    print(to_json(report) if args.json else format_report(report))
+    if args.json not in (None, "-"):
+        atomic_write_text(args.json, to_json(report) + "\n")
+    print(to_json(report) if args.json == "-" else format_report(report))
     if paths is not None:
         from devicelab.report.profile_plots import write_profile_png
 

@@ -9,7 +9,8 @@ also when the model raises.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -42,6 +43,31 @@ def hooked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """
     leaves = [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
     return [("", model), *leaves]
+
+
+def named_leaves(roots: list[nn.Module], called: Callable[[nn.Module], bool] = lambda m: True):
+    """The layer rows of each root: modules that were ``called`` and none of whose descendants were (a
+    leaf, or a module such as ``MultiheadAttention`` that uses its children's weights without calling
+    them); a root that is itself a leaf by its class name. Names as ``named_modules`` gives them,
+    prefixed with the root's class name when several roots have children or the name is a number."""
+    with_children = [r for r in roots if any(True for _ in r.children())]
+    several = len(with_children) > 1
+    seen: set[int] = set()
+    counts: defaultdict[str, int] = defaultdict(int)
+    out = []
+    for root in roots:
+        for name, module in root.named_modules() if root in with_children else [("", root)]:
+            if id(module) in seen or not called(module):
+                continue
+            if any(called(m) for m in module.modules() if m is not module):
+                continue
+            seen.add(id(module))
+            label = name or type(root).__name__
+            if name and (several or name.split(".")[0].isdigit()):
+                label = f"{type(root).__name__}.{name}"
+            counts[label] += 1
+            out.append((label if counts[label] == 1 else f"{label}#{counts[label]}", module))
+    return out
 
 
 STAT_NAMES = ("mean", "std", "zero_fraction", "dead_fraction", "nonfinite_fraction")

@@ -118,7 +118,12 @@ def profile_layers(
                 for _ in range(steps):
                     _forward_backward(model, x_grad, loss, True)
         clock.read()
-        return _collect(inspected, timed_forward, timed_backward, clock, steps)
+        tapes = {}
+        for name, tape in inspected.items():
+            tape.forward = timed_forward[name].forward
+            tape.backward = timed_backward[name].backward if timed_backward is not None else []
+            tapes[id(tape.module)] = tape
+        return collect([model], tapes, clock, steps)
     finally:
         for parameter, grad in saved_grads:
             parameter.grad = grad
@@ -138,40 +143,67 @@ def _median_seconds(pairs: list[tuple[int, int]], clock) -> float | None:
     return statistics.median(clock.seconds(a, b) for a, b in pairs)
 
 
-def _collect(inspected, timed_forward, timed_backward, clock, steps: int) -> LayerProfile:
-    names = [name for name in inspected if name]
-    stacked = [inspected[n].stats for n in ["", *names] if inspected[n].stats is not None]
+def _read_stats(tapes: dict[int, hooks.Tape]) -> dict[int, ActivationStats]:
+    keys = [k for k, tape in tapes.items() if tape.stats is not None]
     # sync: the one read of every layer's activation statistics, after all passes
-    values = torch.stack(stacked).cpu().tolist() if stacked else []
-    stats_by_name = {}
-    for name in ["", *names]:
-        if inspected[name].stats is not None:
-            row = values.pop(0)
-            dead = None if math.isnan(row[3]) else row[3]
-            stats_by_name[name] = ActivationStats(row[0], row[1], row[2], dead, row[4])
+    values = torch.stack([tapes[k].stats for k in keys]).cpu().tolist() if keys else []
+    out = {}
+    for key, row in zip(keys, values, strict=True):
+        dead = None if math.isnan(row[3]) else row[3]
+        out[key] = ActivationStats(row[0], row[1], row[2], dead, row[4])
+    return out
 
-    def record(name: str, label: str, params: int) -> LayerRecord:
-        module = inspected[name].module
-        forward_pairs = timed_forward[name].forward
-        backward_pairs = timed_backward[name].backward if timed_backward is not None else []
+
+def _per_step(seconds: float | None, calls: float) -> float | None:
+    return None if seconds is None else seconds * calls
+
+
+def collect(
+    roots: list[nn.Module],
+    tapes: dict[int, hooks.Tape],
+    clock,
+    steps: int,
+    backward_calls: list[tuple[int, int]] | None = None,
+) -> LayerProfile:
+    """The layer table from hook tapes (``{id(module): Tape}``) of the ``roots`` (the top-level modules
+    called, in order) over ``steps`` steps: a row per leaf, and the roots' total. Used on the passes of
+    ``profile_layers`` and on the stamps the watcher's global hooks took while a program ran."""
+    stats = _read_stats(tapes)
+    empty = hooks.Tape(nn.Identity())
+
+    def record(label: str, module: nn.Module, params: int) -> LayerRecord:
+        tape = tapes.get(id(module), empty)
         return LayerRecord(
             name=label,
             type=type(module).__name__,
-            output_shape=inspected[name].output_shape,
+            output_shape=tape.output_shape,
             params=params,
-            macs=inspected[name].macs,
-            calls=len(forward_pairs) / steps,
-            forward_s=_median_seconds(forward_pairs, clock),
-            backward_s=_median_seconds(backward_pairs, clock),
-            stats=stats_by_name.get(name),
+            macs=tape.macs,
+            calls=len(tape.forward) / steps,
+            forward_s=_median_seconds(tape.forward, clock),
+            backward_s=_median_seconds(tape.backward, clock),
+            stats=stats.get(id(module)),
         )
 
-    model = inspected[""].module
-    if not names:  # the model is itself a single layer
-        only = record("", type(model).__name__, parameter_count(model, recurse=True))
+    leaves = hooks.named_leaves(roots, lambda m: bool(tapes.get(id(m), empty).forward))
+    if len(roots) == 1 and leaves == [(type(roots[0]).__name__, roots[0])]:  # the model is a single layer
+        only = record(type(roots[0]).__name__, roots[0], parameter_count(roots[0], recurse=True))
         return LayerProfile((only,), only, steps, clock.kind)
-    layers = tuple(record(n, n, parameter_count(inspected[n].module)) for n in names)
-    total = record("", "(total)", parameter_count(model, recurse=True))
+    layers = tuple(record(name, m, parameter_count(m)) for name, m in leaves)
     macs = [None if layer.macs is None else layer.macs * layer.calls for layer in layers]
+    totals = [record("", root, parameter_count(root, recurse=True)) for root in roots]
+    per_step = [replace(t, forward_s=_per_step(t.forward_s, t.calls), backward_s=_per_step(t.backward_s, t.calls))
+                for t in totals]  # fmt: skip
+    if len(per_step) == 1:
+        total = replace(per_step[0], name="(total)", calls=1.0)
+    else:  # several top-level modules (a model and its loss, two models): added up
+        forward = [t.forward_s for t in per_step]
+        backward = [t.backward_s for t in per_step if t.backward_s is not None]
+        total = LayerRecord(
+            "(total)", "", None, sum(t.params for t in per_step), None, 1.0,
+            None if None in forward else sum(forward), sum(backward) if backward else None, None,
+        )  # fmt: skip
+    if backward_calls:  # the backward() calls themselves: a root whose input needs no gradient ends early
+        total = replace(total, backward_s=sum(clock.seconds(a, b) for a, b in backward_calls) / steps)
     total = replace(total, macs=None if None in macs else round(sum(macs)))  # MACs of one step's forward
     return LayerProfile(layers, total, steps, clock.kind)

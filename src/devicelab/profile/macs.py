@@ -34,6 +34,27 @@ def _conv_transpose(m: nn.modules.conv._ConvTransposeNd, inp: torch.Tensor, out:
     return inp.numel() * (m.out_channels // m.groups) * math.prod(m.kernel_size)
 
 
+_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def _rnn(m: nn.RNNBase, inp: torch.Tensor, out: torch.Tensor) -> int:
+    """Every time step of every layer and direction: gates × hidden × (its input + hidden)."""
+    steps_rows = out.numel() // out.shape[-1]  # (sequence × batch) positions
+    dirs = 2 if m.bidirectional else 1
+    macs = 0
+    for layer in range(m.num_layers):
+        width = m.input_size if layer == 0 else m.hidden_size * dirs
+        macs += dirs * _GATES.get(m.mode, 1) * m.hidden_size * (width + m.hidden_size)
+    return steps_rows * macs
+
+
+def _attention(m: nn.MultiheadAttention, inp: torch.Tensor, out: torch.Tensor) -> int:
+    """Self-attention: the q, k, v and output projections, and the two (length × length) products."""
+    e = m.embed_dim
+    length = inp.shape[1] if (m.batch_first and inp.dim() == 3) else inp.shape[0]
+    return 4 * inp.numel() * e + 2 * inp.numel() * length
+
+
 def _per_element(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
     return out.numel()
 
@@ -50,6 +71,8 @@ _RULES: tuple[tuple[type[nn.Module], Callable[..., int]], ...] = (
     (nn.LayerNorm, _per_element),
     (nn.GroupNorm, _per_element),
     (nn.Embedding, _free),  # a table lookup: no multiply-add
+    (nn.RNNBase, _rnn),
+    (nn.MultiheadAttention, _attention),
 )
 
 

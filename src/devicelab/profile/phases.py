@@ -2,9 +2,10 @@
 
 Three measurements of the same step, each done so that it does not disturb the others:
 
-- ``time_phases``: the step ``devicelab train`` runs, written out with a clock stamp between phases (host ``perf_counter`` always;
-  CUDA events too on a GPU, read once at the end). "other" is the rest of each loop iteration: recording
-  the loss, the loop itself, the stamps.
+- ``time_phases``: the step ``devicelab train`` runs, watched through torch's global hooks as any user's
+  program is (``devicelab.profile.watch``; host ``perf_counter`` always, CUDA events too on a GPU, read
+  once at the end). Without an optimizer object (devicelab's plain-SGD step) the update is "optimizer"
+  by its place: the code between a step's ``backward`` and the next forward.
 - ``count_launches``: ``torch.profiler`` over a few steps of the real step: operators per step and, on
   a GPU, kernels per step and the GPU's busy time (the union of its kernel and copy intervals).
 - ``step_wall``: the real step, un-instrumented, timed by ``devicelab.timing.measure``.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import statistics
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,11 +22,10 @@ from dataclasses import dataclass
 import torch
 
 from devicelab.devices import sync_fn
-from devicelab.profile.clocks import EventClock, PerfClock, clock_for
+from devicelab.profile.phase_meter import PHASES, mean
+from devicelab.profile.watch import StopProgram, Watch
 from devicelab.timing import measure
 from devicelab.training.workload import Workload
-
-PHASES = ("forward", "loss", "backward", "optimizer", "other")
 
 
 @dataclass(frozen=True)
@@ -48,13 +47,13 @@ class StepBreakdown:
     phases: tuple[Phase, ...]
     step_s: float  # median wall time of the real (un-instrumented) step
     step_iqr_s: float
-    launches: Launches
+    launches: Launches | None  # None where no step could be replayed under torch.profiler (a script)
     steps: int
     kind: str  # which of devicelab's steps (devicelab.training.workload.STEP_KINDS)
 
     @property
     def gpu_busy_fraction(self) -> float | None:
-        if self.launches.gpu_busy_s is None or self.step_s <= 0:
+        if self.launches is None or self.launches.gpu_busy_s is None or self.step_s <= 0:
             return None
         return self.launches.gpu_busy_s / self.step_s
 
@@ -72,97 +71,32 @@ class StepBreakdown:
                 {"name": p.name, "host_s": p.host_s, "device_s": p.device_s, "share": self.share(p)}
                 for p in self.phases
             ],
-            "operators_per_step": self.launches.operators,
-            "kernels_per_step": self.launches.kernels,
-            "gpu_busy_s": self.launches.gpu_busy_s,
+            "operators_per_step": self.launches.operators if self.launches else None,
+            "kernels_per_step": self.launches.kernels if self.launches else None,
+            "gpu_busy_s": self.launches.gpu_busy_s if self.launches else None,
             "gpu_busy_fraction": self.gpu_busy_fraction,
         }
 
 
-def _optim_phase_loop(work: Workload, steps: int, mark: Callable[[], None]) -> None:
-    """``devicelab.training.step.make_step`` written out, with a stamp after each phase."""
-    model, loss_fn, optimizer, x, y, losses = (
-        work.model, work.loss_fn, work.optimizer, work.x, work.y, work.losses
-    )  # fmt: skip
-    n = losses.numel()
-    for i in range(steps):
-        mark()
-        output = model(x)
-        mark()
-        loss = loss_fn(output, y)
-        mark()
-        optimizer.zero_grad(set_to_none=True)
-        mark()
-        loss.backward()
-        mark()
-        optimizer.step()
-        mark()
-        losses[i % n] = loss.detach()
-    mark()
+def watch_steps(work: Workload, steps: int, warmup: int = 3, *, layers: bool = False) -> Watch:
+    """Run the real step of ``work`` under the profiler every program gets (``devicelab.profile.watch``)
+    until its windows are measured: phases over ``2 × steps`` steps, then (``layers``) layers."""
+    step = work.repeated_step()
+    watch = Watch(warmup=warmup, steps=steps, layers=layers, stop_after=True)
+    with watch:
+        try:
+            for i in range(warmup + (3 if layers else 2) * steps + 1):
+                step(i)
+        except StopProgram:  # the watch ends the loop once its windows are measured
+            pass
+    return watch
 
 
-def _plain_sgd_phase_loop(work: Workload, steps: int, mark: Callable[[], None]) -> None:
-    """``devicelab.training.step.make_plain_sgd_step`` written out, with a stamp after each phase."""
-    model, loss_fn, x, y, losses, lr = work.model, work.loss_fn, work.x, work.y, work.losses, work.config.lr
-    params = [p for p in model.parameters() if p.requires_grad]
-    n = losses.numel()
-    for i in range(steps):
-        mark()
-        output = model(x)
-        mark()
-        loss = loss_fn(output, y)
-        mark()
-        mark()  # nothing to zero: autograd.grad returns fresh gradients
-        grads = torch.autograd.grad(loss, params)
-        mark()
-        with torch.no_grad():
-            torch._foreach_add_(params, grads, alpha=-lr)
-        mark()
-        losses[i % n] = loss.detach()
-    mark()
-
-
-# One written-out loop per kind of step (devicelab.training.workload.STEP_KINDS); tests check that each
-# trains exactly like the step it copies.
-PHASE_LOOPS: dict[str, Callable[[Workload, int, Callable[[], None]], None]] = {
-    "optim": _optim_phase_loop,
-    "plain_sgd": _plain_sgd_phase_loop,
-}
-
-
-_MARKS_PER_STEP = 6
-
-
-def _phase_seconds(clock: PerfClock | EventClock, steps: int) -> dict[str, list[float]]:
-    per_phase: dict[str, list[float]] = {name: [] for name in PHASES}
-    for i in range(steps):
-        s = [i * _MARKS_PER_STEP + k for k in range(_MARKS_PER_STEP + 1)]  # s[6] is the next step's start
-        per_phase["forward"].append(clock.seconds(s[0], s[1]))
-        per_phase["loss"].append(clock.seconds(s[1], s[2]))
-        per_phase["backward"].append(clock.seconds(s[3], s[4]))
-        per_phase["optimizer"].append(clock.seconds(s[2], s[3]) + clock.seconds(s[4], s[5]))
-        per_phase["other"].append(clock.seconds(s[5], s[6]))
-    return per_phase
-
-
-def time_phases(work: Workload, steps: int) -> tuple[Phase, ...]:
-    capacity = _MARKS_PER_STEP * steps + 1
-    host = PerfClock(capacity)
-    device_clock = clock_for(work.device, capacity)
-    device = device_clock if isinstance(device_clock, EventClock) else None
-
-    def mark() -> None:
-        host.mark()
-        if device is not None:
-            device.mark()
-
-    PHASE_LOOPS[work.kind](work, steps, mark)
-    host_s = _phase_seconds(host, steps)
-    device_s = _phase_seconds(device, steps) if device is not None else None
-    return tuple(
-        Phase(name, statistics.median(host_s[name]), statistics.median(device_s[name]) if device_s else None)
-        for name in PHASES
-    )
+def time_phases(watch: Watch) -> tuple[Phase, ...]:
+    """Phases per step of a finished watch: the mean over its watched steps."""
+    host, device = watch.meter.per_step()
+    shown = [p for p in PHASES if p not in ("data", "eval") or any(host[p])]
+    return tuple(Phase(p, mean(host[p]), mean(device[p]) if device else None) for p in shown)
 
 
 @contextlib.contextmanager
@@ -222,11 +156,13 @@ def step_wall(step: Callable[[int], None], device: torch.device, repeats: int = 
     return measure(lambda: step(next(counter)), sync=sync_fn(device), repeats=repeats, number=number)
 
 
-def step_breakdown(work: Workload, steps: int = 20, warmup: int = 3) -> StepBreakdown:
+def step_breakdown(
+    work: Workload, steps: int = 20, warmup: int = 3, watch: Watch | None = None
+) -> StepBreakdown:
+    """Phases (from ``watch``, or a watch of its own), operators and the real step's time of ``work``."""
+    watch = watch if watch is not None else watch_steps(work, steps, warmup)
     step = work.repeated_step()
-    for i in range(warmup):
-        step(i)
-    phases = time_phases(work, steps)
+    phases = time_phases(watch)
     launches = count_launches(step, work.device)
     wall = step_wall(step, work.device)
     return StepBreakdown(phases, wall.median, wall.iqr, launches, steps, work.kind)

@@ -9,8 +9,8 @@ import torch
 
 from devicelab.data import Dataset
 from devicelab.profile import loops, sync_audit
-from devicelab.profile.layers import LayerProfile, profile_layers
-from devicelab.profile.phases import StepBreakdown, step_breakdown
+from devicelab.profile.layers import LayerProfile
+from devicelab.profile.phases import StepBreakdown, step_breakdown, watch_steps
 from devicelab.profile.regime import PROBE_BUFFER, RegimeProbe, probe_regime
 from devicelab.training.config import TrainConfig
 from devicelab.training.device_choice import Candidate, DeviceChoice, choose_device
@@ -110,10 +110,10 @@ def _profile(
 ) -> ProfileReport:
     device = torch.device(choice.device)
     work = build_workload(config, dataset, device, PROBE_BUFFER)
-    on_stage("timing layers")
-    layers = profile_layers(work.model, work.x, loss=lambda out: work.loss_fn(out, work.y), steps=steps)
-    on_stage("timing phases")
-    breakdown = step_breakdown(build_workload(config, dataset, device, PROBE_BUFFER), steps=steps)
+    on_stage("watching the steps (phases, layers)")
+    watch = watch_steps(work, steps, layers=True)  # the profiler any script gets, on devicelab's step
+    layers = watch.tape.profile()
+    breakdown = step_breakdown(work, steps=steps, watch=watch)
     on_stage("auditing syncs")
     audits = audit_loops(config, dataset, device, steps)
     probe = None

@@ -23,10 +23,13 @@ import contextlib
 import linecache
 import os
 import sys
+import sysconfig
 import threading
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import torch
@@ -49,7 +52,27 @@ SYNC_CALLS: dict[str, str] = {
 CUDA_KIND = "CUDA sync"  # a sync the device itself reported (CUDA is the one that can)
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
-_SKIPPED = (_TORCH_DIR, __file__)
+_LIBRARY_DIRS = tuple(
+    {
+        os.path.realpath(sysconfig.get_paths()[k]) + os.sep
+        for k in ("stdlib", "platstdlib", "purelib", "platlib")
+    }
+)
+# devicelab's own instrumentation: a sync it makes (or passes on) is charged to the code that called it
+INSTRUMENTATION_FILES: set[str] = {__file__, watch_device_syncs.__code__.co_filename}
+
+
+def library_file(filename: str) -> bool:
+    """True for code that is not the user's: the standard library, site-packages, torch, devicelab's
+    instrumentation and frozen modules. Everything else (a script, a notebook cell, a helper module in
+    the user's folder, devicelab's own training when it is what is profiled) is the user's."""
+    return (
+        filename.startswith((_TORCH_DIR, "<frozen"))
+        or filename in INSTRUMENTATION_FILES
+        or "site-packages" in filename
+        or "dist-packages" in filename
+        or filename.startswith(_LIBRARY_DIRS)
+    )
 
 
 @dataclass(frozen=True)
@@ -83,20 +106,29 @@ class SyncAudit:
         }
 
 
-def _outside_torch(frame: FrameType | None) -> FrameType | None:
-    while frame is not None and frame.f_code.co_filename.startswith(_SKIPPED):
+def user_frame(frame: FrameType | None) -> FrameType | None:
+    """The innermost frame at or above ``frame`` in the user's code (``library_file``), or None."""
+    while frame is not None and library_file(frame.f_code.co_filename):
         frame = frame.f_back
     return frame
 
 
-def _in_torch(frame: FrameType | None) -> bool:
-    return frame is not None and frame.f_code.co_filename.startswith(_TORCH_DIR)
+SiteKey = tuple[str, int, str, str]  # file, line, function, kind
 
 
-class _Recorder:
+class Recorder:
+    """Counts syncs by user site, the host's wait in each, and the counts per ``step`` (set by the caller).
+
+    ``device_type`` is the device whose tensors sync: "cpu" counts the calls that would sync on a GPU
+    (only where the user's code makes them: torch's own reads of host tensors are no syncs anywhere)."""
+
     def __init__(self, device_type: str) -> None:
         self.device_type = device_type
-        self.counts: Counter[tuple[str, int, str, str]] = Counter()
+        self.enabled = True
+        self.counts: Counter[SiteKey] = Counter()
+        self.wait_s: defaultdict[SiteKey, float] = defaultdict(float)
+        self.per_step: defaultdict[SiteKey, Counter[int]] = defaultdict(Counter)
+        self.step = 0
         self._local = threading.local()
 
     @property
@@ -107,33 +139,51 @@ class _Recorder:
     def depth(self, value: int) -> None:
         self._local.depth = value
 
-    def record(self, kind: str, frame: FrameType | None) -> None:
-        site = _outside_torch(frame)
-        if site is not None:
-            self.counts[(site.f_code.co_filename, site.f_lineno, site.f_code.co_name, kind)] += 1
+    def record(self, kind: str, frame: FrameType | None, wait_s: float = 0.0) -> SiteKey | None:
+        site = user_frame(frame)
+        if site is None:
+            return None
+        key = (site.f_code.co_filename, site.f_lineno, site.f_code.co_name, kind)
+        self.counts[key] += 1
+        self.per_step[key][self.step] += 1
+        self.wait_s[key] += wait_s
+        return key
 
-    def call(self, kind: str, tensor: torch.Tensor, caller: FrameType | None) -> None:
-        if self.depth > 0 or tensor.device.type != self.device_type:
-            return  # inside another watched call, or a host tensor during a GPU audit: not a device sync
-        if self.device_type == "cpu" and _in_torch(caller):
-            return  # torch's own reads of host tensors (an optimizer's step counter) sync nothing
-        self.record(kind, caller)
+    def counts_call(self, tensor: torch.Tensor, caller: FrameType | None) -> bool:
+        if not self.enabled or self.depth > 0 or tensor.device.type != self.device_type:
+            return False  # off, inside another watched call, or a host tensor during a GPU watch
+        # torch's own reads of host tensors (an optimizer's step counter) sync nothing
+        return not (self.device_type == "cpu" and library_file(caller.f_code.co_filename if caller else ""))
+
+    def sites(self) -> tuple[SyncSite, ...]:
+        return tuple(
+            SyncSite(file, line, function, linecache.getline(file, line).strip(), kind, count)
+            for (file, line, function, kind), count in sorted(self.counts.items())
+        )
 
 
-def _wrapped(original: Callable, kind: str, recorder: _Recorder) -> Callable:
+def _wrapped(original: Callable, kind: str, recorder: Recorder) -> Callable:
     def watched(self, *args, **kwargs):
-        recorder.call(kind, self, sys._getframe(1))
+        caller = sys._getframe(1)
+        if not recorder.counts_call(self, caller):
+            recorder.depth += 1
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                recorder.depth -= 1
+        start = time.perf_counter()
         recorder.depth += 1
         try:
             return original(self, *args, **kwargs)
         finally:
             recorder.depth -= 1
+            recorder.record(kind, caller, time.perf_counter() - start)
 
     return watched
 
 
 @contextlib.contextmanager
-def _watch_calls(recorder: _Recorder) -> Iterator[None]:
+def watch_calls(recorder: Recorder) -> Iterator[None]:
     saved = {name: torch.Tensor.__dict__.get(name) for name in SYNC_CALLS}
     try:
         for name, kind in SYNC_CALLS.items():
@@ -161,19 +211,31 @@ def audit(
     ``debug_mode`` defaults to the device type's sync debug mode (CUDA; see ``devicelab.syncs``); pass a
     fake to test the device detector without a GPU. The user's debug mode is put back afterwards."""
     device = torch.device(device)
-    recorder = _Recorder(device.type)
+    recorder = Recorder(device.type)
 
     def on_sync(frame: FrameType | None) -> None:
         if recorder.depth == 0:  # inside a watched call (the sync in .item()) it is that call's, counted
             recorder.record(CUDA_KIND, frame)
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_watch_calls(recorder))
+        stack.enter_context(watch_calls(recorder))
         watched = stack.enter_context(watch_device_syncs(device, on_sync, debug_mode=debug_mode))
         run()
-    sites = tuple(
-        SyncSite(file, line, function, linecache.getline(file, line).strip(), kind, count)
-        for (file, line, function, kind), count in sorted(recorder.counts.items())
-    )
+    sites = recorder.sites()
     detectors = ("calls", device.type) if watched else ("calls",)
     return SyncAudit(loop, steps, str(device), detectors, sites)
+
+
+def short_path(file: str) -> str:
+    """``devicelab/...`` inside the package, relative to the working folder when below it, else as is."""
+    import devicelab
+
+    package = Path(devicelab.__file__).resolve().parent
+    path = Path(file)
+    if path.is_absolute():
+        resolved = path.resolve()
+        if resolved.is_relative_to(package):
+            return str(Path("devicelab") / resolved.relative_to(package))
+        if resolved.is_relative_to(Path.cwd()):
+            return os.path.relpath(resolved)
+    return file

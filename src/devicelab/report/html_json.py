@@ -169,6 +169,10 @@ def render_bench_logging(doc: Mapping) -> str:
 
 
 def render_profile(doc: Mapping) -> str:
+    if "profiled" in doc:  # a watched program (schema devicelab.profile/2)
+        from devicelab.report.html_profile import render_watch
+
+        return render_watch(doc)
     workload = doc.get("workload", {})
     regime = doc.get("regime") or {}
     page = Page(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 
 from devicelab.i18n import _, translate
 from devicelab.i18n.verdicts import regime_verdict
+from devicelab.profile.sync_audit import short_path
 from devicelab.report.tables import format_table
 
 
@@ -131,33 +130,19 @@ def format_breakdown(breakdown) -> str:
         for p in breakdown.phases
     ]
     lines = [
-        f"Step breakdown (median of {breakdown.steps} instrumented steps; the real step takes "
+        f"Step breakdown (mean of {breakdown.steps} watched steps; the real step takes "
         f"{_us(breakdown.step_s)} µs, IQR {_us(breakdown.step_iqr_s)})",
         format_table(rows, headers, indent="  "),
-        f"  {_count(breakdown.launches.operators)} operators per step (torch.profiler)",
     ]
-    if breakdown.launches.kernels is not None:
+    if breakdown.launches is not None:
+        lines.append(f"  {_count(breakdown.launches.operators)} operators per step (torch.profiler)")
+    if breakdown.launches is not None and breakdown.launches.kernels is not None:
         lines.append(
             f"  GPU: {_count(breakdown.launches.kernels)} kernels and copies per step, busy "
             f"{_us(breakdown.launches.gpu_busy_s)} µs of the {_us(breakdown.step_s)} µs step "
             f"({_pct(breakdown.gpu_busy_fraction)})"
         )
     return "\n".join(lines)
-
-
-def short_path(file: str) -> str:
-    """``devicelab/...`` inside the package, relative to the working folder when below it, else as is."""
-    import devicelab
-
-    package = Path(devicelab.__file__).resolve().parent
-    path = Path(file)
-    if path.is_absolute():
-        resolved = path.resolve()
-        if resolved.is_relative_to(package):
-            return str(Path("devicelab") / resolved.relative_to(package))
-        if resolved.is_relative_to(Path.cwd()):
-            return os.path.relpath(resolved)
-    return file
 
 
 def format_audits(audits) -> str:
@@ -238,4 +223,6 @@ def _clean(value):
 
 
 def to_json(report) -> str:
-    return json.dumps(_clean({"schema": "devicelab.profile/1", **report.to_dict()}), indent=2)
+    return json.dumps(
+        _clean({"schema": "devicelab.profile/1", **report.to_dict()}), indent=2, ensure_ascii=False
+    )

@@ -16,7 +16,7 @@ def profile_png(report) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    layers = report.layers.layers
+    layers = report.layers.layers if report.layers is not None else ()
     phases = report.breakdown.phases
     fig, (ax_layers, ax_phases) = plt.subplots(1, 2, figsize=(11, max(3.5, 0.45 * len(layers) + 2.0)))
     names = [layer.name for layer in layers]
@@ -43,13 +43,19 @@ def profile_png(report) -> bytes:
     ax_phases.invert_yaxis()
     ax_phases.set_xlabel("µs per step (median)")
     ax_phases.set_title("Time per phase of a training step")
-    w = report.workload
-    fig.suptitle(f"devicelab profile — {w['dataset']}, batch {w['batch']}, {w['device']}")
+    fig.suptitle(f"devicelab profile — {_title(report)}")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _title(report) -> str:
+    if hasattr(report, "profiled"):  # a watched program
+        return f"{report.profiled.target}, {report.profiled.device}"
+    w = report.workload
+    return f"{w['dataset']}, batch {w['batch']}, {w['device']}"
 
 
 def write_profile_png(report, path: str | os.PathLike) -> Path:

@@ -1,0 +1,80 @@
+"""``devicelab profile SCRIPT.py [ARGS...]`` and ``-m MODULE [ARGS...]``: run the user's program under the
+watcher, then print what was measured. The program's output, exit status and errors stay its own: its
+exception is shown as its traceback with one devicelab line under it; Ctrl-C prints what was measured."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from devicelab.errors import UserError
+
+
+def run_program(args: argparse.Namespace, plot: tuple[Path, Path | None] | None) -> int:
+    from devicelab.fsutil import atomic_write_text
+    from devicelab.profile import api, script
+    from devicelab.report.profile import to_json
+    from devicelab.report.profile_watch import format_watch
+
+    if args.module is not None:
+        if not args.module:
+            raise UserError("-m needs a module name", hint="devicelab profile -m package.module [ARGS...]")
+        program = script.check("module", args.module[0], tuple(args.module[1:]))
+    else:
+        program = script.check("script", args.script[0], tuple(args.script[1:]))
+    if args.json not in (None, "-"):
+        _check_writable(args.json)
+    steps = args.steps if args.steps is not None else api.STEPS
+    warmup = args.warmup if args.warmup is not None else api.WARMUP
+    report, outcome = api.profile_program(program, warmup=warmup, steps=steps, stop_after=args.stop_after)
+    sys.stdout.flush()
+    if report is None or report.breakdown is None:
+        if outcome.error is not None:
+            print(outcome.error, file=sys.stderr, end="")
+            raise UserError(f"{program.label} raised {outcome.error_line} before a step was measured")
+        if outcome.interrupted:
+            raise KeyboardInterrupt
+        if report is None:
+            raise api.never_trained(program)
+        raise UserError(
+            f"{program.label} ended before a step was measured (warm-up {warmup} + {steps} baseline steps)",
+            hint="lower --warmup and --steps",
+        )
+    if args.json == "-":
+        print(to_json(report))
+    else:
+        print("\n" + format_watch(report))
+        if args.json is not None:
+            atomic_write_text(args.json, to_json(report) + "\n")
+            print(f"wrote {args.json}", file=sys.stderr)
+    if plot is not None:
+        _write_plot(report, plot, args.plot)
+    if outcome.interrupted:
+        print("devicelab: interrupted; the profile above covers the steps measured before", file=sys.stderr)
+    if outcome.error is not None:
+        print(outcome.error, file=sys.stderr, end="")
+        print(f"devicelab: {program.label} raised {outcome.error_line} (after the steps profiled above)",
+              file=sys.stderr)  # fmt: skip
+    return outcome.exit_code
+
+
+def _check_writable(path: str) -> None:
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise UserError(f"--json {path}: {folder} is not a folder", hint="choose another path")
+
+
+def _write_plot(report, paths: tuple[Path, Path | None], spec: str) -> None:
+    from devicelab.fsutil import atomic_write_text
+    from devicelab.report.profile import to_json
+    from devicelab.report.profile_plots import write_profile_png
+
+    png, report_json = paths
+    try:
+        write_profile_png(report, png)
+        if report_json is not None:
+            atomic_write_text(report_json, to_json(report) + "\n")
+    except OSError as error:
+        raise UserError(f"cannot write --plot {spec}: {error.strerror or error}") from None
+    print(f"wrote {png}" + (f" and {report_json}" if report_json else ""), file=sys.stderr)

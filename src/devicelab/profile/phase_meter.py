@@ -1,0 +1,129 @@
+"""Phases of the steps of a watched program, from the boundaries the global hooks report.
+
+The watcher (``devicelab.profile.watch``) calls ``push(phase)`` when the program enters a phase
+(a top-level module's forward, a ``backward()`` call, an optimizer step, a ``DataLoader`` batch, a
+host→device copy) and ``pop()`` when it leaves; whatever runs between them is "other" (the user's own
+Python: the loop, logging, ``losses.append(loss.item())``). Each switch closes a segment with a
+``perf_counter`` stamp and, on CUDA, a CUDA event (read once, at the end), so every moment of a step
+belongs to exactly one phase: the phases add up to the step.
+
+The loss is found when ``backward()`` is called: the module whose output it differentiates (then that
+module's forward segments are "loss"), or else the code that ran between the last forward and
+``backward()`` (a loss function: those "other" segments become "loss").
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+from devicelab.profile.clocks import EventClock
+
+PHASES = ("data", "forward", "loss", "backward", "optimizer", "eval", "other")
+PAUSED = "(paused)"  # a bare step between watched ones
+
+
+@dataclass(slots=True)
+class Segment:
+    phase: str
+    host_s: float
+    step: int
+    module: int = 0  # id() of the top-level module of a forward segment
+
+
+class PhaseMeter:
+    def __init__(self, events: EventClock | None = None) -> None:
+        self.events = events
+        self.segments: list[Segment] = []
+        self.stack = ["other"]
+        self.step = 0
+        self.loss_modules: set[int] = set()
+        self._forward_end = 0  # index of the first segment after the last top-level forward
+        self._step_start = 0  # index of the step's first segment
+        self._forwarded = False  # a top-level forward ran in this step
+        self._t = time.perf_counter()
+        if events is not None:
+            events.mark()
+
+    def _close(self, module: int = 0) -> None:
+        now = time.perf_counter()
+        self.segments.append(Segment(self.stack[-1], now - self._t, self.step, module))
+        self._t = now
+        if self.events is not None:
+            self.events.mark()
+
+    def push(self, phase: str) -> None:
+        self._close()
+        self.stack.append(phase)
+
+    def forward_starts(self, phase: str, by_hand: bool) -> None:
+        """A top-level forward (``phase``: "forward" or "eval"). With ``by_hand`` (no optimizer: a step
+        ends at ``backward()``), the user's code between the step's start and its first forward is the
+        weight update written by hand: "optimizer"."""
+        self.push(phase)
+        if by_hand and not self._forwarded:
+            for segment in self.segments[self._step_start :]:
+                if segment.phase == "other":
+                    segment.phase = "optimizer"
+        self._forwarded = True
+
+    def pop(self, module: int = 0) -> None:
+        """Leave the current phase; ``module``: the top-level module whose forward ends here."""
+        self._close(module)
+        if len(self.stack) > 1:
+            self.stack.pop()
+        if module:
+            self._forward_end = len(self.segments)
+
+    def resume(self) -> None:
+        """Watch again after a bare step: the time since the last step ended is left out (on CUDA its
+        events' interval goes to a segment no phase counts)."""
+        self._close()
+        self.segments[-1].phase = PAUSED
+        self.stack = ["other"]
+        self._forward_end = self._step_start = len(self.segments)
+        self._forwarded = False
+
+    def backward_starts(self, loss_module: int | None) -> None:
+        """``backward()`` was called on the output of ``loss_module`` (None: of a loss function)."""
+        if loss_module is not None:
+            self.loss_modules.add(loss_module)
+            return
+        self._close()
+        for segment in self.segments[self._forward_end :]:
+            if segment.phase == "other" and segment.step == self.step:
+                segment.phase = "loss"
+        self._forward_end = len(self.segments)
+
+    def step_ends(self) -> None:
+        self._close()
+        self.step += 1
+        self._forward_end = self._step_start = len(self.segments)
+        self._forwarded = False
+
+    def _phase(self, segment: Segment) -> str:
+        if segment.phase == "forward" and segment.module in self.loss_modules:
+            return "loss"
+        return segment.phase
+
+    def per_step(self) -> tuple[dict[str, list[float]], dict[str, list[float]] | None]:
+        """Seconds per phase, one value per completed step: host, and device (CUDA events) or None."""
+        host = {p: [0.0] * self.step for p in PHASES}
+        device = {p: [0.0] * self.step for p in PHASES} if self.events is not None else None
+        for i, segment in enumerate(self.segments):
+            if segment.step >= self.step or segment.phase == PAUSED:
+                continue  # a step the window did not finish, or a bare one
+            phase = self._phase(segment)
+            host[phase][segment.step] += segment.host_s
+            if device is not None:
+                device[phase][segment.step] += self.events.seconds(i, i + 1)
+        return host, device
+
+    def step_seconds(self) -> list[float]:
+        host, _ = self.per_step()
+        return [sum(host[p][i] for p in PHASES) for i in range(self.step)]
+
+
+def mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else 0.0

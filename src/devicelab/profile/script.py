@@ -1,0 +1,122 @@
+"""Run a user's program in this process, unchanged, as ``python SCRIPT.py ARGS`` or ``python -m MODULE
+ARGS`` would: ``__name__ == "__main__"``, ``sys.argv``, ``sys.path[0]`` (the script's folder; the working
+folder for ``-m``) and the working folder as they are (relative paths work). Like ``cProfile``'s
+``main()``: ``runpy.run_path`` / ``runpy.run_module``.
+
+``check`` finds bad input before anything runs (a missing file, a syntax error, a module that is not
+there) and says it in one line; ``run`` returns an ``Outcome``: the program's exit status, its own
+exception as its own traceback (devicelab's and runpy's frames left out), or that it was stopped once
+measured or interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import runpy
+import sys
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from devicelab.errors import UserError
+from devicelab.profile.watch import StopProgram
+
+
+@dataclass(frozen=True)
+class Program:
+    kind: str  # "script" or "module"
+    name: str  # the path as given, or the module name
+    args: tuple[str, ...]
+    path: str  # the file that runs
+
+    @property
+    def label(self) -> str:
+        return self.name if self.kind == "script" else f"-m {self.name}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int
+    stopped: bool = False  # ended by devicelab once measured (--stop-after)
+    interrupted: bool = False
+    error: str | None = None  # the program's traceback, as Python would print it
+    error_line: str | None = None  # its last line ("ValueError: ...")
+
+
+def check(kind: str, name: str, args: tuple[str, ...] = ()) -> Program:
+    if kind == "module":
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError) as error:
+            spec, reason = None, str(error)
+        else:
+            reason = "no such module"
+        if spec is None or spec.origin in (None, "built-in", "frozen"):
+            raise UserError(f"-m {name}: {reason}", hint="check the name, and run from the folder it is in")
+        return Program("module", name, args, spec.origin)
+    if not os.path.exists(name):
+        raise UserError(f"{name}: no such file", hint="give the path of a Python script")
+    if os.path.isdir(name):
+        raise UserError(f"{name} is a folder", hint="give the path of a Python script")
+    try:
+        with open(name, "rb") as f:
+            compile(f.read(), name, "exec")
+    except SyntaxError as error:
+        raise UserError(
+            f"{error.filename}:{error.lineno}: syntax error: {error.msg}",
+            hint="fix the script, then run again",
+        ) from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read {name}: {error}") from None
+    return Program("script", name, args, os.path.abspath(name))
+
+
+@contextmanager
+def _as_main(program: Program):
+    argv, path0 = sys.argv, sys.path[0] if sys.path else None
+    sys.argv = [program.name if program.kind == "script" else program.path, *program.args]
+    first = os.path.dirname(program.path) if program.kind == "script" else os.getcwd()
+    if sys.path:
+        sys.path[0] = first
+    else:
+        sys.path.append(first)
+    try:
+        yield
+    finally:
+        sys.argv = argv
+        if path0 is not None and sys.path:
+            sys.path[0] = path0
+
+
+def _user_traceback(error: BaseException) -> str:
+    skipped = (runpy.__file__, "<frozen runpy>", os.path.dirname(__file__) + os.sep)
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(skipped):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
+
+
+def run(program: Program) -> Outcome:
+    """Run the program to its end (or until the watcher stops it); never raises but KeyboardInterrupt
+    is reported as ``interrupted``."""
+    try:
+        with _as_main(program):
+            if program.kind == "script":
+                runpy.run_path(program.path, run_name="__main__")
+            else:
+                runpy.run_module(program.name, run_name="__main__", alter_sys=True)
+    except StopProgram:
+        return Outcome(0, stopped=True)
+    except KeyboardInterrupt:
+        return Outcome(130, interrupted=True)
+    except SystemExit as exit_:
+        code = exit_.code
+        if code is None or isinstance(code, int):
+            return Outcome(code or 0)
+        print(code, file=sys.stderr)  # what Python does with sys.exit("message")
+        return Outcome(1)
+    except BaseException as error:  # the program's own error: shown as its traceback
+        text = _user_traceback(error)
+        return Outcome(1, error=text, error_line=text.strip().splitlines()[-1])
+    return Outcome(0)

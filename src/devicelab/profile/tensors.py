@@ -1,0 +1,34 @@
+"""What the tensors of a module call tell the watcher: the device a program runs on, and which module's
+output a loss is (the loss phase)."""
+
+from __future__ import annotations
+
+import torch
+
+from devicelab.profile.macs import first_tensor
+
+
+def device_of(module, args) -> torch.device:
+    for p in module.parameters():
+        return p.device
+    tensor = first_tensor(args)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def loss_module(loss: torch.Tensor | None, outputs: dict) -> int | None:
+    """id() of the parameter-free top-level module whose output ``loss`` is (or is a few operations
+    from); None when the loss came from a function."""
+    if loss is None or loss.grad_fn is None:
+        return None
+    frontier, seen = [loss.grad_fn], 0
+    while frontier and seen < 32:
+        fn = frontier.pop(0)
+        seen += 1
+        found = outputs.get(id(fn))
+        if found is not None and found[0] is fn:
+            module = found[1]
+            if not any(p.requires_grad for p in module.parameters()):
+                return id(module)
+            return None
+        frontier.extend(f for f, _ in getattr(fn, "next_functions", ()) if f is not None)
+    return None
