@@ -227,7 +227,7 @@ def _numeric_role(name, numbers, first, forced, stray, example, number_format):
             return ColumnRole(name, "dropped", what, 0, "numeric"), None, ""
         whole = np.all(values == np.floor(values))
         if (row_names or an_id) and whole and np.unique(values).size == n:
-            what = "row names (unique, first column)" if row_names else "ID (unique per row; --numeric to keep)"
+            what = "row names (unique, first column)" if row_names else "ID (unique per row)"
             return ColumnRole(name, "dropped", what, 0, "numeric"), None, ""
     parts = ["numbers" + (" (--numeric)" if forced else "")]
     if number_format.describe():
