@@ -45,7 +45,9 @@ def stratified_reference(x, y, test_size=0.2, seed=42):
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import MinMaxScaler
 
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, random_state=seed, stratify=y
+    )
     scaler = MinMaxScaler().fit(x_train)
     return scaler.transform(x_train), scaler.transform(x_test), y_train, y_test
 
@@ -56,7 +58,7 @@ def test_csv_dataset_splits_classes_as_stratified_train_test_split(tmp_path):
     path = iris_csv(tmp_path / "iris.csv", text_labels=False)
     from_csv = load_dataset(config_for(path, val_size=0.0))
     builtin = load_dataset(TrainConfig())
-    x_train, x_test, y_train, y_test = stratified_reference(*iris_arrays())
+    x_train, x_test, _, y_test = stratified_reference(*iris_arrays())
     np.testing.assert_allclose(from_csv.x_train, x_train, atol=1e-6)
     np.testing.assert_allclose(from_csv.x_test, x_test, atol=1e-6)
     np.testing.assert_array_equal(from_csv.y_test, y_test)

@@ -159,7 +159,9 @@ def infer_role(
     ``categorical``/``numeric``: forced so (--categorical, --numeric)."""
     n = len(column)
     numbers, stray, example, number_format = (
-        (None, 0, "", NumberFormat()) if categorical else to_numbers(column, decimal, na_values, forced=numeric)
+        (None, 0, "", NumberFormat())
+        if categorical
+        else to_numbers(column, decimal, na_values, forced=numeric)
     )
     if numeric and numbers is None:
         from devicelab.errors import UserError
@@ -246,8 +248,11 @@ def _looks_like_id(name: str, text: pa.ChunkedArray) -> bool:
     lengths = pc.min_max(pc.utf8_length(text)).as_py()
     spaces = pc.any(pc.match_substring(text, " ")).as_py()
     coded = pc.all(pc.match_substring_regex(text, r"^[A-Za-z0-9_\-.:/#]+$")).as_py()
-    return bool(coded and not spaces and (lengths["min"] == lengths["max"] or pc.all(
-        pc.match_substring_regex(text, r"\d")).as_py()))
+    return bool(
+        coded
+        and not spaces
+        and (lengths["min"] == lengths["max"] or pc.all(pc.match_substring_regex(text, r"\d")).as_py())
+    )
 
 
 def _row_name_header(name: str) -> bool:

@@ -390,7 +390,9 @@ def _extreme_warning(name: str, y: np.ndarray, rows: np.ndarray | None) -> list[
     if extreme.size == 0:
         return []
     numbers = (rows[extreme] if rows is not None else extreme) + 1
-    shown = ", ".join(f"{n} ({y[i]:g})" for n, i in zip(numbers[:5].tolist(), extreme[:5].tolist(), strict=True))
+    shown = ", ".join(
+        f"{n} ({y[i]:g})" for n, i in zip(numbers[:5].tolist(), extreme[:5].tolist(), strict=True)
+    )
     more = f" and {extreme.size - 5} more" if extreme.size > 5 else ""
     return [
         f"target {name!r} has {extreme.size} extreme value(s), in data row(s) {shown}{more}; check them "

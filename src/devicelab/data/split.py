@@ -29,7 +29,7 @@ def stratified_split(
     (``train_test_split(rows, stratify=labels, random_state=seed)``) when every class has 2+ rows; rows of
     a class with one row go to ``train``, the rest is drawn the same way."""
     n_test = math.ceil(test_size * len(rows))
-    classes, ids, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    _, ids, counts = np.unique(labels, return_inverse=True, return_counts=True)
     single = counts[ids] < 2
     lone, rows, ids = rows[single], rows[~single], ids[~single]
     if len(rows) == 0:
@@ -72,7 +72,10 @@ def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.Ran
 def rare_classes(labels: np.ndarray, classes: tuple, need: int) -> list[str]:
     """``'label' (n rows)`` of the classes with fewer than ``need`` rows."""
     counts = np.bincount(labels, minlength=len(classes))
-    return [f"{classes[i]!r} ({counts[i]} row{'s' if counts[i] != 1 else ''})" for i in np.flatnonzero(counts < need)]
+    return [
+        f"{classes[i]!r} ({counts[i]} row{'s' if counts[i] != 1 else ''})"
+        for i in np.flatnonzero(counts < need)
+    ]
 
 
 def check_split_size(n_rows: int, test_size: float) -> None:

@@ -35,7 +35,9 @@ class TargetScaling:
         if kind == "auto":
             kind, reason = choose(y)
         if kind not in TRANSFORMS[1:]:
-            raise UserError(f"unknown --target-transform {kind!r}", hint=f"use one of {', '.join(TRANSFORMS)}")
+            raise UserError(
+                f"unknown --target-transform {kind!r}", hint=f"use one of {', '.join(TRANSFORMS)}"
+            )
         if kind == "log" and y.size and y.min() <= -1:
             raise UserError(
                 f"--target-transform log needs targets above -1, the smallest is {y.min():g}",
@@ -79,7 +81,12 @@ class TargetScaling:
 
     def to_dict(self) -> dict:
         # numpy arrays on the host: .tolist() here is no sync
-        return {"kind": self.kind, "shift": self.shift.tolist(), "scale": self.scale.tolist(), "reason": self.reason}
+        return {
+            "kind": self.kind,
+            "shift": self.shift.tolist(),
+            "scale": self.scale.tolist(),
+            "reason": self.reason,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> TargetScaling:
