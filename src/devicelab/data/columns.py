@@ -5,6 +5,7 @@ Every conversion runs in pyarrow compute or numpy over whole columns: no Python 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -213,10 +214,15 @@ def _numeric_role(name, numbers, first, forced, stray, example, number_format):
     """A column of numbers: dropped when constant, empty, or an ID (unique whole numbers in a column that
     names rows: the first one counting 1, 2, 3..., or one named like an ID); never a measurement."""
     n = len(numbers)
-    finite = pc.fill_null(pc.is_finite(numbers), False)
-    n_present = pc.sum(finite).as_py() or 0
-    missing = n - n_present
-    bounds = pc.min_max(pc.filter(numbers, finite) if missing else numbers).as_py()  # no numpy copy
+    bounds = pc.min_max(numbers).as_py() if numbers.null_count == 0 else {}  # no numpy copy
+    finite_bounds = bounds and all(v is not None and math.isfinite(v) for v in bounds.values())
+    if finite_bounds and not pc.any(pc.is_nan(numbers)).as_py():  # min_max skips NaN: looked for
+        n_present, missing = n, 0  # nothing missing, the common case
+    else:
+        finite = pc.fill_null(pc.is_finite(numbers), False)
+        n_present = pc.sum(finite).as_py() or 0
+        missing = n - n_present
+        bounds = pc.min_max(pc.filter(numbers, finite)).as_py()
     if n_present == 0 or bounds["min"] == bounds["max"]:
         what = "empty" if n_present == 0 else f"constant ({bounds['min']:g})"
         return ColumnRole(name, "dropped", what, missing, "numeric"), None, ""

@@ -33,6 +33,7 @@ NA_MARKERS = (
 )  # fmt: skip
 _SAMPLE_BYTES = 1 << 16
 _SAMPLE_LINES = 50
+PIECE_BYTES = 1 << 23  # a CSV is parsed in pieces of about this size (see _read_pieces)
 
 _BOMS = (  # UTF-32 before UTF-16, whose little-endian mark begins UTF-32's
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -310,14 +311,11 @@ def _read_csv(
         ),
     )
     try:
-        # Streamed block by block: the peak memory is about the table itself (read_csv holds ~3x that).
-        # Types come from the first block; a later block that does not fit them falls back below.
-        reader = pacsv.open_csv(_stream(source), *options)
-        table = pa.Table.from_batches(list(reader), schema=reader.schema)
+        table = _read_pieces(source, options)
     except pa.ArrowInvalid as error:
         if "utf8" in str(error).lower():
             raise _NotUtf8 from None
-        # a column typed from the first block (whole numbers, say) has other values later, or a quoted
+        # a column typed from the first piece (whole numbers, say) has other values later, or a quoted
         # cell holds a newline: the whole-file reader infers types over every row and allows those
         options[1].newlines_in_values = True
         try:
@@ -329,6 +327,44 @@ def _read_csv(
     if any(pa.types.is_binary(f.type) for f in table.schema):  # pyarrow's type for text that is not UTF-8
         raise _NotUtf8
     return table
+
+
+def _read_pieces(source: bytes | Path, options) -> pa.Table:
+    """The CSV read in pieces of PIECE_BYTES cut at line ends, each by ``read_csv`` with the column types
+    of the first piece: about the speed of one ``read_csv`` and the memory of a streamed read (the whole
+    file's ``read_csv`` holds ~3x the table; ``open_csv`` streams but parses ~40% slower)."""
+    import pyarrow.csv as pacsv
+
+    read, parse, convert = options
+    tables: list[pa.Table] = []
+    rest = b""
+    with _stream(source) if isinstance(source, bytes) else open(source, "rb") as f:
+        while chunk := f.read(PIECE_BYTES) or rest:
+            data, rest = _cut(rest + chunk) if chunk is not rest else (rest, b"")
+            if not data.strip():
+                continue
+            first = not tables
+            types = convert.column_types if first else {f.name: f.type for f in tables[0].schema}
+            piece = (
+                pacsv.ReadOptions(column_names=read.column_names, skip_rows=read.skip_rows if first else 0),
+                parse,
+                pacsv.ConvertOptions(
+                    column_types=types,
+                    null_values=convert.null_values,
+                    strings_can_be_null=convert.strings_can_be_null,
+                    decimal_point=convert.decimal_point,
+                ),
+            )
+            tables.append(pacsv.read_csv(io.BytesIO(data), *piece))
+    if not tables:  # a header only
+        return pacsv.read_csv(_stream(source), *options)
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def _cut(data: bytes) -> tuple[bytes, bytes]:
+    """``(whole lines, the partial last line)``; a piece without \\n (\\r line ends) waits for more."""
+    cut = data.rfind(b"\n") + 1
+    return data[:cut], data[cut:]
 
 
 def _stream(source: bytes | Path):

@@ -118,6 +118,13 @@ def _read(
             present = np.isfinite(numbers)
             return numbers, column.cast(pa.string()), present, ""
         column = column.cast(pa.string())
+    if column.null_count == 0 and not keep_markers:
+        try:  # plain numbers everywhere (the common case): one cast, no regex
+            numbers = column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+            if not np.isnan(numbers).any():
+                return numbers, column, np.isfinite(numbers), ""
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
     missing = pc.or_(pc.equal(text, ""), pc.is_in(text, value_set=pa.array(list(na_values), pa.string())))
     present = np.invert(missing.to_numpy(zero_copy_only=False).astype(bool))

@@ -180,8 +180,9 @@ class Preprocessor:
         shifts, scales = [], []
         for name in self.inputs:
             for number, values in self._numbers(name, columns[name], train):
-                self.fill.setup(number, values[train])
-                filled, _ = self.fill.encode(number, values[train])
+                train_values = values[train]
+                self.fill.setup(number, train_values)
+                filled, _ = self.fill.encode(number, train_values)
                 one = Scaler.fit(self.scaler_kind, filled)
                 self.numbers.append(number)
                 shifts.append(one.shift[0])
@@ -233,7 +234,7 @@ class Preprocessor:
                 filled, indicator = self.fill.encode(number, array)
                 i = self.numbers.index(number)
                 scaled = (filled - self.scaler.shift[i]) / self.scaler.scale[i]  # float64, as the lesson
-                blocks.append((number, scaled))
+                blocks.append((number, scaled.astype(np.float32)))  # then float32: half the bytes to gather
                 if indicator is not None:
                     blocks.append((f"{number}_na", indicator))
             if self.kinds[name] == "text":
