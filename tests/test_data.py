@@ -228,7 +228,7 @@ def test_iris_read_without_importing_sklearn_is_sklearns_iris():
     of start-up); the data must be load_iris()'s, bit for bit."""
     import sklearn.datasets
 
-    from devicelab.data.dataset import _iris_as_sklearn_ships_it
+    from devicelab.data.builtin import _iris_as_sklearn_ships_it
 
     data, target, features = _iris_as_sklearn_ships_it()
     bunch = sklearn.datasets.load_iris()

@@ -4,12 +4,11 @@
 (a ``TrainConfig``). The data layer imports nothing from training.
 """
 
+from devicelab.data.builtin import BUILTIN, load_builtin
 from devicelab.data.columns import ColumnRole
 from devicelab.data.dataset import (
-    BUILTIN,
     Dataset,
     find_column,
-    load_builtin,
     load_dataset,
     require_two_columns,
 )

@@ -2,8 +2,9 @@
 
 The seed path is the lesson's exactly: ``train_test_split(test_size=0.2, random_state=42)`` on the raw
 rows, a scaler fitted on the training rows only, float32 features and int64 class labels, and no
-validation rows. A user's file gets the same test split; its validation rows are then taken from the
-training rows (``DataSpec.validation_size``); every transform is fitted on the training rows (validation
+validation rows. A user's file gets the same split, stratified by class for a classification target
+(``split.stratified_split``); its validation rows are then taken from the training rows the same way
+(``DataSpec.validation_size``); every transform is fitted on the training rows (validation
 rows included, as a scikit-learn pipeline fitted before its early-stopping split is).
 """
 
@@ -14,27 +15,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from devicelab.data.builtin import load_builtin
+from devicelab.data.checks import class_warnings, extreme_warning
 from devicelab.data.columns import ColumnRole, infer_role
 from devicelab.data.describe import dropped_summary, target_role, with_encoding
-from devicelab.data.read import NA_MARKERS, Frame, delimiter_name, read_frame
+from devicelab.data.read import NA_MARKERS, Frame, read_frame
+from devicelab.data.sniff import delimiter_name
 from devicelab.data.spec import DataSpec
-from devicelab.data.split import check_split_size, rare_classes, split, split_ok, stratified_split
+from devicelab.data.split import check_split_size, split, split_ok, stratified_split
 from devicelab.data.target import encode_target
-from devicelab.data.target_scaling import TargetScaling, extreme_rows
+from devicelab.data.target_scaling import TargetScaling
 from devicelab.data.transforms import Preprocessor, Scaler
 from devicelab.errors import UserError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made, so bad files fail fast
     import torch
-
-BUILTIN: dict[str, str] = {
-    # name -> task; loaders come from sklearn.datasets (shipped with scikit-learn, no download)
-    "iris": "classification",
-    "wine": "classification",
-    "breast_cancer": "classification",
-    "digits": "classification",
-    "diabetes": "regression",
-}
 
 
 @dataclass(frozen=True)
@@ -116,56 +111,6 @@ def load_dataset(spec: object) -> Dataset:
     if spec.data is not None:
         return load_file(spec)
     return load_builtin_dataset(spec)
-
-
-def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str, str]:
-    """``(X, y, feature_names, target_name, task)`` of a toy set shipped with scikit-learn."""
-    if name not in BUILTIN:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, BUILTIN, n=1)
-        suggestion = f"did you mean {close[0]!r}? " if close else ""
-        raise UserError(
-            f"unknown dataset {name!r}",
-            hint=f"{suggestion}built-in sets: {', '.join(BUILTIN)}; or give a CSV with --data FILE --target COLUMN",
-        )
-    if name == "iris":  # the seed workload: read the file scikit-learn ships, without importing it (~1 s)
-        iris = _iris_as_sklearn_ships_it()
-        if iris is not None:
-            return (*iris, "target", BUILTIN[name])
-    import sklearn.datasets
-
-    bunch = getattr(sklearn.datasets, f"load_{name}")()
-    features = tuple(str(f) for f in bunch.feature_names)
-    return np.asarray(bunch.data), np.asarray(bunch.target), features, "target", BUILTIN[name]
-
-
-IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
-
-
-def _iris_as_sklearn_ships_it() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None:
-    """``sklearn.datasets.load_iris()``'s data, target and feature names, parsed the way its
-    ``load_csv_data`` parses ``datasets/data/iris.csv`` (float64 features, int targets); None when that
-    file is not where a scikit-learn installation keeps it."""
-    import csv
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("sklearn")  # finds the package without running it
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "iris.csv"
-    if not path.is_file():
-        return None
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = csv.reader(f)
-        n_samples, n_features = (int(v) for v in next(rows)[:2])
-        data = np.empty((n_samples, n_features))
-        target = np.empty((n_samples,), dtype=int)
-        for i, row in enumerate(rows):
-            data[i] = np.asarray(row[:-1], dtype=np.float64)
-            target[i] = np.asarray(row[-1], dtype=int)
-    return data, target, IRIS_FEATURES
 
 
 def load_builtin_dataset(spec: DataSpec) -> Dataset:
@@ -328,13 +273,13 @@ def _build(spec: DataSpec, name, columns, features, target, target_name, roles, 
     if target.task == "classification":
         y_train, y_val, y_test = (np.asarray(y[rows], dtype=np.int64) for rows in (train, val, test))
         if a_file:
-            warnings += _class_warnings(target, y, train, val, len(val) > 0)
+            warnings += class_warnings(target, y, train, val, len(val) > 0)
             source = {**source, "classes_trained": [target.classes[i] for i in np.unique(y[train])]}
     else:
         asked = spec.target_transform if a_file or spec.target_transform != "auto" else "standard"
         target_scaler = TargetScaling.fit(asked, y[fit_rows])
         y_train, y_val, y_test = (target_scaler.transform(y[rows]) for rows in (train, val, test))
-        warnings += _extreme_warning(target_name, y, rows)
+        warnings += extreme_warning(target_name, y, rows)
         roles = _with_target_scaling(roles, target_scaler)
     if len(val) == 0:
         x_val, y_val = None, None
@@ -365,39 +310,6 @@ def _split(rows: np.ndarray, labels: np.ndarray | None, size: float, seed: int):
     if labels is None:
         return split(rows, size, seed)
     return stratified_split(rows, labels[rows], size, seed)
-
-
-def _class_warnings(target, y: np.ndarray, train, val, has_val: bool) -> list[str]:
-    """One line for the classes too rare to be in every split, one for classes the model never sees."""
-    warnings = []
-    need = 3 if has_val else 2  # a row for each of train, (validation,) test
-    rare = rare_classes(y, target.classes, need)
-    if rare:
-        warnings.append(
-            f"{len(rare)} class(es) have fewer rows than the train/{'validation/' if has_val else ''}test "
-            f"split needs ({need}): {', '.join(rare[:8])}{', ...' if len(rare) > 8 else ''}; they are kept in "
-            "the training rows and the test metric says little about them"
-        )
-    unseen = sorted(set(range(len(target.classes))) - set(np.unique(y[train]).tolist()))  # numpy: no sync
-    if unseen:
-        names = ", ".join(repr(target.classes[i]) for i in unseen[:8])
-        warnings.append(f"class(es) {names} have no training row: the model cannot predict them")
-    return warnings
-
-
-def _extreme_warning(name: str, y: np.ndarray, rows: np.ndarray | None) -> list[str]:
-    extreme = extreme_rows(y)
-    if extreme.size == 0:
-        return []
-    numbers = (rows[extreme] if rows is not None else extreme) + 1
-    shown = ", ".join(
-        f"{n} ({y[i]:g})" for n, i in zip(numbers[:5].tolist(), extreme[:5].tolist(), strict=True)
-    )
-    more = f" and {extreme.size - 5} more" if extreme.size > 5 else ""
-    return [
-        f"target {name!r} has {extreme.size} extreme value(s), in data row(s) {shown}{more}; check them "
-        "(--target-transform chooses how they are scaled)"
-    ]
 
 
 def _with_target_scaling(roles, scaling: TargetScaling):

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from devicelab.data.columns import ColumnRole
-from devicelab.data.read import delimiter_name
+from devicelab.data.sniff import delimiter_name
 
 if TYPE_CHECKING:
     from devicelab.data.dataset import Dataset
