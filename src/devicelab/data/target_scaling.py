@@ -17,7 +17,8 @@ from devicelab.errors import UserError
 
 TRANSFORMS = ("auto", "none", "standard", "robust", "log")
 SAMPLE = 20_000  # the median and spread of a long target are taken over this many evenly spaced rows
-EXTREME = 8.0  # a value this many robust spreads (MAD x 1.4826) from the median is an extreme row
+EXTREME = 8.0
+LOG_SPAN = 50.0  # auto takes the log of a positive target whose largest value is this many times its median  # a value this many robust spreads (MAD x 1.4826) from the median is an extreme row
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,15 @@ class TargetScaling:
         f = np.log1p(y) if self.kind == "log" else y
         return ((f - self.shift[0]) / self.scale[0]).astype(np.float32)
 
-    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
-        """Targets in their units (float64) of model outputs."""
-        f = np.asarray(z, dtype=np.float64) * self.scale[0] + self.shift[0]
-        return np.expm1(f) if self.kind == "log" else f
+    def inverse_transform(self, z):
+        """Targets in their units of model outputs: a numpy array (float64) or a torch tensor (same dtype
+        and device, no sync), so metrics can be taken in the target's units on the device."""
+        if not hasattr(z, "expm1"):  # numpy, lists
+            z = np.asarray(z, dtype=np.float64)
+        f = z * float(self.scale[0]) + float(self.shift[0])
+        if self.kind != "log":
+            return f
+        return f.expm1() if hasattr(f, "expm1") else np.expm1(f)
 
     @property
     def linear(self) -> bool:
@@ -114,14 +120,15 @@ def extreme_rows(y: np.ndarray) -> np.ndarray:
 
 
 def choose(y: np.ndarray) -> tuple[str, str]:
-    """``(kind, reason)`` for ``auto``."""
+    """``(kind, reason)`` for ``auto``: ``log`` only for a positive, skewed target whose largest value is
+    LOG_SPAN times its median (a model trained on log values predicts a typical value, not the mean: only
+    worth it when a few rows dominate the raw scale); ``robust`` for other extremes."""
     extreme = extreme_rows(y)
     if extreme.size == 0:
         return "standard", ""
-    share = f"{extreme.size} extreme value(s) of {y.size}"
-    if y.min() >= 0 and extreme_rows(np.log1p(y)).size < extreme.size and _skew(y) > 1:
-        return "log", f"chosen: positive and heavy-tailed, {share}"
-    return "robust", f"chosen: {share}"
+    if y.min() > 0 and y.max() > LOG_SPAN * np.median(y) and _skew(y) > 2:
+        return "log", f"auto: positive, heavy-tailed, max {y.max() / np.median(y):.0f}x the median"
+    return "robust", "auto: extreme values"
 
 
 def _skew(y: np.ndarray) -> float:
