@@ -142,8 +142,10 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
         from sys import stderr
 
+        from devicelab.i18n import _
+
         for line in dataset.warnings:  # rare classes, extreme target values: said once, before training
-            print(f"devicelab: warning: {line}", file=stderr, flush=True)
+            print(_("devicelab: warning: {warning}").format(warning=line), file=stderr, flush=True)
     check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
     from devicelab.report.progress import ProgressBar
     from devicelab.training.callbacks import CallbackList, Callbacks

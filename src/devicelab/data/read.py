@@ -36,7 +36,7 @@ NA_MARKERS = (
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
     "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "none", "?", "NAN", "Nan", "na",
 )  # fmt: skip
-PIECE_BYTES = 1 << 23  # a CSV is parsed in pieces of about this size (see _read_pieces)
+PIECE_BYTES = 1 << 22  # a CSV is parsed in pieces of about this size (see _read_pieces)
 
 _BOMS = (  # UTF-32 before UTF-16, whose little-endian mark begins UTF-32's
     (codecs.BOM_UTF32_LE, "utf-32"),

@@ -67,6 +67,7 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in known}
+        kwargs.setdefault("target_transform", "standard")  # runs saved before the option: standardised
         if "hidden" in kwargs:
             kwargs["hidden"] = tuple(int(h) for h in kwargs["hidden"])
         for key in ("features", "ignore", "categorical", "numeric", "na_values"):  # JSON lists back to tuples
