@@ -227,3 +227,18 @@ def test_export_trains_and_predicts_through_the_cli(tmp_path):
         "train", "--data", "sales.csv", "--target", "Bought", "--numeric", "Region", *fast, cwd=tmp_path
     )
     assert_user_error(bad, "--numeric column 'Region'", "--ignore")
+
+
+def test_predict_reads_new_rows_in_the_training_format():
+    """The saved format reads the cells of a file read as text (as predict reads it) to the same numbers."""
+    from devicelab.data import Preprocessor, read_frame
+
+    path = EXPORTS / "sales_export.csv"
+    data = load_dataset(DataSpec(data=str(path), target="Bought"))
+    saved = Preprocessor.from_dict(data.preprocessor.to_dict())
+    frame = read_frame(path, text=True)
+    typed = read_frame(path, target="Bought")
+    for name in ("Annual Income", "Revenue", "Margin", "Change"):
+        expected = to_numbers(typed.table.column(name), typed.decimal)[0].to_pylist()
+        assert saved.prepare(name, frame.table.column(name), frame.decimal).to_pylist() == expected
+    assert saved.number_formats["Revenue"]["currency"] == ["$"]

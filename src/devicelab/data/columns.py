@@ -84,7 +84,9 @@ def to_numbers(
     numbers, ok = parse(text, fmt)
     bad = present - (pc.sum(ok).as_py() or 0)
     if bad:  # not plain numbers everywhere: the column's own format, if it has one
-        fmt, _ = find_format(text, decimal)
+        fmt, fits = find_format(text, decimal)
+        if fits == 0 or (not forced and fits < 0.5):
+            return None, 0, "", fmt  # text (most distinct cells are not numbers): no pass over every cell
         numbers, ok = parse(text, fmt)
         bad = present - (pc.sum(ok).as_py() or 0)
     if bad == present or (bad > MAX_BAD_NUMBERS * present and not forced):

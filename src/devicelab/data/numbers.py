@@ -29,7 +29,7 @@ _CANDIDATES = {
     ".": (("", "."), (",", "."), ("", ","), (".", ","), ("'", "."), (" ", "."), (" ", ","), ("'", ",")),
     ",": (("", ","), (".", ","), ("", "."), (",", "."), (" ", ","), ("'", ","), ("'", "."), (" ", ".")),
 }
-_SAMPLE = 2000  # distinct cells looked at to find a column's format
+SAMPLE = 2000  # distinct cells looked at to find a column's format
 _ENOUGH = 0.95  # a format that reads this share of them is taken (1 - columns.MAX_BAD_NUMBERS)
 
 
@@ -80,13 +80,13 @@ def normalize(text: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_trim_whitespace(text)
 
 
-def find_format(text: pa.ChunkedArray, decimal: str = ".") -> tuple[NumberFormat, int]:
-    """``(format, distinct cells that fit it)`` of a column of trimmed text (null for missing): the first
+def find_format(text: pa.ChunkedArray, decimal: str = ".") -> tuple[NumberFormat, float]:
+    """``(format, share of the distinct cells that fit it)`` of a column of trimmed text (null for missing): the first
     candidate (the file's decimal mark first, no thousands separator first) that reads nearly every
     distinct cell, else the one that reads the most."""
     sample = pc.unique(pc.drop_null(text))
-    if len(sample) > _SAMPLE:
-        sample = sample.slice(0, _SAMPLE)
+    if len(sample) > SAMPLE:
+        sample = sample.slice(0, SAMPLE)
     body, signs = _strip_decorations(sample)
     currency = _currencies(sample)
     percent = (pc.sum(pc.ends_with(sample, "%")).as_py() or 0) > 0
@@ -98,7 +98,7 @@ def find_format(text: pa.ChunkedArray, decimal: str = ".") -> tuple[NumberFormat
             best, best_count = NumberFormat(thousands, mark, currency, percent, accounting), count
         if count >= _ENOUGH * len(sample):
             break  # the first reading, in order of preference, that reads (nearly) every cell
-    return best, best_count
+    return best, best_count / max(len(sample), 1)
 
 
 def parse(text: pa.ChunkedArray, fmt: NumberFormat) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
