@@ -40,28 +40,45 @@ def test_csv_any_delimiter_and_bom_reads_the_same_data(tmp_path, delimiter, bom)
     np.testing.assert_array_equal(target.values, y)
 
 
-def test_csv_dataset_matches_the_builtin_split_and_scaling(tmp_path):
-    """Without a validation split, the CSV path splits and scales exactly as the built-in path does."""
+def stratified_reference(x, y, test_size=0.2, seed=42):
+    """scikit-learn's stratified split and MinMax scaling fitted on its training rows."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import MinMaxScaler
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, random_state=seed, stratify=y
+    )
+    scaler = MinMaxScaler().fit(x_train)
+    return scaler.transform(x_train), scaler.transform(x_test), y_train, y_test
+
+
+def test_csv_dataset_splits_classes_as_stratified_train_test_split(tmp_path):
+    """Without a validation split, a file's classes are split as ``train_test_split(stratify=y)`` splits
+    them and scaled as the lesson scales (the built-in set keeps the lesson's plain split)."""
     path = iris_csv(tmp_path / "iris.csv", text_labels=False)
     from_csv = load_dataset(config_for(path, val_size=0.0))
     builtin = load_dataset(TrainConfig())
-    np.testing.assert_array_equal(from_csv.x_train, builtin.x_train)
-    np.testing.assert_array_equal(from_csv.y_test, builtin.y_test)
+    x_train, x_test, _, y_test = stratified_reference(*iris_arrays())
+    np.testing.assert_allclose(from_csv.x_train, x_train, atol=1e-6)
+    np.testing.assert_allclose(from_csv.x_test, x_test, atol=1e-6)
+    np.testing.assert_array_equal(from_csv.y_test, y_test)
+    assert np.bincount(from_csv.y_test).tolist() == [10, 10, 10]
     assert from_csv.classes == (0, 1, 2)
     assert from_csv.source["kind"] == "csv" and len(from_csv.source["sha256"]) == 64
     assert len(builtin.x_val) == 0 and builtin.x_val.shape[1] == 4 and builtin.y_val.dtype == np.int64
 
 
 def test_validation_rows_come_from_the_training_rows(tmp_path):
-    """The test rows stay the lesson's; the validation rows are a share of the training rows, fitted with
-    them (one scaler for both), for files by default."""
+    """The test rows stay those without validation; the validation rows are a share of the training rows
+    (stratified too), fitted with them (one scaler for both), for files by default."""
     path = iris_csv(tmp_path / "iris.csv", text_labels=False)
     data = load_dataset(config_for(path))
-    builtin = load_dataset(TrainConfig())
-    np.testing.assert_array_equal(data.x_test, builtin.x_test)
+    whole = load_dataset(config_for(path, val_size=0.0))
+    np.testing.assert_array_equal(data.x_test, whole.x_test)
     assert len(data.x_val) == 18 and len(data.x_train) == 102  # ceil(0.15 * 120) of the 120
+    assert np.bincount(data.y_val).tolist() == [6, 6, 6]
     pooled = np.concatenate([data.x_train, data.x_val])
-    assert sorted(map(tuple, pooled.tolist())) == sorted(map(tuple, builtin.x_train.tolist()))
+    assert sorted(map(tuple, pooled.tolist())) == sorted(map(tuple, whole.x_train.tolist()))
     assert len(load_dataset(config_for(path, val_size=0.3)).x_val) == 36
 
 
@@ -81,10 +98,13 @@ def test_quoted_cells_with_delimiters_inside(tmp_path):
 
 
 def test_missing_cells_are_imputed_or_dropped_with_dropna(tmp_path):
+    from sklearn.model_selection import train_test_split
+
     rows = iris_rows()
-    rows[3][1] = ""
-    rows[10][0] = "NaN"
-    rows[20][2] = "NA"
+    train, _ = train_test_split(np.arange(150), test_size=0.2, random_state=42, stratify=iris_arrays()[1])
+    rows[train[0]][1] = ""  # holes in training rows: each gets an indicator column
+    rows[train[1]][0] = "NaN"
+    rows[train[2]][2] = "NA"
     path = write_csv(tmp_path / "holes.csv", rows)
     data = load_dataset(config_for(path, val_size=0.0))
     assert len(data.x_train) + len(data.x_test) == 150
@@ -208,7 +228,7 @@ def test_iris_read_without_importing_sklearn_is_sklearns_iris():
     of start-up); the data must be load_iris()'s, bit for bit."""
     import sklearn.datasets
 
-    from devicelab.data.dataset import _iris_as_sklearn_ships_it
+    from devicelab.data.builtin import _iris_as_sklearn_ships_it
 
     data, target, features = _iris_as_sklearn_ships_it()
     bunch = sklearn.datasets.load_iris()

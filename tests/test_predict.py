@@ -35,9 +35,10 @@ def read_rows(text: str, delimiter: str = ",") -> list[dict]:
 
 
 def reference_labels(run_dir) -> list[str]:
-    """Scale with sklearn's MinMaxScaler fitted on the same training split, apply the saved weights."""
+    """Scale with sklearn's MinMaxScaler fitted on the same training split (a file's classes are split
+    stratified), apply the saved weights."""
     x, y = iris_arrays()
-    x_train, _, _, _ = train_test_split(x, y, test_size=0.2, random_state=42)
+    x_train, _, _, _ = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
     scaled = MinMaxScaler().fit(x_train).transform(x)
     model = MLP(4, (10,), 3)
     model.load_state_dict(load_file(run_dir / "model.safetensors"))

@@ -129,6 +129,17 @@ def _add_column_options(data: argparse._ArgumentGroup) -> None:
         "--categorical", **columns, help="treat these columns as categories (e.g. integer codes)"
     )
     data.add_argument(
+        "--numeric",
+        **columns,
+        help="treat these columns as numbers (cells that do not read as one are missing)",
+    )
+    data.add_argument(
+        "--target-transform",
+        choices=("auto", "none", "standard", "robust", "log"),
+        help="how a regression target is scaled for training (default auto: robust or log when it has "
+        "extreme values, else standard)",
+    )
+    data.add_argument(
         "--na-values",
         **{**columns, "metavar": "X,Y"},
         help="cells that mean missing, also in the target (where only empty cells are missing otherwise)",
@@ -171,6 +182,8 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
         features=tuple(args.features) if getattr(args, "features", None) else None,
         ignore=tuple(getattr(args, "ignore", None) or ()),
         categorical=tuple(getattr(args, "categorical", None) or ()),
+        numeric=tuple(getattr(args, "numeric", None) or ()),
+        target_transform=getattr(args, "target_transform", None) or "auto",
         na_values=tuple(getattr(args, "na_values", None) or ()),
         val_size=getattr(args, "val_size", None),
         early_stop=getattr(args, "early_stop", None),

@@ -139,6 +139,12 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         from devicelab.data import describe_rows, role_table
 
         print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
+        from sys import stderr
+
+        from devicelab.i18n import _
+
+        for line in dataset.warnings:  # rare classes, extreme target values: said once, before training
+            print(_("devicelab: warning: {warning}").format(warning=line), file=stderr, flush=True)
     from devicelab.training.autosave import DEFAULT_EVERY_S
     from devicelab.training.loop import train
     from devicelab.training.session import Keep

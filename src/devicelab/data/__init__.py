@@ -4,20 +4,21 @@
 (a ``TrainConfig``). The data layer imports nothing from training.
 """
 
+from devicelab.data.builtin import BUILTIN, load_builtin
 from devicelab.data.columns import ColumnRole
 from devicelab.data.dataset import (
-    BUILTIN,
     Dataset,
-    check_split_size,
     find_column,
-    load_builtin,
     load_dataset,
     require_two_columns,
 )
 from devicelab.data.describe import describe_rows, role_table
+from devicelab.data.numbers import NumberFormat
 from devicelab.data.read import NA_MARKERS, Frame, read_frame
 from devicelab.data.spec import DataSpec
+from devicelab.data.split import check_split_size
 from devicelab.data.target import Target, encode_target
+from devicelab.data.target_scaling import TargetScaling
 from devicelab.data.transforms import Preprocessor, Scaler
 
 __all__ = [
@@ -27,9 +28,11 @@ __all__ = [
     "DataSpec",
     "Dataset",
     "Frame",
+    "NumberFormat",
     "Preprocessor",
     "Scaler",
     "Target",
+    "TargetScaling",
     "check_split_size",
     "describe_rows",
     "encode_target",

@@ -5,6 +5,7 @@ Every conversion runs in pyarrow compute or numpy over whole columns: no Python 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -12,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from devicelab.data.numbers import NumberFormat, find_format, normalize, parse
 from devicelab.data.read import NA_MARKERS
 
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _ROW_NAME_HEADERS = {"rownames", "row.names", "row_names", "unnamed: 0", "unnamed_1", "unnamed"}
 _ID_NAME = re.compile(
     r"(^|[_\W])(id|index|idx|key|rows?|rownames?|obs|observation)$|^(id|no|nr|number)[_\W]|[a-z]Id$",
@@ -57,32 +58,41 @@ def text_values(column: pa.ChunkedArray, na_values: tuple[str, ...] = NA_MARKERS
 
 
 def to_numbers(
-    column: pa.ChunkedArray, decimal: str = ".", na_values: tuple[str, ...] = NA_MARKERS
-) -> tuple[pa.ChunkedArray | None, int, str]:
-    """``(float64 column, stray cells, an example)``: numbers with null for missing; stray text cells (at
-    most MAX_BAD_NUMBERS of them) become null and are counted. None when the column holds text."""
+    column: pa.ChunkedArray,
+    decimal: str = ".",
+    na_values: tuple[str, ...] = NA_MARKERS,
+    *,
+    forced: bool = False,
+) -> tuple[pa.ChunkedArray | None, int, str, NumberFormat]:
+    """``(float64 column, stray cells, an example, format)``: numbers (as spreadsheets write them, see
+    ``numbers``) with null for missing; stray text cells (at most MAX_BAD_NUMBERS of them, any number
+    when ``forced``) become null and are counted. None when the column holds text."""
     kind = column.type
     if pa.types.is_dictionary(kind):
         column, kind = column.cast(kind.value_type), kind.value_type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-        return column.cast(pa.float64()), 0, ""
+        return column.cast(pa.float64()), 0, "", NumberFormat()
     if pa.types.is_decimal(kind):
-        return column.cast(pa.float64()), 0, ""
+        return column.cast(pa.float64()), 0, "", NumberFormat()
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        return None, 0, ""
-    text = text_values(column, na_values)
-    if decimal == ",":
-        text = pc.replace_substring(text, ",", ".")
-    ok = pc.match_substring_regex(text, _NUMBER)
+        return None, 0, "", NumberFormat()
+    text = normalize(text_values(column, na_values))
     present = len(text) - text.null_count
-    bad = pc.sum(pc.invert(pc.fill_null(ok, True))).as_py() or 0
-    if present == 0 or bad > MAX_BAD_NUMBERS * present or bad == present:
-        return None, 0, ""
-    example = ""
-    if bad:
-        example = pc.filter(text, pc.invert(pc.fill_null(ok, True)))[0].as_py()
-        text = pc.if_else(ok, text, None)
-    return text.cast(pa.float64()), bad, example
+    if present == 0:
+        return None, 0, "", NumberFormat()
+    fmt = NumberFormat(decimal=decimal)
+    numbers, ok = parse(text, fmt)
+    bad = present - (pc.sum(ok).as_py() or 0)
+    if bad:  # not plain numbers everywhere: the column's own format, if it has one
+        fmt, fits = find_format(text, decimal)
+        if fits == 0 or (not forced and fits < 0.5):
+            return None, 0, "", fmt  # text (most distinct cells are not numbers): no pass over every cell
+        numbers, ok = parse(text, fmt)
+        bad = present - (pc.sum(ok).as_py() or 0)
+    if bad == present or (bad > MAX_BAD_NUMBERS * present and not forced):
+        return None, 0, "", fmt
+    example = pc.filter(text, pc.invert(pc.fill_null(ok, True)))[0].as_py() if bad else ""
+    return numbers, bad, example, fmt
 
 
 def to_dates(
@@ -145,31 +155,28 @@ def infer_role(
     categorical: bool,
     decimal: str,
     na_values: tuple[str, ...] = NA_MARKERS,
-) -> tuple[ColumnRole, pa.ChunkedArray | None, str]:
-    """``(role, prepared values, date format)`` of a feature column: float64 numbers, text or timestamps;
-    None when it is dropped."""
+    numeric: bool = False,
+) -> tuple[ColumnRole, pa.ChunkedArray | None, str | NumberFormat]:
+    """``(role, prepared values, format)`` of a feature column: float64 numbers (format: how the cells
+    write them), text, or timestamps (format: the date format); values None when it is dropped.
+    ``categorical``/``numeric``: forced so (--categorical, --numeric)."""
     n = len(column)
-    numbers, stray, example = (None, 0, "") if categorical else to_numbers(column, decimal, na_values)
+    numbers, stray, example, number_format = (
+        (None, 0, "", NumberFormat())
+        if categorical
+        else to_numbers(column, decimal, na_values, forced=numeric)
+    )
+    if numeric and numbers is None:
+        from devicelab.errors import UserError
+
+        sample = pc.drop_null(text_values(column, na_values))
+        shown = f" (such as {sample[0].as_py()!r})" if len(sample) else ""
+        raise UserError(
+            f"--numeric column {name!r} has no cell that reads as a number{shown}",
+            hint=f"leave {name!r} out of --numeric, or --ignore it",
+        )
     if numbers is not None:
-        finite = pc.fill_null(pc.is_finite(numbers), False)
-        n_present = pc.sum(finite).as_py() or 0
-        missing = n - n_present
-        bounds = pc.min_max(pc.filter(numbers, finite) if missing else numbers).as_py()  # no numpy copy
-        if n_present == 0 or bounds["min"] == bounds["max"]:
-            what = "empty" if n_present == 0 else f"constant ({bounds['min']:g})"
-            return ColumnRole(name, "dropped", what, missing, "numeric"), None, ""
-        row_names, an_id = first and _row_name_header(name), bool(_ID_NAME.search(name))
-        if (first or row_names or an_id) and missing == 0 and bounds["max"] - bounds["min"] >= n - 1:
-            values = as_float64(numbers)  # a column that may count rows or name them: looked at closely
-            if first and np.array_equal(values, np.arange(values[0], values[0] + n)):
-                what = "row numbers (1, 2, 3, ... in the first column)"
-                return ColumnRole(name, "dropped", what, 0, "numeric"), None, ""
-            whole = np.all(values == np.floor(values))
-            if (row_names or an_id) and whole and np.unique(values).size == n:
-                what = "row names (unique, first column)" if row_names else "ID (unique per row)"
-                return ColumnRole(name, "dropped", what, 0, "numeric"), None, ""
-        detail = "numbers" + (f"; {stray} text cell(s) such as {example!r} taken as missing" if stray else "")
-        return ColumnRole(name, "numeric", detail, missing, "numeric"), numbers, ""
+        return _numeric_role(name, numbers, first, numeric, stray, example, number_format)
     if not categorical:
         dates, fmt = to_dates(column, na_values)
         if dates is not None:
@@ -188,8 +195,7 @@ def infer_role(
     if levels == n:
         if first and _row_name_header(name):
             return ColumnRole(name, "dropped", "row names (unique, first column)", 0, "text"), None, ""
-        spaces = pc.sum(pc.match_substring(text, " ")).as_py() or 0
-        what = "free text (unique per row)" if spaces > n / 2 else "ID (unique per row)"
+        what = "ID (unique per row)" if _looks_like_id(name, text) else "free text (unique per row)"
         return ColumnRole(name, "dropped", what, 0, "text"), None, ""
     if present >= 20 and levels > present / 2 and _ID_NAME.search(name):
         return (
@@ -204,6 +210,57 @@ def infer_role(
             "",
         )
     return ColumnRole(name, "categorical", f"{levels} levels", missing, "text"), text, ""
+
+
+def _numeric_role(name, numbers, first, forced, stray, example, number_format):
+    """A column of numbers: dropped when constant, empty, or an ID (unique whole numbers in a column that
+    names rows: the first one counting 1, 2, 3..., or one named like an ID); never a measurement."""
+    n = len(numbers)
+    bounds = pc.min_max(numbers).as_py() if numbers.null_count == 0 else {}  # no numpy copy
+    finite_bounds = bounds and all(v is not None and math.isfinite(v) for v in bounds.values())
+    if finite_bounds and not pc.any(pc.is_nan(numbers)).as_py():  # min_max skips NaN: looked for
+        n_present, missing = n, 0  # nothing missing, the common case
+    else:
+        finite = pc.fill_null(pc.is_finite(numbers), False)
+        n_present = pc.sum(finite).as_py() or 0
+        missing = n - n_present
+        bounds = pc.min_max(pc.filter(numbers, finite)).as_py()
+    if n_present == 0 or bounds["min"] == bounds["max"]:
+        what = "empty" if n_present == 0 else f"constant ({bounds['min']:g})"
+        return ColumnRole(name, "dropped", what, missing, "numeric"), None, ""
+    row_names, an_id = first and _row_name_header(name), bool(_ID_NAME.search(name))
+    looked_at = (first or row_names or an_id) and not forced and number_format.plain
+    if looked_at and missing == 0 and bounds["max"] - bounds["min"] >= n - 1:
+        values = as_float64(numbers)  # a column that may count rows or name them: looked at closely
+        if first and np.array_equal(values, np.arange(values[0], values[0] + n)):
+            what = "row numbers (1, 2, 3, ... in the first column)"
+            return ColumnRole(name, "dropped", what, 0, "numeric"), None, ""
+        whole = np.all(values == np.floor(values))
+        if (row_names or an_id) and whole and np.unique(values).size == n:
+            what = "row names (unique, first column)" if row_names else "ID (unique per row)"
+            return ColumnRole(name, "dropped", what, 0, "numeric"), None, ""
+    parts = ["numbers" + (" (--numeric)" if forced else "")]
+    if number_format.describe():
+        parts.append(number_format.describe())
+    if stray:
+        parts.append(f"{stray} text cell(s) such as {example!r} taken as missing")
+    kept = number_format if not number_format.plain else ""
+    return ColumnRole(name, "numeric", "; ".join(parts), missing, "numeric"), numbers, kept
+
+
+def _looks_like_id(name: str, text: pa.ChunkedArray) -> bool:
+    """Unique text that identifies rows: named so, or codes (one length, no spaces, letters with digits
+    or hex), not sentences."""
+    if _ID_NAME.search(name) or re.search(r"(uuid|guid|code|sku|key)", name, re.IGNORECASE):
+        return True
+    lengths = pc.min_max(pc.utf8_length(text)).as_py()
+    spaces = pc.any(pc.match_substring(text, " ")).as_py()
+    coded = pc.all(pc.match_substring_regex(text, r"^[A-Za-z0-9_\-.:/#]+$")).as_py()
+    return bool(
+        coded
+        and not spaces
+        and (lengths["min"] == lengths["max"] or pc.all(pc.match_substring_regex(text, r"\d")).as_py())
+    )
 
 
 def _row_name_header(name: str) -> bool:

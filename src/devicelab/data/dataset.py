@@ -2,38 +2,34 @@
 
 The seed path is the lesson's exactly: ``train_test_split(test_size=0.2, random_state=42)`` on the raw
 rows, a scaler fitted on the training rows only, float32 features and int64 class labels, and no
-validation rows. A user's file gets the same test split; its validation rows are then taken from the
-training rows (``DataSpec.validation_size``); every transform is fitted on the training rows (validation
+validation rows. A user's file gets the same split, stratified by class for a classification target
+(``split.stratified_split``); its validation rows are then taken from the training rows the same way
+(``DataSpec.validation_size``); every transform is fitted on the training rows (validation
 rows included, as a scikit-learn pipeline fitted before its early-stopping split is).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from devicelab.data.builtin import load_builtin
+from devicelab.data.checks import class_warnings, extreme_warning
 from devicelab.data.columns import ColumnRole, infer_role
 from devicelab.data.describe import dropped_summary, target_role, with_encoding
-from devicelab.data.read import NA_MARKERS, Frame, delimiter_name, read_frame
+from devicelab.data.read import NA_MARKERS, Frame, read_frame
+from devicelab.data.sniff import delimiter_name
 from devicelab.data.spec import DataSpec
+from devicelab.data.split import check_split_size, split, split_ok, stratified_split
 from devicelab.data.target import encode_target
+from devicelab.data.target_scaling import TargetScaling
 from devicelab.data.transforms import Preprocessor, Scaler
 from devicelab.errors import UserError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made, so bad files fail fast
     import torch
-
-BUILTIN: dict[str, str] = {
-    # name -> task; loaders come from sklearn.datasets (shipped with scikit-learn, no download)
-    "iris": "classification",
-    "wine": "classification",
-    "breast_cancer": "classification",
-    "digits": "classification",
-    "diabetes": "regression",
-}
 
 
 @dataclass(frozen=True)
@@ -54,13 +50,15 @@ class Dataset:
     classes: tuple | None  # original label of each class id; None for regression
     scaler: Scaler  # of the numeric columns (the first ones of the matrix)
     source: dict = field(default_factory=dict)  # where the rows came from (name, or path and sha256)
-    # regression: the target is standardised on the training rows (y_* hold scaled values), so one
-    # learning rate suits any target's units; predictions and RMSE are mapped back. None: classes
-    target_scaler: Scaler | None = None
+    # regression: the target is scaled on the training rows (y_* hold scaled values, see
+    # TargetScaling: standard, robust or log), so one learning rate suits any target's units;
+    # ``target_scaler.inverse_transform`` maps outputs back to the target's units. None: classes
+    target_scaler: TargetScaling | None = None
     x_val: np.ndarray | None = None  # None: no validation rows (set to 0-row arrays on creation)
     y_val: np.ndarray | None = None
     roles: tuple[ColumnRole, ...] = ()
     preprocessor: Preprocessor | None = None
+    warnings: tuple[str, ...] = ()  # what the user should know about the data (rare classes, extreme rows)
 
     def __post_init__(self) -> None:
         if self.x_val is None:
@@ -115,56 +113,6 @@ def load_dataset(spec: object) -> Dataset:
     return load_builtin_dataset(spec)
 
 
-def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str, str]:
-    """``(X, y, feature_names, target_name, task)`` of a toy set shipped with scikit-learn."""
-    if name not in BUILTIN:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, BUILTIN, n=1)
-        suggestion = f"did you mean {close[0]!r}? " if close else ""
-        raise UserError(
-            f"unknown dataset {name!r}",
-            hint=f"{suggestion}built-in sets: {', '.join(BUILTIN)}; or give a CSV with --data FILE --target COLUMN",
-        )
-    if name == "iris":  # the seed workload: read the file scikit-learn ships, without importing it (~1 s)
-        iris = _iris_as_sklearn_ships_it()
-        if iris is not None:
-            return (*iris, "target", BUILTIN[name])
-    import sklearn.datasets
-
-    bunch = getattr(sklearn.datasets, f"load_{name}")()
-    features = tuple(str(f) for f in bunch.feature_names)
-    return np.asarray(bunch.data), np.asarray(bunch.target), features, "target", BUILTIN[name]
-
-
-IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
-
-
-def _iris_as_sklearn_ships_it() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None:
-    """``sklearn.datasets.load_iris()``'s data, target and feature names, parsed the way its
-    ``load_csv_data`` parses ``datasets/data/iris.csv`` (float64 features, int targets); None when that
-    file is not where a scikit-learn installation keeps it."""
-    import csv
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("sklearn")  # finds the package without running it
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "iris.csv"
-    if not path.is_file():
-        return None
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = csv.reader(f)
-        n_samples, n_features = (int(v) for v in next(rows)[:2])
-        data = np.empty((n_samples, n_features))
-        target = np.empty((n_samples,), dtype=int)
-        for i, row in enumerate(rows):
-            data[i] = np.asarray(row[:-1], dtype=np.float64)
-            target[i] = np.asarray(row[-1], dtype=int)
-    return data, target, IRIS_FEATURES
-
-
 def load_builtin_dataset(spec: DataSpec) -> Dataset:
     x, y, features, target_name, task = load_builtin(spec.dataset)
     target = encode_target(y, target_name, spec.task or task, where=f"built-in {spec.dataset!r}")
@@ -187,9 +135,15 @@ def load_file(spec: DataSpec) -> Dataset:
         ("--features", spec.features or ()),
         ("--ignore", spec.ignore),
         ("--categorical", spec.categorical),
+        ("--numeric", spec.numeric),
     ):
         for name in names:
             find_column(frame, name, f"{option} column")
+    both = sorted(set(spec.numeric) & set(spec.categorical))
+    if both:
+        raise UserError(
+            f"{', '.join(both)} given both to --numeric and to --categorical", hint="give each column to one"
+        )
     target = encode_target(
         frame.table.column(target_name), target_name, spec.task, where=str(frame.path),
         na_values=spec.na_values, decimal=frame.decimal,
@@ -221,11 +175,11 @@ def load_file(spec: DataSpec) -> Dataset:
         "rows_dropna": dropped_na,
         "na_values": list(spec.na_values),
     }
+    kept = np.flatnonzero(keep)
     if not keep.all():
-        kept = np.flatnonzero(keep)
         columns = {name: (kind, values.take(kept), fmt) for name, (kind, values, fmt) in columns.items()}
         target = _subset_target(target, keep[target.present])
-    return _build(spec, frame.path.stem, columns, features, target, target_name, roles, source)
+    return _build(spec, frame.path.stem, columns, features, target, target_name, roles, source, kept)
 
 
 def infer_roles(frame: Frame, target: str, spec: DataSpec) -> tuple[tuple[ColumnRole, ...], dict]:
@@ -243,10 +197,15 @@ def infer_roles(frame: Frame, target: str, spec: DataSpec) -> tuple[tuple[Column
             continue
         role, values, fmt = infer_role(
             name, frame.table.column(name), first=position == 0, categorical=name in spec.categorical,
-            decimal=frame.decimal,
-            na_values=na_values,
+            decimal=frame.decimal, na_values=na_values, numeric=name in spec.numeric,
         )  # fmt: skip
-        if chosen is not None and role.role == "dropped" and values is None and "constant" not in role.detail:
+        if (
+            chosen is not None
+            and role.role == "dropped"
+            and values is None
+            and "constant" not in role.detail
+            and name not in spec.numeric
+        ):
             # asked for by name: kept even if it looks like an ID or free text (as categories)
             role, values, fmt = infer_role(
                 name,
@@ -284,33 +243,44 @@ def _subset_target(target, keep_of_present: np.ndarray):
     )
 
 
-def _build(spec: DataSpec, name, columns, features, target, target_name, roles, source) -> Dataset:
-    """Split the rows, fit the preprocessing on the training rows, encode every split."""
+def _build(spec: DataSpec, name, columns, features, target, target_name, roles, source, rows=None) -> Dataset:
+    """Split the rows, fit the preprocessing on the training rows, encode every split. ``rows``: each
+    row's data-row number in the file (0-based), for warnings."""
     n_rows = len(target.values)
     check_split_size(n_rows, spec.test_size)
-    train, test = split(np.arange(n_rows), spec.test_size, spec.seed)
+    a_file = spec.data is not None
+    y = target.values
+    classes = y if target.task == "classification" and a_file else None
+    train, test = _split(np.arange(n_rows), classes, spec.test_size, spec.seed)
     val = np.zeros(0, dtype=np.int64)
     val_size = spec.validation_size()
     fit_rows = train  # the transforms see every training row, the validation rows among them
-    if val_size > 0 and _split_ok(len(train), val_size):
-        train, val = split(train, val_size, spec.seed)
+    if val_size > 0 and split_ok(len(train), val_size):
+        train, val = _split(train, classes, val_size, spec.seed)
     kinds = {feature: columns[feature][0] for feature in features}
     prepared = {feature: columns[feature][1] for feature in features}
     preprocessor = Preprocessor(list(features), kinds, spec.scaler, na_values=list(spec.na_values))
     for feature in features:
-        if kinds[feature] == "datetime":
-            preprocessor.dates.columns[feature] = {"format": columns[feature][2], "parts": []}
+        kind, _, fmt = columns[feature]
+        if kind == "datetime":
+            preprocessor.dates.columns[feature] = {"format": fmt, "parts": []}
+        elif kind == "numeric" and fmt:
+            preprocessor.number_formats[feature] = fmt.to_dict()
     preprocessor.setup(prepared, np.sort(fit_rows))
     x_train, x_val, x_test = preprocessor.encode(prepared, [train, val, test])
     target_scaler = None
-    y = target.values
+    warnings = []
     if target.task == "classification":
         y_train, y_val, y_test = (np.asarray(y[rows], dtype=np.int64) for rows in (train, val, test))
+        if a_file:
+            warnings += class_warnings(target, y, train, val, len(val) > 0)
+            source = {**source, "classes_trained": [target.classes[i] for i in np.unique(y[train])]}
     else:
-        target_scaler = Scaler.fit("standard", np.reshape(y[fit_rows], (-1, 1)))
-        y_train, y_val, y_test = (
-            target_scaler.transform(np.reshape(y[rows], (-1, 1)))[:, 0] for rows in (train, val, test)
-        )
+        asked = spec.target_transform if a_file or spec.target_transform != "auto" else "standard"
+        target_scaler = TargetScaling.fit(asked, y[fit_rows])
+        y_train, y_val, y_test = (target_scaler.transform(y[rows]) for rows in (train, val, test))
+        warnings += extreme_warning(target_name, y, rows)
+        roles = _with_target_scaling(roles, target_scaler)
     if len(val) == 0:
         x_val, y_val = None, None
     source = {**source, "rows_train": len(train), "rows_val": len(val), "rows_test": len(test)}
@@ -331,32 +301,23 @@ def _build(spec: DataSpec, name, columns, features, target, target_name, roles, 
         y_val=y_val,
         roles=tuple(with_encoding(roles, preprocessor)),
         preprocessor=preprocessor,
+        warnings=tuple(warnings),
     )
 
 
-def split(rows: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(train, test)`` exactly as scikit-learn's ``train_test_split(rows, test_size=test_size,
-    random_state=seed)`` draws them (one permutation of a ``RandomState(seed)``), without importing it."""
-    n_test = math.ceil(test_size * len(rows))
-    permutation = np.random.RandomState(seed).permutation(len(rows))
-    return rows[permutation[n_test:]], rows[permutation[:n_test]]
+def _split(rows: np.ndarray, labels: np.ndarray | None, size: float, seed: int):
+    """The lesson's split, or stratified by class (files' classification targets)."""
+    if labels is None:
+        return split(rows, size, seed)
+    return stratified_split(rows, labels[rows], size, seed)
 
 
-def check_split_size(n_rows: int, test_size: float) -> None:
-    """A UserError when ``n_rows`` cannot give at least 2 training rows and 1 test row."""
-    if _split_ok(n_rows, test_size):
-        return
-    needed = next(n for n in range(3, 10_000) if _split_ok(n, test_size))
-    raise UserError(
-        f"{n_rows} rows are too few for --test-size {test_size}: the split needs at least {needed} "
-        "(2 to train on, 1 to test)",
-        hint="add rows, or change --test-size",
+def _with_target_scaling(roles, scaling: TargetScaling):
+    from dataclasses import replace
+
+    return tuple(
+        replace(r, detail=f"{r.detail}; {scaling.describe()}") if r.role == "target" else r for r in roles
     )
-
-
-def _split_ok(n_rows: int, test_size: float) -> bool:
-    n_test = math.ceil(test_size * n_rows)  # how train_test_split rounds a fractional test size
-    return n_test >= 1 and n_rows - n_test >= 2
 
 
 def require_two_columns(frame: Frame) -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from devicelab.data.columns import ColumnRole
-from devicelab.data.read import delimiter_name
+from devicelab.data.sniff import delimiter_name
 
 if TYPE_CHECKING:
     from devicelab.data.dataset import Dataset
@@ -48,6 +48,8 @@ def target_role(name: str, target, asked: str | None) -> ColumnRole:
         detail = f"classification{settle}: {len(target.classes)} classes ({shown}{more})"
     else:
         detail = f"regression{settle}"
+    if target.how:
+        detail += f"; {target.how}"
     if target.n_missing:
         detail += f"; {target.n_missing} row(s) without a target dropped"
     return ColumnRole(name, "target", detail, target.n_missing, "target")

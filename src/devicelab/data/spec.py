@@ -25,6 +25,8 @@ class DataSpec:
     features: tuple[str, ...] | None = None  # only these columns are features (--features)
     ignore: tuple[str, ...] = ()  # never features (--ignore)
     categorical: tuple[str, ...] = ()  # categorical whatever their values look like (--categorical)
+    numeric: tuple[str, ...] = ()  # numbers whatever their values look like (--numeric)
+    target_transform: str = "auto"  # regression: "auto" | "none" | "standard" | "robust" | "log"
     na_values: tuple[str, ...] = ()  # cells that mean "missing", also in the target (--na-values)
 
     @classmethod

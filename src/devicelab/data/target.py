@@ -1,7 +1,10 @@
 """The one path from a target column to training values, for files and built-in sets alike.
 
-Class labels are whatever the file holds: "None", "NA", "0" and "yes" are labels. Only empty cells and
-the markers the user declares (``--na-values``) are missing; those rows are dropped and counted.
+Class labels are whatever the file holds: "None", "NA", "0" and "yes" are labels. Empty cells and the
+markers the user declares (``--na-values``) are missing; so are "NA", "NaN" and the other NA_MARKERS in a
+column of numbers (as pandas, R and pyarrow read them), unless ``--task classification`` keeps them as a
+class. Numbers may be written as spreadsheets write them ("$1,234", "39%"). Rows without a target are
+dropped and counted.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from devicelab.data.numbers import PLAIN, NumberFormat, find_format, normalize, parse
 from devicelab.data.read import NA_MARKERS
 from devicelab.errors import UserError
 
@@ -19,7 +23,6 @@ MAX_INFERRED_CLASSES = (
     20  # whole numbers with at most this many values (3+ rows each) are inferred as classes
 )
 MAX_NUMERIC_CLASSES = 100  # a numeric target asked for as classes with more values than this is refused
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class Target:
     task: str  # "classification" | "regression"
     classes: tuple | None  # the original label of each class id
     present: np.ndarray  # bool per row: the target is given (the rows ``values`` belong to)
+    how: str = ""  # how the numbers were read, when not plain ("'$' stripped; 3 'NA' cells missing")
 
     @property
     def n_missing(self) -> int:
@@ -54,7 +58,7 @@ def encode_target(
         column = pa.chunked_array([column])
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    numbers, text, present = _read(column, na_values, decimal)
+    numbers, text, present, how = _read(column, na_values, decimal, keep_markers=task == "classification")
     if present.sum() == 0:
         raise UserError(f"target {name!r} has no values{where}", hint="check --target (and --na-values)")
     numeric = numbers is not None
@@ -75,7 +79,7 @@ def encode_target(
             few = n_distinct <= MAX_INFERRED_CLASSES and (n_distinct <= 2 or n_distinct * 3 <= kept.size)
             task = "classification" if whole and few else "regression"
         if task == "regression":
-            return Target(kept, task, None, present)
+            return Target(kept, task, None, present, how)
         if n_distinct > MAX_NUMERIC_CLASSES:
             examples = ", ".join(f"{v:g}" for v in kept[:3])
             raise UserError(
@@ -85,11 +89,9 @@ def encode_target(
             )
         classes, ids = np.unique(kept, return_inverse=True)
         labels = tuple(int(c) if whole else float(c) for c in classes.tolist())  # numpy: no sync
-        return _classes(name, labels, ids, present, where)
+        return _classes(name, labels, ids, present, where, how)
     # text: labels as written; numbers among them read as numbers (1, 2, "NA" -> 1, 2, "NA")
-    if task is None:
-        _refuse_numbers_with_markers(name, text, present, where, decimal)
-        task = "classification"
+    task = task or "classification"
     kept = pc.filter(text, pa.array(present))
     encoded = kept.dictionary_encode().combine_chunks()
     dictionary = encoded.dictionary.to_pylist()  # one Python object per distinct label, not per cell
@@ -102,9 +104,10 @@ def encode_target(
 
 
 def _read(
-    column: pa.ChunkedArray, na_values, decimal
-) -> tuple[np.ndarray | None, pa.ChunkedArray, np.ndarray]:
-    """``(numbers or None, text, present)`` of a target column."""
+    column: pa.ChunkedArray, na_values, decimal, *, keep_markers: bool = False
+) -> tuple[np.ndarray | None, pa.ChunkedArray, np.ndarray, str]:
+    """``(numbers or None, text, present, how)`` of a target column. ``keep_markers``: "NA"-like cells
+    among numbers stay labels (--task classification) instead of being missing."""
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         if (
             pa.types.is_integer(column.type)
@@ -113,47 +116,45 @@ def _read(
         ):
             numbers = column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
             present = np.isfinite(numbers)
-            return numbers, column.cast(pa.string()), present
+            return numbers, column.cast(pa.string()), present, ""
         column = column.cast(pa.string())
+    if column.null_count == 0 and not keep_markers:
+        try:  # plain numbers everywhere (the common case): one cast, no regex
+            numbers = column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+            if not np.isnan(numbers).any():
+                return numbers, column, np.isfinite(numbers), ""
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     text = pc.utf8_trim_whitespace(pc.fill_null(column, ""))
     missing = pc.or_(pc.equal(text, ""), pc.is_in(text, value_set=pa.array(list(na_values), pa.string())))
     present = np.invert(missing.to_numpy(zero_copy_only=False).astype(bool))
-    kept = pc.filter(text, pa.array(present))
-    as_number = pc.replace_substring(kept, ",", ".") if decimal == "," else kept
-    if len(kept) and pc.all(pc.match_substring_regex(as_number, _NUMBER)).as_py():
-        numbers = np.full(len(text), np.nan)
-        numbers[present] = as_number.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        return numbers, text, present
-    return None, text, present
+    kept = normalize(pc.filter(text, pa.array(present)))
+    if not len(kept):
+        return None, text, present, ""
+    markers = pc.is_in(kept, value_set=pa.array(NA_MARKERS, pa.string()))
+    n_markers = pc.sum(markers).as_py() or 0
+    if n_markers == len(kept) or (n_markers and keep_markers):
+        return None, text, present, ""
+    fmt = NumberFormat(decimal=decimal)
+    values, ok = parse(kept, fmt)
+    if not pc.all(pc.or_(ok, markers)).as_py():
+        fmt, _ = find_format(pc.if_else(markers, None, kept), decimal)
+        values, ok = parse(kept, fmt)
+        if not pc.all(pc.or_(ok, markers)).as_py():
+            return None, text, present, ""
+    numbers = np.full(len(text), np.nan)
+    numbers[present] = pc.fill_null(values, np.nan).to_numpy(zero_copy_only=False)
+    how = [fmt.describe()] if fmt.describe() else []
+    if n_markers:
+        shown = ", ".join(repr(m) for m in pc.unique(pc.filter(kept, markers)).to_pylist()[:3])
+        how.append(f"{n_markers} {shown} cell(s) taken as missing (--task classification keeps them)")
+    return numbers, text, present & np.isfinite(numbers), "; ".join(how)
 
 
 def _first_non_number(text: pa.ChunkedArray, present: np.ndarray, decimal: str) -> str:
     kept = pc.filter(text, pa.array(present))
     as_number = pc.replace_substring(kept, ",", ".") if decimal == "," else kept
-    return pc.filter(kept, pc.invert(pc.match_substring_regex(as_number, _NUMBER)))[0].as_py()
-
-
-def _refuse_numbers_with_markers(name, text, present, where, decimal) -> None:
-    """Numbers with "NA"-like cells: a numeric target with R's missing marker, or classes? Say so once,
-    with both fixes, rather than guess (a label "NA" is kept only when asked for)."""
-    kept = pc.filter(text, pa.array(present))
-    as_number = pc.replace_substring(kept, ",", ".") if decimal == "," else kept
-    is_number = pc.match_substring_regex(as_number, _NUMBER)
-    others = pc.unique(pc.filter(kept, pc.invert(is_number))).to_pylist()
-    if not others or not set(others) <= set(NA_MARKERS):
-        return
-    numbers = pc.filter(as_number, is_number).cast(pa.float64()).to_numpy(zero_copy_only=False)
-    whole = bool(np.all(numbers == np.floor(numbers)))
-    n_distinct = np.unique(numbers).size
-    if whole and n_distinct <= MAX_INFERRED_CLASSES and (n_distinct <= 2 or n_distinct * 3 <= numbers.size):
-        return  # classes such as 0, 1 and "NA": labels, as the file says
-    count = len(kept) - (pc.sum(is_number).as_py() or 0)
-    marker = others[0]
-    raise UserError(
-        f"target {name!r} holds numbers and {count} {marker!r} cell(s){where}",
-        hint=f"pass --na-values {marker} to drop those rows as missing (regression), "
-        f"or --task classification to keep {marker!r} as a class",
-    )
+    return pc.filter(kept, pc.invert(pc.match_substring_regex(as_number, PLAIN)))[0].as_py()
 
 
 def _label_key(text: str, decimal: str) -> tuple:
@@ -166,16 +167,18 @@ def _label(text: str, decimal: str) -> int | float | str:
     import re
 
     candidate = text.replace(",", ".") if decimal == "," else text
-    if re.match(_NUMBER, candidate):
+    if re.match(PLAIN, candidate):
         value = float(candidate)
         return int(value) if value.is_integer() else value
     return text
 
 
-def _classes(name: str, labels: tuple, ids: np.ndarray, present: np.ndarray, where: str) -> Target:
+def _classes(
+    name: str, labels: tuple, ids: np.ndarray, present: np.ndarray, where: str, how: str = ""
+) -> Target:
     if len(labels) < 2:
         raise UserError(
             f"target {name!r} has a single class ({labels[0]!r}){where}",
             hint="classification needs at least two classes; check --target",
         )
-    return Target(np.asarray(ids, dtype=np.int64), "classification", labels, present)
+    return Target(np.asarray(ids, dtype=np.int64), "classification", labels, present, how)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from devicelab.data.columns import as_float64, parse_dates, text_values, to_numbers
+from devicelab.data.numbers import NumberFormat, normalize, parse
 from devicelab.data.read import NA_MARKERS
 from devicelab.errors import UserError
 
@@ -170,14 +171,18 @@ class Preprocessor:
     one_hot: list[str] = field(default_factory=list)
     embedded: list[str] = field(default_factory=list)
     na_values: list[str] = field(default_factory=list)  # declared missing markers (--na-values)
+    # name -> NumberFormat.to_dict() of the numeric columns written as "$1,234" or "39%" (read the same
+    # way by predict)
+    number_formats: dict[str, dict] = field(default_factory=dict)
 
     def setup(self, columns: dict[str, pa.ChunkedArray | np.ndarray], train: np.ndarray) -> None:
         """Fit every step on the rows ``train`` of ``columns`` (prepared values, see ``prepare``)."""
         shifts, scales = [], []
         for name in self.inputs:
             for number, values in self._numbers(name, columns[name], train):
-                self.fill.setup(number, values[train])
-                filled, _ = self.fill.encode(number, values[train])
+                train_values = values[train]
+                self.fill.setup(number, train_values)
+                filled, _ = self.fill.encode(number, train_values)
                 one = Scaler.fit(self.scaler_kind, filled)
                 self.numbers.append(number)
                 shifts.append(one.shift[0])
@@ -229,7 +234,7 @@ class Preprocessor:
                 filled, indicator = self.fill.encode(number, array)
                 i = self.numbers.index(number)
                 scaled = (filled - self.scaler.shift[i]) / self.scaler.scale[i]  # float64, as the lesson
-                blocks.append((number, scaled))
+                blocks.append((number, scaled.astype(np.float32)))  # then float32: half the bytes to gather
                 if indicator is not None:
                     blocks.append((f"{number}_na", indicator))
             if self.kinds[name] == "text":
@@ -264,6 +269,7 @@ class Preprocessor:
             ],
             "encoded_names": self.names,
             "na_values": self.na_values,
+            "number_formats": self.number_formats,
         }
 
     @classmethod
@@ -284,6 +290,7 @@ class Preprocessor:
             one_hot=list(steps["one_hot"]["columns"]),
             embedded=list(steps["embed"]["columns"]),
             na_values=list(d.get("na_values", [])),
+            number_formats=dict(d.get("number_formats", {})),
         )
 
     @classmethod
@@ -299,14 +306,12 @@ class Preprocessor:
         kind = self.kinds[name]
         na_values = (*NA_MARKERS, *self.na_values)
         if kind == "numeric":
-            numbers, _, _ = to_numbers(column, decimal, na_values)
-            if numbers is None:  # text where numbers were: every cell that is not a number is missing
-                text = text_values(column, na_values)
-                if decimal == ",":
-                    text = pc.replace_substring(text, ",", ".")
-                ok = pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-                numbers = pc.if_else(ok, text, None).cast(pa.float64())
-            return numbers
+            if not _is_text(column):
+                return to_numbers(column, decimal, na_values)[0]
+            # as the training file wrote them; any cell that does not read so is missing
+            saved = self.number_formats.get(name)
+            fmt = NumberFormat.from_dict(saved) if saved else NumberFormat(decimal=decimal)
+            return parse(normalize(text_values(column, na_values)), fmt)[0]
         if kind == "datetime":
             fmt = self.dates.columns[name]["format"]
             return (

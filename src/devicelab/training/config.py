@@ -27,6 +27,8 @@ class TrainConfig:
     features: tuple[str, ...] | None = None  # only these columns are features; None: inferred roles
     ignore: tuple[str, ...] = ()  # columns that are never features
     categorical: tuple[str, ...] = ()  # columns taken as categories whatever their values look like
+    numeric: tuple[str, ...] = ()  # columns taken as numbers whatever their values look like
+    target_transform: str = "auto"  # regression target scaling: auto | none | standard | robust | log
     na_values: tuple[str, ...] = ()  # extra cells that mean "missing" (in a target: the only ones besides "")
     val_size: float | None = None  # of the training rows; None: 0.15 for a file, none for built-in sets
     early_stop: int | None = (
@@ -65,9 +67,10 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in known}
+        kwargs.setdefault("target_transform", "standard")  # runs saved before the option: standardised
         if "hidden" in kwargs:
             kwargs["hidden"] = tuple(int(h) for h in kwargs["hidden"])
-        for key in ("features", "ignore", "categorical", "na_values"):  # JSON lists back to tuples
+        for key in ("features", "ignore", "categorical", "numeric", "na_values"):  # JSON lists back to tuples
             if isinstance(kwargs.get(key), list):
                 kwargs[key] = tuple(str(v) for v in kwargs[key])
         return cls(**kwargs)
@@ -84,6 +87,10 @@ def validate(config: TrainConfig) -> None:
         problems.append(f"--test-size must be between 0 and 1, got {config.test_size}")
     if config.val_size is not None and not 0 <= config.val_size < 1:
         problems.append(f"--val-size must be at least 0 and below 1, got {config.val_size}")
+    if config.target_transform not in ("auto", "none", "standard", "robust", "log"):
+        problems.append(
+            f"--target-transform must be auto, none, standard, robust or log, got {config.target_transform!r}"
+        )
     if config.early_stop is not None and config.early_stop < 0:
         problems.append(f"--early-stop patience must be 0 (off) or positive, got {config.early_stop}")
     if config.batch_size is not None and config.batch_size <= 0:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from devicelab.data import Frame, Preprocessor, Scaler, encode_target
+from devicelab.data import Frame, Preprocessor, Scaler, TargetScaling, encode_target
 from devicelab.errors import UserError
 from devicelab.training.checkpoint import load_model
 from devicelab.training.resume import check_run_folder, damaged, read_json
@@ -31,9 +31,10 @@ class SavedModel:
     target: str
     classes: tuple | None
     scaler: Scaler
-    target_scaler: Scaler | None  # regression: maps the model's output back to the target's units
+    target_scaler: TargetScaling | None  # regression: maps the model's output back to the target's units
     preprocessor: Preprocessor
     na_values: tuple[str, ...] = ()
+    classes_trained: tuple | None = None  # the classes the model saw in training (None: all of them)
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,16 @@ def load_saved(run_dir: str | Path) -> SavedModel:
             record["target"],
             classes,
             scaler,
-            Scaler.from_dict(record["target_scaler"]) if record.get("target_scaler") else None,
+            TargetScaling.from_dict(record["target_scaler"]) if record.get("target_scaler") else None,
             preprocessor,
             tuple(record.get("na_values", ())),
+            _classes_trained(record),
         )
+
+
+def _classes_trained(record: dict) -> tuple | None:
+    trained = (record.get("source") or {}).get("classes_trained")
+    return tuple(trained) if trained is not None else None
 
 
 def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
@@ -94,6 +101,10 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
         out = saved.model(torch.from_numpy(x))
     column = f"predicted_{saved.target}"
     if saved.task == "classification":
+        if saved.classes_trained is not None and len(saved.classes_trained) < len(saved.classes):
+            # a class without training rows is never predicted (training warned about it)
+            unseen = torch.tensor([c not in saved.classes_trained for c in saved.classes])
+            out = out.masked_fill(unseen, float("-inf"))
         probabilities = torch.softmax(out, dim=1)
         confidence, ids = probabilities.max(dim=1)
         ids = ids.numpy()  # a CPU tensor: no device to wait for
@@ -101,7 +112,7 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
         return Predictions(frame, column, values, confidence.numpy(), _accuracy(saved, frame, ids))
     values = out.squeeze(-1).double().numpy()  # a CPU tensor: no device to wait for
     if saved.target_scaler is not None:
-        values = values * saved.target_scaler.scale[0] + saved.target_scaler.shift[0]
+        values = saved.target_scaler.inverse_transform(values)
     # a numpy array on the host: no device involved
     return Predictions(frame, column, values.tolist(), None, _rmse(saved, frame, values))
 
