@@ -179,13 +179,13 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
             board.close(folder, result.status)
             _tell_tensorboard(board.logdir)
     print(_summary(result, folder))
-    warning = result.overfitting()
-    if warning:
-        import sys
+    for warning in (result.overfitting(), result.baseline_advice()):
+        if warning:
+            import sys
 
-        from devicelab.i18n import _, translate
+            from devicelab.i18n import _, translate
 
-        print(_("devicelab: warning: {warning}").format(warning=translate(warning)), file=sys.stderr)
+            print(_("devicelab: warning: {warning}").format(warning=translate(warning)), file=sys.stderr)
     if result.status == "diverged":
         good = result.epochs_done
         raise UserError(
@@ -425,4 +425,18 @@ def _summary(result, folder: Path) -> str:
         for key, value in final.items()
         if key not in ("epoch", "elapsed_s")
     ]
+    if result.baseline:
+        pairs.append((_("linear baseline"), _baseline_line(result.baseline)))
     return format_key_values(pairs, indent="")
+
+
+def _baseline_line(b: dict) -> str:
+    """The baseline's test metric beside devicelab's, with the noise of their difference."""
+    from devicelab.i18n import _, translate
+    from devicelab.i18n.labels import metric_label
+
+    text = _("{model}: {metric} {theirs:.4f} vs devicelab's {ours:.4f} (difference {lead:+.4f}, noise ±{noise:.4f})")
+    return text.format(
+        model=translate(b["model"]), metric=metric_label(b["metric"]), theirs=b["test_metric"],
+        ours=b["devicelab_metric"], lead=b["lead"], noise=b["noise"],
+    )  # fmt: skip

@@ -98,6 +98,7 @@ class BmmModels:
     def __init__(self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs) -> None:
         self.config, self.task, self.generator = config, task, generator
         self.x, self.y, device = x, y, x.device
+        self.codes = stack.n_codes(models[0])  # embedded category columns (a TabularMLP's tables first)
         self._params = [p.requires_grad_() for p in stack.stack_params(models, device)]
         wide = torch.float64 if device.type in ("cpu", "cuda") else torch.float32  # MPS has no float64
         lr = torch.tensor(lrs, dtype=wide, device=device)
@@ -129,7 +130,8 @@ class BmmModels:
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One update of every model; returns their losses (M,), on the device."""
-        losses = stack.per_model_loss(stack.forward(self._params, x, self.config.activation), y, self.task)
+        out = stack.forward(self._params, x, self.config.activation, self.codes)
+        losses = stack.per_model_loss(out, y, self.task)
         # the models' losses are independent, so the gradient of their sum is each one's own gradient
         grads = torch.autograd.grad(losses.sum(), self._params)
         self.steps += 1
@@ -175,14 +177,28 @@ def _adam(config: TrainConfig, p, g, lr, exp_avg, exp_avg_sq, step: int) -> None
 LAYOUTS = {"numba": NumbaModels, "bmm": BmmModels}
 
 
-def choose_layout(requested: str, device: torch.device) -> tuple[str, str]:
-    """``(layout, why)``: numba on the CPU when it imports, else the batched matmuls."""
-    if requested != "auto":
-        if requested == "numba" and device.type != "cpu":
-            from devicelab.errors import UserError
+def check_layout(requested: str, device: torch.device, embedded: int = 0) -> None:
+    """A UserError for a --layout that cannot train this sweep (before anything is trained)."""
+    from devicelab.errors import UserError
 
-            raise UserError(f"--layout numba runs on the CPU, not {device}", hint="use --layout bmm or auto")
+    if requested == "numba" and device.type != "cpu":
+        raise UserError(f"--layout numba runs on the CPU, not {device}", hint="use --layout bmm or auto")
+    if requested == "numba" and embedded:
+        raise UserError(
+            f"--layout numba trains plain MLPs, and this data has {embedded} embedded category "
+            f"column{'s' * (embedded != 1)} (more than 30 levels)",
+            hint="use --layout bmm or auto (batched matmuls, with the embeddings)",
+        )
+
+
+def choose_layout(requested: str, device: torch.device, embedded: int = 0) -> tuple[str, str]:
+    """``(layout, why)``: numba on the CPU when it imports, else the batched matmuls. ``embedded``: the
+    data's embedded category columns, which the numba kernel (plain MLPs) does not take."""
+    check_layout(requested, device, embedded)
+    if requested != "auto":
         return requested, f"--layout {requested}"
+    if embedded:
+        return "bmm", f"batched matmuls (baddbmm) on {device}: the numba kernel takes no embeddings"
     if device.type != "cpu":
         return "bmm", f"batched matmuls (baddbmm) on {device}"
     try:

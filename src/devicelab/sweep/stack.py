@@ -25,14 +25,27 @@ def load_into(model: nn.Module, params: list[torch.Tensor], index: int) -> nn.Mo
     return model
 
 
-def forward(params: list[torch.Tensor], x: torch.Tensor, activation: str) -> torch.Tensor:
+def n_codes(model: nn.Module) -> int:
+    """How many trailing input columns ``model`` embeds (a ``TabularMLP``'s category codes; 0: an MLP)."""
+    return int(getattr(model, "n_codes", 0))
+
+
+def forward(params: list[torch.Tensor], x: torch.Tensor, activation: str, codes: int = 0) -> torch.Tensor:
     """``(M, n, outputs)``: every model on the same rows ``x`` (n, inputs), one batched matmul a layer
-    (``baddbmm``: bias plus rows × weightᵀ for all models at once)."""
+    (``baddbmm``: bias plus rows × weightᵀ for all models at once). ``codes``: the last ``codes`` columns
+    of ``x`` are category codes and ``params[:codes]`` their embedding tables ``(M, slots, width)``, looked
+    up and put after the other columns, as ``devicelab.models.TabularMLP`` does."""
     act = ACTIVATIONS[activation]
-    h = x.expand(params[0].shape[0], *x.shape)
-    n_layers = len(params) // 2
+    n_models = params[0].shape[0]
+    h = x[:, : x.shape[1] - codes].expand(n_models, x.shape[0], x.shape[1] - codes)
+    if codes:
+        ids = x[:, x.shape[1] - codes :].long()
+        looked_up = [table[:, ids[:, i]] for i, table in enumerate(params[:codes])]  # (M, n, width) each
+        h = torch.cat([h, *looked_up], dim=2)
+    mlp = params[codes:]
+    n_layers = len(mlp) // 2
     for layer in range(n_layers):
-        weight, bias = params[2 * layer], params[2 * layer + 1]
+        weight, bias = mlp[2 * layer], mlp[2 * layer + 1]
         h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
         if layer < n_layers - 1:
             h = act(h)
@@ -49,12 +62,18 @@ def per_model_loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tenso
 
 
 def metrics(
-    params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, task: str, activation: str, y_scale: float
+    params: list[torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    task: str,
+    activation: str,
+    y_scale: float,
+    codes: int = 0,
 ) -> torch.Tensor:
     """``(M, k)`` float32 on the device: each model's test metrics in the order of
     ``devicelab.training.evaluate.METRIC_NAMES[task]`` (no host sync)."""
     with torch.inference_mode():
-        out = forward(params, x, activation)
+        out = forward(params, x, activation, codes)
         loss = per_model_loss(out, y, task)
         if task == "classification":
             accuracy = (out.argmax(dim=2) == y).float().mean(dim=1)

@@ -15,6 +15,7 @@ import torch
 from devicelab.data import Dataset, load_dataset
 from devicelab.training import distributed
 from devicelab.training.autosave import Autosave
+from devicelab.training.baseline import run as run_baseline
 from devicelab.training.callbacks import Callbacks, StartInfo
 from devicelab.training.config import TrainConfig, early_stop_patience
 from devicelab.training.device_choice import DeviceChoice, choose_device
@@ -141,6 +142,9 @@ def _run(
         extra |= {f"resume/{k}": v.detach().clone() for k, v in work.model.state_dict().items()}
         early.restore_best(work.model)  # the best validation point's weights, as Keras' restore_best_weights
     done = recorder.last
+    # a linear model beside every file run, on the same rows and features (devicelab.training.baseline)
+    wanted = dataset.source.get("kind") != "builtin" and distributed.is_main()  # rank 0 alone reports it
+    baseline = run_baseline(dataset, getattr(work.model, "module", work.model)) if wanted else None
     return RunResult(
         config=config,
         dataset=dataset,
@@ -167,6 +171,7 @@ def _run(
         data_mode=work.data_mode,
         data_reason=work.data_reason,
         world_size=distributed.rank_world()[1],
+        baseline=baseline.to_dict() if baseline else None,
     )
 
 

@@ -48,6 +48,8 @@ class RunResult:
     data_mode: str = "device"  # "device" (rows copied there once) or "streamed" (from host memory)
     data_reason: str = ""  # why that mode (the rows' size against the device's free memory)
     world_size: int = 1  # processes that trained it together (torchrun + DDP)
+    # a file run's linear model on the same split (devicelab.training.baseline.Baseline.to_dict())
+    baseline: dict | None = None
 
     @property
     def final(self) -> dict:
@@ -83,6 +85,15 @@ class RunResult:
             "the training rows much better than new ones (overfitting); try --weight-decay 1e-4, a smaller "
             "--hidden, or fewer --epochs"
         )
+
+    def baseline_advice(self) -> str | None:
+        """One line when the linear baseline beat the network by more than the noise, with what to try."""
+        from devicelab.training.baseline import Baseline
+
+        if not self.baseline:
+            return None
+        fields = {k: v for k, v in self.baseline.items() if k in Baseline.__dataclass_fields__}
+        return Baseline(**fields).advice()
 
     def plot(self):
         """A matplotlib Figure of the training and test curves (as saved in ``loss.png``)."""

@@ -189,5 +189,6 @@ def summary_record(result: RunResult) -> dict:
         "distributed": {"world_size": result.world_size},
         "host_syncs": result.host_syncs,
         "final": result.final,
+        "baseline": result.baseline,
         "resumed_from": result.resumed_from,
     }
