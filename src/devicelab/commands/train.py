@@ -435,7 +435,9 @@ def _baseline_line(b: dict) -> str:
     from devicelab.i18n import _, translate
     from devicelab.i18n.labels import metric_label
 
-    text = _("{model}: {metric} {theirs:.4f} vs devicelab's {ours:.4f} (difference {lead:+.4f}, noise ±{noise:.4f})")
+    text = _(
+        "{model}: {metric} {theirs:.4f} vs devicelab's {ours:.4f} (difference {lead:+.4f}, noise ±{noise:.4f})"
+    )
     return text.format(
         model=translate(b["model"]), metric=metric_label(b["metric"]), theirs=b["test_metric"],
         ours=b["devicelab_metric"], lead=b["lead"], noise=b["noise"],
