@@ -406,6 +406,8 @@ def _summary(result, folder: Path) -> str:
     ]
     if result.early_stopping:
         pairs.append((_("early stopping"), translate(_early_line(result.early_stopping, result.status))))
+    if result.cross_validation:
+        pairs.append((_("cross-validation"), _cv_line(result.cross_validation)))
     if result.world_size > 1:
         pairs.append(("processes", f"{result.world_size} (torchrun + DistributedDataParallel)"))
     if result.data_mode != "device":
@@ -441,4 +443,19 @@ def _baseline_line(b: dict) -> str:
     return text.format(
         model=translate(b["model"]), metric=metric_label(b["metric"]), theirs=b["test_metric"],
         ours=b["devicelab_metric"], lead=b["lead"], noise=b["noise"],
+    )  # fmt: skip
+
+
+def _cv_line(c: dict) -> str:
+    """The folds' choice of epochs and the validation estimate at it, with its spread."""
+    from devicelab.i18n import _
+    from devicelab.i18n.labels import metric_label
+
+    text = _(
+        "{folds} folds of {rows} training rows chose epoch {best} (of {max}); {metric} {mean:.4f} ± {std:.4f} "
+        "across the folds; then one refit on all {rows} rows"
+    )
+    return text.format(
+        folds=c["folds"], rows=c["rows"], best=c["best_epoch"], max=c["max_epochs"],
+        metric=metric_label(c["metric"]), mean=c["mean"], std=c["std"],
     )  # fmt: skip

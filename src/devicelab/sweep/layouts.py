@@ -95,7 +95,12 @@ class NumbaModels:
 class BmmModels:
     name = "bmm"
 
-    def __init__(self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs) -> None:
+    def __init__(
+        self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs, row_weights=None
+    ) -> None:
+        """``row_weights``: ``(M, n)`` 0/1 per model and row, the rows each model trains on (the folds of
+        cross-validation, devicelab.training.cv); None: every model trains on every row."""
+        self.row_weights = row_weights
         self.config, self.task, self.generator = config, task, generator
         self.x, self.y, device = x, y, x.device
         self.codes = stack.n_codes(models[0])  # embedded category columns (a TabularMLP's tables first)
@@ -118,20 +123,21 @@ class BmmModels:
         n = self.x.shape[0]
         for epoch in range(start, start + count):
             if self.batch >= n:
-                self.losses[:, epoch] = self._step(self.x, self.y)
+                self.losses[:, epoch] = self._step(self.x, self.y, self.row_weights)
                 continue
             order = torch.randperm(n, device=self.x.device, generator=self.generator)
             for j, first in enumerate(self.starts):
                 rows = order[first : first + self.batch]
+                weights = None if self.row_weights is None else self.row_weights.index_select(1, rows)
                 self.batch_losses[:, j] = self._step(
-                    self.x.index_select(0, rows), self.y.index_select(0, rows)
+                    self.x.index_select(0, rows), self.y.index_select(0, rows), weights
                 )
             self.losses[:, epoch] = self.batch_losses @ self.weights  # stays on the device
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         """One update of every model; returns their losses (M,), on the device."""
         out = stack.forward(self._params, x, self.config.activation, self.codes)
-        losses = stack.per_model_loss(out, y, self.task)
+        losses = stack.per_model_loss(out, y, self.task, weights)
         # the models' losses are independent, so the gradient of their sum is each one's own gradient
         grads = torch.autograd.grad(losses.sum(), self._params)
         self.steps += 1
@@ -185,8 +191,8 @@ def check_layout(requested: str, device: torch.device, embedded: int = 0) -> Non
         raise UserError(f"--layout numba runs on the CPU, not {device}", hint="use --layout bmm or auto")
     if requested == "numba" and embedded:
         raise UserError(
-            f"--layout numba trains plain MLPs, and this data has {embedded} embedded category "
-            f"column{'s' * (embedded != 1)} (more than 30 levels)",
+            f"--layout numba trains plain MLPs, and this data embeds categories of more than 30 levels "
+            f"({embedded} columns)",
             hint="use --layout bmm or auto (batched matmuls, with the embeddings)",
         )
 

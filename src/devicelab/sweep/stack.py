@@ -52,13 +52,25 @@ def forward(params: list[torch.Tensor], x: torch.Tensor, activation: str, codes:
     return h
 
 
-def per_model_loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
-    """``(M,)``: each model's mean loss on the rows, as ``devicelab train``'s loss function computes it."""
+def per_row_loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """``(M, n)``: each model's loss on each row (cross-entropy, or the squared error)."""
     n_models, n = out.shape[0], out.shape[1]
     if task == "classification":
         flat = F.cross_entropy(out.reshape(n_models * n, -1), y.repeat(n_models), reduction="none")
-        return flat.view(n_models, n).mean(dim=1)
-    return ((out.squeeze(-1) - y) ** 2).mean(dim=1)
+        return flat.view(n_models, n)
+    return (out.squeeze(-1) - y) ** 2
+
+
+def per_model_loss(
+    out: torch.Tensor, y: torch.Tensor, task: str, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``(M,)``: each model's mean loss on the rows, as ``devicelab train``'s loss function computes it.
+    ``weights`` ``(M, n)``: 1 for the rows a model trains on, 0 for the others (cross-validation folds):
+    its mean over its own rows, exactly the loss of training on those rows alone."""
+    rows = per_row_loss(out, y, task)
+    if weights is None:
+        return rows.mean(dim=1)
+    return (rows * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
 
 
 def metrics(

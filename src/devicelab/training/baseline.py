@@ -19,12 +19,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from devicelab.data import Dataset
+from devicelab.i18n import N_
 from devicelab.training.units import to_units
 
 MAX_ROWS = 100_000  # training rows the linear model is fitted on, at most (a random subset beyond)
 BOOTSTRAP = 1000  # resamples of the test rows (~10 ms for a few thousand rows)
 Z = 2.0  # the lead, in bootstrap standard errors, that counts as "better than the noise"
-MODELS = {"classification": "logistic regression", "regression": "ridge regression"}
+MODELS = {"classification": N_("logistic regression"), "regression": N_("ridge regression")}
 METRICS = {"classification": "test_accuracy", "regression": "test_r2"}
 
 

@@ -7,13 +7,14 @@ epochs, at the end, and when the user presses Ctrl-C.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 import torch
 
 from devicelab.data import Dataset, load_dataset
-from devicelab.training import distributed
+from devicelab.training import cv, distributed
 from devicelab.training.autosave import Autosave
 from devicelab.training.baseline import run as run_baseline
 from devicelab.training.callbacks import Callbacks, StartInfo
@@ -57,7 +58,13 @@ def train(
             torch.set_num_threads(choice.threads)
             if distributed.launched():
                 return _run_rank(config, dataset, choice, resume, callbacks, flag, autosave)
-            return _run(config, dataset, choice, resume, callbacks, flag, autosave)
+            folds = None
+            if cv.reason_not(config, dataset, resumed=resume is not None, distributed=False) is None:
+                # small data: k folds choose the epochs, then one refit on every training row (training/cv.py)
+                folds = cv.cross_validate(config, dataset, flag)
+                config, dataset = cv.refit(config, folds)
+            result = _run(config, dataset, choice, resume, callbacks, flag, autosave)
+            return dataclasses.replace(result, cross_validation=folds.to_dict()) if folds else result
         finally:
             torch.set_num_threads(threads_before)
 

@@ -50,6 +50,8 @@ class RunResult:
     world_size: int = 1  # processes that trained it together (torchrun + DDP)
     # a file run's linear model on the same split (devicelab.training.baseline.Baseline.to_dict())
     baseline: dict | None = None
+    # small data: the k-fold cross-validation that chose the epochs (devicelab.training.cv.CrossValidation)
+    cross_validation: dict | None = None
 
     @property
     def final(self) -> dict:

@@ -190,5 +190,6 @@ def summary_record(result: RunResult) -> dict:
         "host_syncs": result.host_syncs,
         "final": result.final,
         "baseline": result.baseline,
+        "cross_validation": result.cross_validation,
         "resumed_from": result.resumed_from,
     }
