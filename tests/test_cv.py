@@ -6,6 +6,7 @@ that asks for a split) keeps today's validation split."""
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -62,9 +63,19 @@ def test_a_small_file_is_cross_validated_then_refit_on_every_training_row(tmp_pa
     result = run_cli("train", "--data", "iris.csv", "--target", "species", "--epochs", "400", "--log-every",
                      "20", "--device", "cpu", "--threads", "1", "--quiet", "--name", "r", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "cross-validation: 5 folds of 120 training rows chose epoch" in result.stdout
+    line = re.search(
+        r"^cross-validation: +5 folds of 120 training rows chose (.+) and epoch (\d+) ", result.stdout, re.M
+    )
+    assert line, result.stdout
     summary = json.loads((tmp_path / "runs" / "r" / "summary.json").read_text())
     folds = summary["cross_validation"]
+    # model choice: the default shape and a linear model, the network kept only when clearly better
+    tried = {c["name"]: c for c in folds["candidates"]}
+    assert set(tried) == {"hidden 10", "linear"} and int(line[2]) == folds["best_epoch"]
+    chosen = tried[folds["model"]]
+    assert chosen["best_epoch"] == folds["best_epoch"] and chosen["per_fold"] == folds["per_fold"]
+    config = json.loads((tmp_path / "runs" / "r" / "config.json").read_text())
+    assert config["config"]["hidden"] == folds["hidden"]  # the refit trains the chosen model
     assert folds["folds"] == 5 and folds["rows"] == 120 and len(folds["per_fold"]) == 5
     assert folds["mean"] == pytest.approx(np.mean(folds["per_fold"]))
     assert folds["std"] == pytest.approx(np.std(folds["per_fold"], ddof=1))

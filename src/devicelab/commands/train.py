@@ -422,8 +422,12 @@ def _summary(result, folder: Path) -> str:
                 ),
             )
         )
+    from devicelab.training.units import in_units
+
+    # a regression's losses in the target's units, agreeing with its RMSE and R² (training/units.py)
+    final = in_units(final, result.dataset.task, result.dataset.target_scaler)
     pairs += [
-        (metric_label(key), f"{value:.4f}")
+        (metric_label(key), _number(value))
         for key, value in final.items()
         if key not in ("epoch", "elapsed_s")
     ]
@@ -452,10 +456,20 @@ def _cv_line(c: dict) -> str:
     from devicelab.i18n.labels import metric_label
 
     text = _(
-        "{folds} folds of {rows} training rows chose epoch {best} (of {max}); {metric} {mean:.4f} ± {std:.4f} "
-        "across the folds; then one refit on all {rows} rows"
+        "{folds} folds of {rows} training rows chose {model} and epoch {best} (of {max}); {metric} "
+        "{mean:.4f} ± {std:.4f} across the folds; then one refit on all {rows} rows"
     )
+    model = c["model"] if c["hidden"] else _("a linear model (no hidden layer)")
+    if len(c["candidates"]) > 1:
+        model += _(" (held-out loss {losses})").format(
+            losses=_(" vs ").join(f"{t['name']} {t['val_loss']:.4f}" for t in c["candidates"])
+        )
     return text.format(
-        folds=c["folds"], rows=c["rows"], best=c["best_epoch"], max=c["max_epochs"],
+        folds=c["folds"], rows=c["rows"], model=model, best=c["best_epoch"], max=c["max_epochs"],
         metric=metric_label(c["metric"]), mean=c["mean"], std=c["std"],
     )  # fmt: skip
+
+
+def _number(value: float) -> str:
+    """Four decimals, or four significant digits for a loss in units that are very large or small."""
+    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"

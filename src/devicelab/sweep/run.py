@@ -26,6 +26,7 @@ from devicelab.training import distributed
 from devicelab.training.config import TrainConfig, validate
 from devicelab.training.interrupt import StopFlag, stop_on_sigint
 from devicelab.training.setup import build_model
+from devicelab.training.units import scale_of, tensor_inverse
 
 # Under torchrun the ranks meet once, when all have trained: the first waits for the last this long
 GATHER_TIMEOUT_S = 24 * 3600
@@ -148,7 +149,7 @@ def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number
     names = metric_names(task, len(dataset.x_val) > 0)
     x_val, y_val = dataset.val_tensors(device)
     codes = stack.n_codes(models[0])
-    y_scale = float(dataset.target_scaler.scale[0]) if dataset.target_scaler else 1.0
+    y_scale, inverse = scale_of(dataset.target_scaler), tensor_inverse(dataset.target_scaler)  # target units
     log_epochs: list[int] = []
     log_metrics: list[np.ndarray] = []
     status, epoch, last, chunk = "completed", 0, 0, 1
@@ -165,9 +166,9 @@ def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number
         if epoch < target and not flag.requested:
             continue  # not a log point: nothing is read from the device
         params = trained.params()
-        test = stack.metrics(params, x_test, y_test, task, config.activation, y_scale, codes)
+        test = stack.metrics(params, x_test, y_test, task, config.activation, y_scale, codes, inverse)
         if len(x_val):  # the validation metrics first (models are ranked by them), in the same copy
-            val = stack.metrics(params, x_val, y_val, task, config.activation, y_scale, codes)
+            val = stack.metrics(params, x_val, y_val, task, config.activation, y_scale, codes, inverse)
             test = torch.cat([val, test], dim=1)
         packed = torch.cat([trained.losses[:, last:epoch].reshape(-1), test.reshape(-1)])
         host = packed.cpu().numpy()  # sync: the one host read of this log point, for every model

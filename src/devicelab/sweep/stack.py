@@ -81,15 +81,21 @@ def metrics(
     activation: str,
     y_scale: float,
     codes: int = 0,
+    inverse=None,
 ) -> torch.Tensor:
     """``(M, k)`` float32 on the device: each model's test metrics in the order of
-    ``devicelab.training.evaluate.METRIC_NAMES[task]`` (no host sync)."""
+    ``devicelab.training.evaluate.METRIC_NAMES[task]`` (no host sync); RMSE and R² in the target's units
+    as ``evaluate`` computes them (``y_scale``, ``inverse``: devicelab.training.units)."""
     with torch.inference_mode():
         out = forward(params, x, activation, codes)
         loss = per_model_loss(out, y, task)
         if task == "classification":
             accuracy = (out.argmax(dim=2) == y).float().mean(dim=1)
             return torch.stack([loss, accuracy], dim=1)
-        ss_res = ((out.squeeze(-1) - y) ** 2).sum(dim=1)
+        pred = out.squeeze(-1)
+        if inverse is not None:  # a non-affine target transform: the metrics after its inverse
+            pred, y = inverse(pred), inverse(y)
+        ss_res = ((pred - y) ** 2).sum(dim=1)
         ss_tot = ((y - y.mean()) ** 2).sum()
-        return torch.stack([loss, loss.sqrt() * y_scale, 1 - ss_res / ss_tot], dim=1)
+        rmse = (ss_res / y.numel()).sqrt() * y_scale
+        return torch.stack([loss, rmse, 1 - ss_res / ss_tot], dim=1)

@@ -26,6 +26,7 @@ from devicelab.training.recorder import Recorder
 from devicelab.training.result import RunResult
 from devicelab.training.resume import Checkpoint
 from devicelab.training.runner import select_runner
+from devicelab.training.units import scale_of, tensor_inverse
 from devicelab.training.workload import build_workload
 
 
@@ -95,13 +96,14 @@ def _run(
     runner, path_reason = select_runner(work, config)
     runner.load_module()  # a resumed run's weights and optimizer state, into the runner
     previous = resume.losses if resume else np.zeros(0, dtype=np.float32)
-    y_scale = float(dataset.target_scaler.scale[0]) if dataset.target_scaler else 1.0
+    y_scale = scale_of(dataset.target_scaler)  # metrics in the target's units (training/units.py)
+    inverse = tensor_inverse(dataset.target_scaler)
     # under DDP a log point's losses and metrics are reduced across the ranks (one all_reduce)
     to_host = distributed.LogReduce(flag) if ddp else None
     wall_before = resume.wall_s if resume else 0.0
     if autosave:  # the folder's first files, before the clock starts and anything is said
         autosave.start(config, dataset, work.model, str(resume.run_dir) if resume else None)
-    recorder = Recorder(work, dataset.task, start, total, previous, wall_before, y_scale, to_host)
+    recorder = Recorder(work, dataset.task, start, total, previous, wall_before, y_scale, to_host, inverse)
     callbacks.on_start(
         StartInfo(
             choice.device,
