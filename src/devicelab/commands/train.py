@@ -140,6 +140,7 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         from devicelab.data import describe_rows, role_table
 
         print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
+        _say_cross_validation(config, dataset, resumed=checkpoint is not None)
     check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
     from devicelab.report.progress import ProgressBar
     from devicelab.training.callbacks import CallbackList, Callbacks
@@ -207,6 +208,24 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         )
         return 130
     return 0
+
+
+def _say_cross_validation(config, dataset, resumed: bool) -> None:
+    """Small data: one line saying that folds, not the validation rows above, will choose (training/cv.py)."""
+    from devicelab.training import cv
+    from devicelab.training.distributed import launched
+
+    if cv.reason_not(config, dataset, resumed=resumed, distributed=launched()) is None:
+        from devicelab.i18n import _
+
+        rows = len(dataset.x_train) + len(dataset.x_val)
+        print(
+            _(
+                "small data ({rows} training rows, fewer than {below}): {folds}-fold cross-validation on them "
+                "chooses the epochs and the model, then one refit on all {rows}"
+            ).format(rows=rows, below=cv.CV_BELOW, folds=cv.FOLDS),
+            flush=True,
+        )
 
 
 def _tensorboard(args: argparse.Namespace, config, name: str):
@@ -457,7 +476,7 @@ def _cv_line(c: dict) -> str:
 
     text = _(
         "{folds} folds of {rows} training rows chose {model} and epoch {best} (of {max}); {metric} "
-        "{mean:.4f} ± {std:.4f} across the folds; then one refit on all {rows} rows"
+        "{mean:.4f} ± {std:.4f} across the folds ({seconds:.1f} s); then one refit on all {rows} rows"
     )
     model = c["model"] if c["hidden"] else _("a linear model (no hidden layer)")
     if len(c["candidates"]) > 1:
@@ -466,7 +485,7 @@ def _cv_line(c: dict) -> str:
         )
     return text.format(
         folds=c["folds"], rows=c["rows"], model=model, best=c["best_epoch"], max=c["max_epochs"],
-        metric=metric_label(c["metric"]), mean=c["mean"], std=c["std"],
+        metric=metric_label(c["metric"]), mean=c["mean"], std=c["std"], seconds=c["wall_s"],
     )  # fmt: skip
 
 

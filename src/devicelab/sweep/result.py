@@ -152,8 +152,16 @@ class SweepResult:
             wall_s=group.wall_s / len(group.specs), session_epochs=done, host_syncs=group.host_syncs,
             diverged_epoch=None, optimizer_state=_optimizer_state(config, model, group, i),
             rng_state={"cpu": group.cpu_rng, "shuffle": group.shuffle_rng},
-            path=f"sweep-{self.layout}", path_reason=reason,
+            path=f"sweep-{self.layout}", path_reason=reason, baseline=self._baseline(model),
         )  # fmt: skip
+
+    def _baseline(self, model) -> dict | None:
+        """The linear baseline beside the best model, as every file run has it (training/baseline.py)."""
+        if self.dataset.source.get("kind") == "builtin":
+            return None
+        from devicelab.training.baseline import run
+
+        return run(self.dataset, model).to_dict()
 
     def save(self, runs_dir: str | Path | None = None, name: str | None = None) -> Path:
         from devicelab.sweep.folder import write_sweep
