@@ -138,9 +138,10 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
     dataset = load_dataset(config)  # bad data fails here, before torch is imported
     if main and dataset.source.get("kind") != "builtin":  # say what was done to the user's columns, up front
         from devicelab.data import describe_rows, role_table
+        from devicelab.report.run_lines import print_cross_validation_note
 
         print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
-        _say_cross_validation(config, dataset, resumed=checkpoint is not None)
+        print_cross_validation_note(config, dataset, resumed=checkpoint is not None)
     check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
     from devicelab.report.progress import ProgressBar
     from devicelab.training.callbacks import CallbackList, Callbacks
@@ -208,24 +209,6 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         )
         return 130
     return 0
-
-
-def _say_cross_validation(config, dataset, resumed: bool) -> None:
-    """Small data: one line saying that folds, not the validation rows above, will choose (training/cv.py)."""
-    from devicelab.training import cv
-    from devicelab.training.distributed import launched
-
-    if cv.reason_not(config, dataset, resumed=resumed, distributed=launched()) is None:
-        from devicelab.i18n import _
-
-        rows = len(dataset.x_train) + len(dataset.x_val)
-        print(
-            _(
-                "small data ({rows} training rows, fewer than {below}): {folds}-fold cross-validation on them "
-                "chooses the epochs and the model, then one refit on all {rows}"
-            ).format(rows=rows, below=cv.CV_BELOW, folds=cv.FOLDS),
-            flush=True,
-        )
 
 
 def _tensorboard(args: argparse.Namespace, config, name: str):
@@ -397,6 +380,7 @@ def _step_line(result) -> str:
 def _summary(result, folder: Path) -> str:
     from devicelab.i18n import _, translate
     from devicelab.i18n.labels import metric_label, status_text
+    from devicelab.report.run_lines import baseline_line, cv_line, number
     from devicelab.report.tables import format_key_values
 
     final = result.final
@@ -426,7 +410,7 @@ def _summary(result, folder: Path) -> str:
     if result.early_stopping:
         pairs.append((_("early stopping"), translate(_early_line(result.early_stopping, result.status))))
     if result.cross_validation:
-        pairs.append((_("cross-validation"), _cv_line(result.cross_validation)))
+        pairs.append((_("cross-validation"), cv_line(result.cross_validation)))
     if result.world_size > 1:
         pairs.append(("processes", f"{result.world_size} (torchrun + DistributedDataParallel)"))
     if result.data_mode != "device":
@@ -446,49 +430,10 @@ def _summary(result, folder: Path) -> str:
     # a regression's losses in the target's units, agreeing with its RMSE and R² (training/units.py)
     final = in_units(final, result.dataset.task, result.dataset.target_scaler)
     pairs += [
-        (metric_label(key), _number(value))
+        (metric_label(key), number(value))
         for key, value in final.items()
         if key not in ("epoch", "elapsed_s")
     ]
     if result.baseline:
-        pairs.append((_("linear baseline"), _baseline_line(result.baseline)))
+        pairs.append((_("linear baseline"), baseline_line(result.baseline)))
     return format_key_values(pairs, indent="")
-
-
-def _baseline_line(b: dict) -> str:
-    """The baseline's test metric beside devicelab's, with the noise of their difference."""
-    from devicelab.i18n import _, translate
-    from devicelab.i18n.labels import metric_label
-
-    text = _(
-        "{model}: {metric} {theirs:.4f} vs devicelab's {ours:.4f} (difference {lead:+.4f}, noise ±{noise:.4f})"
-    )
-    return text.format(
-        model=translate(b["model"]), metric=metric_label(b["metric"]), theirs=b["test_metric"],
-        ours=b["devicelab_metric"], lead=b["lead"], noise=b["noise"],
-    )  # fmt: skip
-
-
-def _cv_line(c: dict) -> str:
-    """The folds' choice of epochs and the validation estimate at it, with its spread."""
-    from devicelab.i18n import _
-    from devicelab.i18n.labels import metric_label
-
-    text = _(
-        "{folds} folds of {rows} training rows chose {model} and epoch {best} (of {max}); {metric} "
-        "{mean:.4f} ± {std:.4f} across the folds ({seconds:.1f} s); then one refit on all {rows} rows"
-    )
-    model = c["model"] if c["hidden"] else _("a linear model (no hidden layer)")
-    if len(c["candidates"]) > 1:
-        model += _(" (held-out loss {losses})").format(
-            losses=_(" vs ").join(f"{t['name']} {t['val_loss']:.4f}" for t in c["candidates"])
-        )
-    return text.format(
-        folds=c["folds"], rows=c["rows"], model=model, best=c["best_epoch"], max=c["max_epochs"],
-        metric=metric_label(c["metric"]), mean=c["mean"], std=c["std"], seconds=c["wall_s"],
-    )  # fmt: skip
-
-
-def _number(value: float) -> str:
-    """Four decimals, or four significant digits for a loss in units that are very large or small."""
-    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
