@@ -54,7 +54,7 @@ def _ranked_by(metric: str) -> str:
     name = metric.split("_", 1)[1]
     if metric.startswith("val_"):
         return f"final validation {name} (the test metrics are shown beside it, not used to choose)"
-    return f"final test {name} (no validation rows: --val-size 0)"
+    return f"final test {name} (there are no validation rows: a built-in set, or --val-size 0)"
 
 
 def _num(value: float) -> str:
