@@ -35,7 +35,10 @@ class Buffers:
 class NumbaModels:
     name = "numba"
 
-    def __init__(self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs) -> None:
+    def __init__(
+        self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs, row_weights=None
+    ) -> None:
+        """``row_weights``: as BmmModels' (``(M, n)`` 0/1, the rows each model trains on); None: all."""
         from devicelab.sweep import kernel
 
         self._kernel = kernel
@@ -55,6 +58,11 @@ class NumbaModels:
             [models[0].spec["n_inputs"], *config.hidden, models[0].spec["n_outputs"]], np.int64
         )
         self.x = np.ascontiguousarray(x.numpy(), dtype=np.float32)
+        weights = np.ones((self.x.shape[0], padded), np.float32)  # (rows, models): the kernel's layout
+        if row_weights is not None:
+            weights[:, : len(models)] = row_weights.numpy().T
+            weights[:, len(models) :] = weights[:, :1]  # the padding copies the first model
+        self.weights = weights
         classify = task == "classification"
         self.y_class = np.ascontiguousarray(y.numpy(), np.int64) if classify else np.zeros(0, np.int64)
         self.y_value = np.zeros(0, np.float32) if classify else np.ascontiguousarray(y.numpy(), np.float32)
@@ -75,6 +83,7 @@ class NumbaModels:
         self._kernel.train_models(
             self.theta, self.buf1, self.buf2, self.widths, self.x, self.y_class, self.y_value, perms,
             self.batch, self._losses[:, start : start + count], *self.codes, self.hyper, self.steps, self.tile,
+            self.weights,
         )  # fmt: skip
         self.steps += count * self.steps_per_epoch
 

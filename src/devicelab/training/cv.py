@@ -7,8 +7,9 @@ tolerance is 0.05), and a 100-row file on 15 (±0.13): early stopping then picks
 validate on every training row (6.7× the rows, 2.6× less noise) and the refit trains on all of them.
 Above it, the split is large enough and one model costs a fifth of five: today's validation split stays.
 
-The ``FOLDS`` models train together as a sweep's models do (devicelab.sweep.layouts.BmmModels, one
-batched matmul a layer for all of them), on the same rows with 0/1 row weights, so that each fold's loss
+The ``FOLDS`` models train together as a sweep's models do (devicelab.sweep.layouts: on the CPU the numba
+kernel with the folds side by side in SIMD lanes; with embedded categories one batched matmul a layer for
+all of them), on the same rows with 0/1 row weights, so that each fold's loss
 is exactly its own training rows' mean; every one starts from the weights the refit starts from
 (``config.seed``). At each log point the folds' held-out losses and metrics come back in one copy;
 training stops when their mean has not improved for the run's early-stopping patience, and the chosen
@@ -148,7 +149,8 @@ def cross_validate(config: TrainConfig, dataset: Dataset, stop: StopFlag | None 
 
 def _candidate(config: TrainConfig, dataset: Dataset, hidden, stop: StopFlag | None) -> Candidate:
     """One hidden shape's folds, trained together until their mean held-out loss stops improving."""
-    from devicelab.sweep.layouts import BmmModels
+    from devicelab.sweep import stack
+    from devicelab.sweep.layouts import LAYOUTS, choose_layout
 
     config = dataclasses.replace(config, hidden=hidden)
     x = torch.from_numpy(np.concatenate([dataset.x_train, dataset.x_val]))
@@ -159,7 +161,9 @@ def _candidate(config: TrainConfig, dataset: Dataset, hidden, stop: StopFlag | N
     models = [build_model(config, dataset) for _ in range(FOLDS)]  # the refit's initial weights, each
     generator = torch.Generator().manual_seed(config.seed)
     lrs = np.full(FOLDS, config.lr)
-    trained = BmmModels(models, lrs, config, x, y, dataset.task, generator, config.epochs, 1 - held_out)
+    codes = stack.n_codes(models[0])
+    layout, _ = choose_layout("auto", torch.device("cpu"), codes)  # numba's kernel, or batched matmuls
+    trained = LAYOUTS[layout](models, lrs, config, x, y, dataset.task, generator, config.epochs, 1 - held_out)
     patience, every = early_stop_patience(config), config.log_every
     inverse = tensor_inverse(dataset.target_scaler)
     epochs, losses, metrics = [], [], []
@@ -168,7 +172,7 @@ def _candidate(config: TrainConfig, dataset: Dataset, hidden, stop: StopFlag | N
         count = min(every, config.epochs - epoch)
         trained.run(epoch, count)
         epoch += count
-        loss, metric = held_out_scores(trained, x, y, held_out, dataset.task, inverse)
+        loss, metric = held_out_scores(trained, x, y, held_out, dataset.task, inverse, codes)
         epochs.append(epoch)
         losses.append(loss)
         metrics.append(metric)
@@ -184,12 +188,12 @@ def _candidate(config: TrainConfig, dataset: Dataset, hidden, stop: StopFlag | N
     )  # fmt: skip
 
 
-def held_out_scores(trained, x, y, held_out, task: str, inverse) -> tuple[np.ndarray, np.ndarray]:
+def held_out_scores(trained, x, y, held_out, task: str, inverse, codes: int) -> tuple[np.ndarray, np.ndarray]:
     """Each fold's mean loss and accuracy (or R², in the target's units) on its held-out rows."""
     from devicelab.sweep import stack
 
     with torch.inference_mode():
-        out = stack.forward(trained.params(), x, trained.config.activation, trained.codes)
+        out = stack.forward(trained.params(), x, trained.config.activation, codes)
         n = held_out.sum(dim=1)
         loss = (stack.per_row_loss(out, y, task) * held_out).sum(dim=1) / n
         if task == "classification":
