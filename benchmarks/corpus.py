@@ -8,9 +8,11 @@ numbers, ``OneHotEncoder`` for categories) and ``LogisticRegression`` / ``Ridge`
 training rows (validation rows included) and scored on the same test rows. The baseline takes the columns
 devicelab chose as features (its role inference is what is tested by whether the file trains at all).
 
-    python benchmarks/corpus.py [--epochs N] [--only FILE ...] [--markdown]
+    python benchmarks/corpus.py [--epochs N] [--only FILE ...] [--markdown] [--split]
 
-Prints one row per file and the share within 0.05 accuracy / 0.1 R² of the baseline (or better).
+Prints one row per file and the share within 0.05 accuracy / 0.1 R² of the baseline (or better); the
+``epochs`` column says whether cross-validation chose them ("cv N": small data, devicelab.training.cv)
+and ``split`` (with --split) what today's validation split gives on the same file instead.
 """
 
 from __future__ import annotations
@@ -85,10 +87,14 @@ def baseline(path: Path, target: str, data) -> float:
     return float(pipeline.score(x[test], y.values[test]))  # accuracy, or R² for Ridge
 
 
-def devicelab_score(path: Path, target: str, epochs: int | None):
+def devicelab_score(path: Path, target: str, epochs: int | None, val_size: float | None = None):
+    """devicelab's test metric with only the target given (``val_size``: 0.15 forces today's validation
+    split where small data would be cross-validated, for the CV-vs-split column)."""
     from devicelab import TrainConfig, train
 
     options = {"epochs": epochs} if epochs else {}
+    if val_size is not None:
+        options["val_size"] = val_size
     config = TrainConfig(data=str(path), target=target, device="cpu", threads=1, quiet=True, **options)
     result = train(config)
     final = result.final
@@ -101,9 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="epochs per file (default: devicelab's default)")
     parser.add_argument("--only", nargs="*", help="only these files")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also train each cross-validated file with today's validation split (--val-size 0.15)",
+    )
     args = parser.parse_args(argv)
     rows = [r for r in corpus() if not args.only or r["file"] in args.only]
-    header = ("file", "rows", "task", "metric", "devicelab", "baseline", "diff", "ok", "s")
+    header = ("file", "rows", "task", "metric", "devicelab", "baseline", "diff", "ok", "epochs", "split", "s")
     print(("| " + " | ".join(header) + " |") if args.markdown else "  ".join(f"{h:>10}" for h in header))
     if args.markdown:
         print("|" + "---|" * len(header))
@@ -122,8 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         ok = diff >= -MARGIN[metric]
         close += ok
         n = result.dataset.source.get("rows_read", 0)
+        folds = result.cross_validation
+        epochs = f"cv {folds['best_epoch']}" if folds else str(result.epochs_done)
+        split = "-"
+        if folds and args.split:  # the same file with today's validation split, for comparison
+            split = f"{devicelab_score(path, row['target'], args.epochs, val_size=0.15)[2]:.3f}"
         cells = (row["file"], n, result.dataset.task[:5], metric, f"{mine:.3f}", f"{theirs:.3f}", f"{diff:+.3f}",
-                 "yes" if ok else "NO", f"{time.perf_counter() - started:.1f}")  # fmt: skip
+                 "yes" if ok else "NO", epochs, split, f"{time.perf_counter() - started:.1f}")  # fmt: skip
         if args.markdown:
             print("| " + " | ".join(str(c) for c in cells) + " |")
         else:

@@ -55,7 +55,9 @@ def noisy_csv(path, rows=160, features=20, seed=0):
 
 def test_early_stopping_keeps_the_best_validation_weights(tmp_path):
     data = str(noisy_csv(tmp_path / "noisy.csv"))
-    options = dict(data=data, target="label", hidden=(128,), lr=0.2, epochs=4000, device="cpu", threads=1)
+    # --val-size given: the validation split (not the cross-validation small data gets by default)
+    options = dict(data=data, target="label", hidden=(128,), lr=0.2, epochs=4000, device="cpu", threads=1,
+                   val_size=0.15)  # fmt: skip
     result = train(TrainConfig(early_stop=3, **options))
     early = result.early_stopping
     assert result.status == "early_stopped" and early["stopped_epoch"] == result.epochs_done < 4000
@@ -81,7 +83,7 @@ def test_cli_prints_the_validation_split_and_the_overfitting_warning(cli, tmp_pa
     noisy_csv(tmp_path / "noisy.csv")
     result = cli(
         "train", "--data", "noisy.csv", "--target", "label", "--hidden", "128", "--lr", "0.2",
-        "--epochs", "4000", "--early-stop", "3", *CPU1, "--name", "r",
+        "--epochs", "4000", "--early-stop", "3", "--val-size", "0.15", *CPU1, "--name", "r",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert re.search(r"^early stopping:\s+stopped at epoch", result.stdout, re.M)
@@ -99,7 +101,8 @@ def test_a_run_with_early_stopping_resumes_exactly(tmp_path):
     from devicelab.training.resume import load_checkpoint
 
     data = str(noisy_csv(tmp_path / "noisy.csv"))
-    options = dict(data=data, target="label", hidden=(128,), lr=0.2, early_stop=50, device="cpu", threads=1)
+    options = dict(data=data, target="label", hidden=(128,), lr=0.2, early_stop=50, device="cpu", threads=1,
+                   val_size=0.15)  # fmt: skip
     straight = train(TrainConfig(epochs=1200, **options))
     part = train(TrainConfig(epochs=500, **options))  # completed: its model holds the best weights
     assert part.status == "completed" and part.early_stopping["best_epoch"] < 500

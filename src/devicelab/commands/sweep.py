@@ -97,10 +97,13 @@ def run(args: argparse.Namespace) -> int:
     from devicelab.sweep.run import check_config, sweep_device
 
     check_config(config, grid)
-    sweep_device(config.device)  # a device that is not there: one line now, before anything is printed
+    # a device that is not there: one line now, before anything is printed
+    device = sweep_device(config.device)
     from devicelab.data import load_dataset
+    from devicelab.sweep.layouts import check_layout
 
     dataset = load_dataset(config)  # bad data fails here, before training
+    check_layout(args.layout, device, len(dataset.embeddings))  # a layout that cannot take this data, too
     from devicelab.training.session import check_runs_dir
 
     check_runs_dir(config.runs_dir)

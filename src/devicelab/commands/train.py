@@ -137,6 +137,7 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
     dataset = load_dataset(config)  # bad data fails here, before torch is imported
     if main and dataset.source.get("kind") != "builtin":  # say what was done to the user's columns, up front
         from devicelab.data import describe_rows, role_table
+        from devicelab.report.run_lines import print_cross_validation_note
 
         print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
         from sys import stderr
@@ -145,6 +146,7 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
 
         for line in dataset.warnings:  # rare classes, extreme target values: said once, before training
             print(_("devicelab: warning: {warning}").format(warning=line), file=stderr, flush=True)
+        print_cross_validation_note(config, dataset, resumed=checkpoint is not None)
     from devicelab.training.autosave import DEFAULT_EVERY_S
     from devicelab.training.loop import train
     from devicelab.training.session import Keep
@@ -172,9 +174,9 @@ def _report(result) -> int:
 
     config, folder = result.config, result.folder
     print(train_summary(result, Path(folder)))
-    warning = result.overfitting()
-    if warning:
-        print(_("devicelab: warning: {warning}").format(warning=translate(warning)), file=sys.stderr)
+    for warning in (result.overfitting(), result.baseline_advice()):
+        if warning:
+            print(_("devicelab: warning: {warning}").format(warning=translate(warning)), file=sys.stderr)
     if result.status == "diverged":
         good = result.epochs_done
         raise UserError(

@@ -20,6 +20,12 @@ TEMPLATES = (
     N_("one thread unless more are at least {factor}x faster (safer on a shared CPU)"),
     N_("fused numba kernel ({model}, {flops} a step)"),
     N_("eager step: {reason}"),
+    # training: the linear baseline's advice (devicelab.training.baseline)
+    N_(
+        "a linear model ({model}) scores {metric} {theirs} on the same test rows, {lead} above devicelab's "
+        "{ours} (noise ±{noise}); try --optimizer adam --lr 0.003, a smaller --hidden with --weight-decay "
+        "1e-3, or, on few rows, the linear model itself"
+    ),
     # hardware probes: why a field could not be read; doctor findings
     N_("this torch {version} is a CPU-only build and no NVIDIA driver was found"),
     N_("with an NVIDIA GPU and driver, install a CUDA build: {command} (pick the CUDA version at {url})"),

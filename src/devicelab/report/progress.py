@@ -15,6 +15,7 @@ from devicelab.training.callbacks import Callbacks, LogPoint, StartInfo
 
 SHORT = {
     "val_loss": N_("val loss"),
+    "val_accuracy": N_("val accuracy"),  # a sweep's ranking metric when there are validation rows
     "test_loss": N_("test loss"),
     "test_accuracy": N_("test acc"),
     "test_rmse": N_("test rmse"),

@@ -61,6 +61,10 @@ def train_summary(result, folder: Path) -> str:
         pairs.append((_("fallback"), translate(result.fallback)))
     if result.early_stopping:
         pairs.append((_("early stopping"), translate(early_line(result.early_stopping, result.status))))
+    if result.cross_validation:
+        from devicelab.report.run_lines import cv_line
+
+        pairs.append((_("cross-validation"), cv_line(result.cross_validation)))
     if result.world_size > 1:
         pairs.append(("processes", f"{result.world_size} (torchrun + DistributedDataParallel)"))
     if result.data_mode != "device":
@@ -75,11 +79,18 @@ def train_summary(result, folder: Path) -> str:
                 ),
             )
         )
+    from devicelab.report.run_lines import baseline_line, number
+    from devicelab.training.units import in_units
+
+    # a regression's losses in the target's units, agreeing with its RMSE and R² (training/units.py)
+    final = in_units(final, result.dataset.task, result.dataset.target_scaler)
     pairs += [
-        (metric_label(key), f"{value:.4f}")
+        (metric_label(key), number(value))
         for key, value in final.items()
         if key not in ("epoch", "elapsed_s")
     ]
+    if result.baseline:
+        pairs.append((_("linear baseline"), baseline_line(result.baseline)))
     return format_key_values(pairs, indent="")
 
 

@@ -33,9 +33,11 @@ TILE = 256
 
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
 def _row(th, g, widths, offsets, acts, pres, delta, delta_in, col, col2, logs, bits, floats, total, x, r,
-         y_class, y_value, activation, loss_kind, inv_m, nt):  # fmt: skip
+         y_class, y_value, activation, loss_kind, winv, wr, nt):  # fmt: skip
     """Forward, loss and backward of training row ``r`` for the tile's models; gradients add into ``g``
-    (already divided by the batch size, as the mean loss's are), the row's loss into ``total``."""
+    (already divided by the batch size, as the mean loss's are), the row's loss into ``total``. ``winv``:
+    each model's weight of the row over its batch's total weight (1/m when every row counts), ``wr`` the
+    row's weight (a cross-validation fold's held-out rows weigh 0)."""
     n_layers = widths.shape[0] - 1
     for k in range(widths[0]):
         xk = x[r, k]
@@ -71,20 +73,19 @@ def _row(th, g, widths, offsets, acts, pres, delta, delta_in, col, col2, logs, b
                 col2[t] += delta[j, t]
         _log(col2, logs, bits, floats, nt)
         for t in range(nt):
-            total[t] += (col[t] + logs[t]) - pres[n_layers, target, t]
-            col2[t] = inv_m / col2[t]
+            total[t] += np.float64(wr[t]) * ((col[t] + logs[t]) - pres[n_layers, target, t])
+            col2[t] = winv[t] / col2[t]
         for j in range(n_out):
             for t in range(nt):
                 delta[j, t] *= col2[t]
         for t in range(nt):
-            delta[target, t] -= inv_m
+            delta[target, t] -= winv[t]
     else:  # mean squared error of the single output
         target = y_value[r]
-        two_inv_m = np.float32(2.0) * inv_m
         for t in range(nt):
             diff = pres[n_layers, 0, t] - target
-            total[t] += np.float64(diff) * np.float64(diff)
-            delta[0, t] = two_inv_m * diff
+            total[t] += np.float64(wr[t]) * (np.float64(diff) * np.float64(diff))
+            delta[0, t] = (np.float32(2.0) * winv[t]) * diff
     for layer in range(n_layers - 1, -1, -1):
         fan_in, fan_out, off = widths[layer], widths[layer + 1], offsets[layer]
         for j in range(fan_out):
@@ -214,7 +215,8 @@ def _log(values, out, bits, floats, nt):
 
 _SIGNATURE = (
     "void(float32[:, ::1], float32[:, ::1], float32[:, ::1], int64[::1], float32[:, ::1], int64[::1], "
-    "float32[::1], int64[:, ::1], int64, float32[:, :], int64, int64, int64, float64[:, ::1], int64, int64)"
+    "float32[::1], int64[:, ::1], int64, float32[:, :], int64, int64, int64, float64[:, ::1], int64, int64, "
+    "float32[:, ::1])"
 )
 
 
@@ -237,6 +239,7 @@ def train_models(
     hyper,  # (M, 6) float64: lr, momentum, weight_decay, beta1, beta2, eps of each model
     step0,  # optimizer steps already taken (Adam's bias correction)
     tile,  # models per tile (M must be a multiple of it: pad with copies)
+    weights,  # (n, M) float32: each row's weight in each model's loss (1; cross-validation folds: 0 or 1)
 ):
     """Train every model for ``losses.shape[1]`` epochs, ``tile`` models at a time."""
     nt = tile
@@ -267,6 +270,9 @@ def train_models(
     bits = np.empty(tile, np.int32)  # _exp and _log build and take apart floats through these two views
     floats = bits.view(np.float32)
     total = np.empty(tile, np.float64)
+    count = np.empty(tile, np.float64)  # each model's total row weight in the batch
+    winv = np.empty(tile, np.float32)
+    wr = np.empty(tile, np.float32)
     batch_losses = np.empty((n_batches, tile), np.float64)
     h = np.empty((8, tile), np.float32)  # this tile's hyper-parameters as float32 (see _update)
     for t0 in range(0, n_models - tile + 1, tile):
@@ -282,13 +288,20 @@ def train_models(
                 m = min(bsz, n - start)
                 g[:, :nt] = 0.0
                 total[:nt] = 0.0
-                inv_m = np.float32(1.0 / m)
+                count[:nt] = 0.0
                 for c in range(m):
                     r = start + c if full else perms[e, start + c]
+                    for t in range(nt):
+                        count[t] += weights[r, t0 + t]
+                for c in range(m):
+                    r = start + c if full else perms[e, start + c]
+                    for t in range(nt):  # all rows weigh 1: winv is 1/m exactly, as the eager mean's
+                        wr[t] = weights[r, t0 + t]
+                        winv[t] = wr[t] * np.float32(1.0 / count[t]) if count[t] > 0 else np.float32(0.0)
                     _row(th, g, widths, offsets, acts, pres, delta, delta_in, col, col2, logs, bits, floats,
-                         total, x, r, y_class, y_value, activation, loss_kind, inv_m, nt)  # fmt: skip
+                         total, x, r, y_class, y_value, activation, loss_kind, winv, wr, nt)  # fmt: skip
                 for t in range(nt):
-                    batch_losses[bi, t] = total[t] / m
+                    batch_losses[bi, t] = total[t] / count[t] if count[t] > 0 else 0.0
                 step += 1
                 _update(th, b1, b2, g, optimizer, hyper, h, t0, step, nt)
             for t in range(nt):

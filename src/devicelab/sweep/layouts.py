@@ -32,7 +32,10 @@ class Buffers:
 class NumbaModels:
     name = "numba"
 
-    def __init__(self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs) -> None:
+    def __init__(
+        self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs, row_weights=None
+    ) -> None:
+        """``row_weights``: as BmmModels' (``(M, n)`` 0/1, the rows each model trains on); None: all."""
         from devicelab.sweep import kernel
 
         self._kernel = kernel
@@ -52,6 +55,11 @@ class NumbaModels:
             [models[0].spec["n_inputs"], *config.hidden, models[0].spec["n_outputs"]], np.int64
         )
         self.x = np.ascontiguousarray(x.numpy(), dtype=np.float32)
+        weights = np.ones((self.x.shape[0], padded), np.float32)  # (rows, models): the kernel's layout
+        if row_weights is not None:
+            weights[:, : len(models)] = row_weights.numpy().T
+            weights[:, len(models) :] = weights[:, :1]  # the padding copies the first model
+        self.weights = weights
         classify = task == "classification"
         self.y_class = np.ascontiguousarray(y.numpy(), np.int64) if classify else np.zeros(0, np.int64)
         self.y_value = np.zeros(0, np.float32) if classify else np.ascontiguousarray(y.numpy(), np.float32)
@@ -72,6 +80,7 @@ class NumbaModels:
         self._kernel.train_models(
             self.theta, self.buf1, self.buf2, self.widths, self.x, self.y_class, self.y_value, perms,
             self.batch, self._losses[:, start : start + count], *self.codes, self.hyper, self.steps, self.tile,
+            self.weights,
         )  # fmt: skip
         self.steps += count * self.steps_per_epoch
 
@@ -92,9 +101,15 @@ class NumbaModels:
 class BmmModels:
     name = "bmm"
 
-    def __init__(self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs) -> None:
+    def __init__(
+        self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs, row_weights=None
+    ) -> None:
+        """``row_weights``: ``(M, n)`` 0/1 per model and row, the rows each model trains on (the folds of
+        cross-validation, devicelab.training.cv); None: every model trains on every row."""
+        self.row_weights = row_weights
         self.config, self.task, self.generator = config, task, generator
         self.x, self.y, device = x, y, x.device
+        self.codes = stack.n_codes(models[0])  # embedded category columns (a TabularMLP's tables first)
         self._params = [p.requires_grad_() for p in stack.stack_params(models, device)]
         wide = torch.float64 if device.type in ("cpu", "cuda") else torch.float32  # MPS has no float64
         lr = torch.tensor(lrs, dtype=wide, device=device)
@@ -114,19 +129,21 @@ class BmmModels:
         n = self.x.shape[0]
         for epoch in range(start, start + count):
             if self.batch >= n:
-                self.losses[:, epoch] = self._step(self.x, self.y)
+                self.losses[:, epoch] = self._step(self.x, self.y, self.row_weights)
                 continue
             order = torch.randperm(n, device=self.x.device, generator=self.generator)
             for j, first in enumerate(self.starts):
                 rows = order[first : first + self.batch]
+                weights = None if self.row_weights is None else self.row_weights.index_select(1, rows)
                 self.batch_losses[:, j] = self._step(
-                    self.x.index_select(0, rows), self.y.index_select(0, rows)
+                    self.x.index_select(0, rows), self.y.index_select(0, rows), weights
                 )
             self.losses[:, epoch] = self.batch_losses @ self.weights  # stays on the device
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         """One update of every model; returns their losses (M,), on the device."""
-        losses = stack.per_model_loss(stack.forward(self._params, x, self.config.activation), y, self.task)
+        out = stack.forward(self._params, x, self.config.activation, self.codes)
+        losses = stack.per_model_loss(out, y, self.task, weights)
         # the models' losses are independent, so the gradient of their sum is each one's own gradient
         grads = torch.autograd.grad(losses.sum(), self._params)
         self.steps += 1
@@ -178,14 +195,28 @@ def _adam(config: TrainConfig, p, g, lr, exp_avg, exp_avg_sq, step: int) -> None
 LAYOUTS = {"numba": NumbaModels, "bmm": BmmModels}
 
 
-def choose_layout(requested: str, device: torch.device) -> tuple[str, str]:
-    """``(layout, why)``: numba on the CPU when it imports, else the batched matmuls."""
-    if requested != "auto":
-        if requested == "numba" and device.type != "cpu":
-            from devicelab.errors import UserError
+def check_layout(requested: str, device: torch.device, embedded: int = 0) -> None:
+    """A UserError for a --layout that cannot train this sweep (before anything is trained)."""
+    from devicelab.errors import UserError
 
-            raise UserError(f"--layout numba runs on the CPU, not {device}", hint="use --layout bmm or auto")
+    if requested == "numba" and device.type != "cpu":
+        raise UserError(f"--layout numba runs on the CPU, not {device}", hint="use --layout bmm or auto")
+    if requested == "numba" and embedded:
+        raise UserError(
+            f"--layout numba trains plain MLPs, and this data embeds categories of more than 30 levels "
+            f"({embedded} columns)",
+            hint="use --layout bmm or auto (batched matmuls, with the embeddings)",
+        )
+
+
+def choose_layout(requested: str, device: torch.device, embedded: int = 0) -> tuple[str, str]:
+    """``(layout, why)``: numba on the CPU when it imports, else the batched matmuls. ``embedded``: the
+    data's embedded category columns, which the numba kernel (plain MLPs) does not take."""
+    check_layout(requested, device, embedded)
+    if requested != "auto":
         return requested, f"--layout {requested}"
+    if embedded:
+        return "bmm", f"batched matmuls (baddbmm) on {device}: the numba kernel takes no embeddings"
     if device.type != "cpu":
         return "bmm", f"batched matmuls (baddbmm) on {device}"
     try:

@@ -11,7 +11,8 @@ from devicelab.report.tables import format_key_values, format_table
 
 def leaderboard(result, top: int) -> str:
     rows = result.ranked()[:top]
-    metric_names = [k for k in rows[0] if k.startswith("final_test")] if rows else []
+    # the validation metrics (the ranking) first, the test ones beside them
+    metric_names = [k for k in rows[0] if k.startswith(("final_val", "final_test"))] if rows else []
     headers = [
         "rank",
         "model",
@@ -40,12 +41,20 @@ def summary(result, folder: Path) -> str:
                       f"({result.us_per_model_epoch:.2f} µs per model-epoch; set-up {result.setup_s:.1f} s)"),
         ("host syncs", f"{sum(g.host_syncs for g in result.groups)} (one per log point, for all models)"),
         ("best model", folder / "best"),
+        ("ranked by", _ranked_by(result.metric)),
     ]  # fmt: skip
     if diverged:
         pairs.append(
             ("diverged", f"{diverged} model{'s' * (diverged != 1)} (NaN or infinite loss; ranked last)")
         )
     return format_key_values(pairs, indent="")
+
+
+def _ranked_by(metric: str) -> str:
+    name = metric.split("_", 1)[1]
+    if metric.startswith("val_"):
+        return f"final validation {name} (the test metrics are shown beside it, not used to choose)"
+    return f"final test {name} (there are no validation rows: a built-in set, or --val-size 0)"
 
 
 def _num(value: float) -> str:

@@ -15,6 +15,21 @@ import torch
 from devicelab.data import Dataset
 from devicelab.sweep.grid import Grid, ModelSpec
 from devicelab.training.config import TrainConfig
+from devicelab.training.evaluate import METRIC_NAMES
+
+
+def metric_names(task: str, validation: bool) -> tuple[str, ...]:
+    """The metrics each log point records per model: the test ones of ``devicelab train``, after the same
+    ones on the validation rows when there are validation rows (``val_loss``, ``val_accuracy``, ...)."""
+    test = METRIC_NAMES[task]
+    return (*(f"val_{n.removeprefix('test_')}" for n in test), *test) if validation else test
+
+
+def ranking_metric(task: str, names: tuple[str, ...]) -> str:
+    """What models are ranked by: validation accuracy (classes) or loss (numbers) when there are
+    validation rows, else the test one (nothing else to rank by)."""
+    split = "val" if "val_loss" in names else "test"
+    return f"{split}_accuracy" if task == "classification" else f"{split}_loss"
 
 
 @dataclass(frozen=True)
@@ -58,8 +73,14 @@ class SweepResult:
 
     @property
     def metric(self) -> str:
-        """The test metric models are ranked by."""
-        return "test_accuracy" if self.task == "classification" else "test_loss"
+        """The metric models are ranked by: on the validation rows when there are some, else the test one."""
+        names = self.groups[0].metric_names if self.groups else ()
+        return ranking_metric(self.task, names)
+
+    @property
+    def loss_metric(self) -> str:
+        """The loss that breaks ties of accuracy: on the same rows as ``metric``."""
+        return f"{self.metric.split('_')[0]}_loss"
 
     @property
     def wall_s(self) -> float:
@@ -82,13 +103,13 @@ class SweepResult:
         return [row for g in self.groups for row in _group_rows(g, self.task)]
 
     def ranked(self) -> list[dict]:
-        """The rows, best first: highest test accuracy (then lowest test loss), or lowest test loss;
-        diverged models last."""
-        key = self.metric
+        """The rows, best first: highest validation accuracy (then lowest validation loss), or lowest
+        validation loss (the test ones where there are no validation rows); diverged models last."""
+        key, loss_key = self.metric, self.loss_metric
         sign = -1.0 if self.task == "classification" else 1.0
 
         def order(row: dict) -> tuple:
-            value, loss = row[f"final_{key}"], row["final_test_loss"]
+            value, loss = row[f"final_{key}"], row[f"final_{loss_key}"]
             bad = not (math.isfinite(value) and math.isfinite(loss))
             return (bad, sign * value if not bad else 0.0, loss if not bad else 0.0, row["model"])
 
@@ -131,8 +152,16 @@ class SweepResult:
             wall_s=group.wall_s / len(group.specs), session_epochs=done, host_syncs=group.host_syncs,
             diverged_epoch=None, optimizer_state=_optimizer_state(config, model, group, i),
             rng_state={"cpu": group.cpu_rng, "shuffle": group.shuffle_rng},
-            path=f"sweep-{self.layout}", path_reason=reason,
+            path=f"sweep-{self.layout}", path_reason=reason, baseline=self._baseline(model),
         )  # fmt: skip
+
+    def _baseline(self, model) -> dict | None:
+        """The linear baseline beside the best model, as every file run has it (training/baseline.py)."""
+        if self.dataset.source.get("kind") == "builtin":
+            return None
+        from devicelab.training.baseline import run
+
+        return run(self.dataset, model).to_dict()
 
     def save(self, runs_dir: str | Path | None = None, name: str | None = None) -> Path:
         from devicelab.sweep.folder import write_sweep
@@ -142,7 +171,10 @@ class SweepResult:
 
 def _group_rows(group: GroupResult, task: str) -> list[dict]:
     rows = []
-    ranked_by = 1 if task == "classification" else 0  # accuracy, else the test loss
+    metric = ranking_metric(task, group.metric_names)
+    # accuracy, else the loss (the validation rows', when there are some)
+    ranked_by = group.metric_names.index(metric)
+    loss_at = group.metric_names.index(f"{metric.split('_')[0]}_loss")
     for i, spec in enumerate(group.specs):
         history = group.losses[i, : group.epochs_done]
         bad = np.flatnonzero(~np.isfinite(history))
@@ -150,7 +182,7 @@ def _group_rows(group: GroupResult, task: str) -> list[dict]:
             group.log_metrics[-1, i] if len(group.log_epochs) else np.full(len(group.metric_names), np.nan)
         )
         column = group.log_metrics[:, i, ranked_by] if len(group.log_epochs) else np.zeros(0)
-        best = _best_index(column, group.log_metrics[:, i, 0], task) if column.size else None
+        best = _best_index(column, group.log_metrics[:, i, loss_at], task) if column.size else None
         row = {
             "model": spec.index,
             "hidden": "-".join(map(str, spec.hidden)),
@@ -170,7 +202,7 @@ def _group_rows(group: GroupResult, task: str) -> list[dict]:
 
 
 def _best_index(column: np.ndarray, test_loss: np.ndarray, task: str) -> int | None:
-    """The log point with the best test metric (accuracy: then the lower test loss); None if none finite."""
+    """The log point with the best ranking metric (accuracy: then the lower loss); None if none finite."""
     ok = np.isfinite(column) & np.isfinite(test_loss)
     if not ok.any():
         return None

@@ -21,13 +21,13 @@ from devicelab.errors import UserError
 from devicelab.sweep import ranks, stack
 from devicelab.sweep.grid import Grid, ModelSpec, check_size
 from devicelab.sweep.layouts import choose_layout, make_models
-from devicelab.sweep.result import GroupResult, SweepResult
+from devicelab.sweep.result import GroupResult, SweepResult, metric_names, ranking_metric
 from devicelab.threads import torch_threads
 from devicelab.training import distributed
 from devicelab.training.config import TrainConfig, validate
-from devicelab.training.evaluate import METRIC_NAMES
 from devicelab.training.interrupt import StopFlag, stop_on_sigint
 from devicelab.training.setup import build_model
+from devicelab.training.units import scale_of, tensor_inverse
 
 # Under torchrun the ranks meet once, when all have trained: the first waits for the last this long
 GATHER_TIMEOUT_S = 24 * 3600
@@ -67,7 +67,8 @@ def run_sweep(
     dataset = dataset or load_dataset(config)
     device = ranks.device(config.device) or sweep_device(config.device)  # under torchrun: this rank's
     setup_started = time.perf_counter()
-    layout, layout_reason = choose_layout(layout, device)  # numba: compiles, or loads the disk cache
+    # numba: compiles, or loads the disk cache; data with embedded categories trains with batched matmuls
+    layout, layout_reason = choose_layout(layout, device, len(dataset.embeddings))
     setup_s = time.perf_counter() - setup_started
     threads = config.threads or (1 if device.type == "cpu" else torch.get_num_threads())
     groups: list[GroupResult | None] = []  # None: a shape with no model for this rank (under torchrun)
@@ -141,8 +142,10 @@ def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number
             f"{len(specs)} models × {total} epochs do not fit on {device}: {str(error)[:120]}",
             hint="sweep fewer seeds or epochs at a time",
         ) from None
-    names = METRIC_NAMES[task]
-    y_scale = float(dataset.target_scaler.scale[0]) if dataset.target_scaler else 1.0
+    names = metric_names(task, len(dataset.x_val) > 0)
+    x_val, y_val = dataset.val_tensors(device)
+    codes = stack.n_codes(models[0])
+    y_scale, inverse = scale_of(dataset.target_scaler), tensor_inverse(dataset.target_scaler)  # target units
     log_epochs: list[int] = []
     log_metrics: list[np.ndarray] = []
     status, epoch, last, chunk = "completed", 0, 0, 1
@@ -158,7 +161,11 @@ def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number
             chunk = int(min(max(count * CHUNK_S / max(spent, 1e-6), 1), 2 * count, 1 << 16))
         if epoch < target and not flag.requested:
             continue  # not a log point: nothing is read from the device
-        test = stack.metrics(trained.params(), x_test, y_test, task, config.activation, y_scale)
+        params = trained.params()
+        test = stack.metrics(params, x_test, y_test, task, config.activation, y_scale, codes, inverse)
+        if len(x_val):  # the validation metrics first (models are ranked by them), in the same copy
+            val = stack.metrics(params, x_val, y_val, task, config.activation, y_scale, codes, inverse)
+            test = torch.cat([val, test], dim=1)
         packed = torch.cat([trained.losses[:, last:epoch].reshape(-1), test.reshape(-1)])
         host = packed.cpu().numpy()  # sync: the one host read of this log point, for every model
         k = len(specs) * (epoch - last)
@@ -189,11 +196,12 @@ def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number
 
 def _point(number, n_groups, hidden, epoch, total, last_losses, metrics, task, names, elapsed) -> SweepPoint:
     finite = last_losses[np.isfinite(last_losses)]
-    column = metrics[:, 1] if task == "classification" else metrics[:, 0]
+    metric = ranking_metric(task, names)
+    column = metrics[:, names.index(metric)]
     column = column[np.isfinite(column)]
     best = (column.max() if task == "classification" else column.min()) if column.size else float("nan")
     eta = elapsed / epoch * (total - epoch)
     return SweepPoint(
         number, n_groups, hidden, epoch, total, float(np.median(finite)) if finite.size else float("nan"),
-        float(best), names[1] if task == "classification" else names[0], elapsed, eta,
+        float(best), metric, elapsed, eta,
     )  # fmt: skip

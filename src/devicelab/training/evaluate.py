@@ -3,6 +3,8 @@ in a single host copy."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -13,11 +15,18 @@ METRIC_NAMES: dict[str, tuple[str, ...]] = {
 
 
 def evaluate(
-    model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, y_scale: float = 1.0
+    model: nn.Module,
+    loss_fn: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    task: str,
+    y_scale: float = 1.0,
+    inverse: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The metrics named by ``METRIC_NAMES[task]``, as a float32 tensor on the model's device (no sync).
-    ``y_scale``: the standard deviation a regression target was divided by, so the RMSE is in its units
-    (the loss stays in the scaled units the model trains on; R² is the same in both)."""
+    RMSE and R² are in the target's units (devicelab.training.units): ``y_scale``, the scale an affine
+    encoding divided the target by; ``inverse``, a non-affine encoding's inverse. The loss stays the one
+    the model trains on (the summary says it in the target's units)."""
     was_training = model.training
     model.eval()  # dropout off while measuring
     with torch.inference_mode():
@@ -27,9 +36,13 @@ def evaluate(
             accuracy = (out.argmax(dim=1) == y).float().mean()
             metrics = torch.stack([loss, accuracy])
         else:
-            residual = out.squeeze(-1) - y
+            pred = out.squeeze(-1)
+            if inverse is not None:  # a non-affine target transform: the metrics after its inverse
+                pred, y = inverse(pred), inverse(y)
+            residual = pred - y
             ss_res = (residual * residual).sum()
             ss_tot = ((y - y.mean()) ** 2).sum()
-            metrics = torch.stack([loss, loss.sqrt() * y_scale, 1 - ss_res / ss_tot])
+            rmse = (ss_res / residual.numel()).sqrt() * y_scale
+            metrics = torch.stack([loss, rmse, 1 - ss_res / ss_tot])
     model.train(was_training)
     return metrics

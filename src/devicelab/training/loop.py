@@ -7,6 +7,7 @@ epochs, at the end, and when the user presses Ctrl-C.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from functools import partial
 
@@ -16,8 +17,9 @@ import torch
 from devicelab.data import Dataset, load_dataset
 from devicelab.errors import UserError, one_line
 from devicelab.threads import torch_threads
-from devicelab.training import distributed
+from devicelab.training import cv, distributed
 from devicelab.training.autosave import Autosave
+from devicelab.training.baseline import run as run_baseline
 from devicelab.training.callbacks import Callbacks, StartInfo
 from devicelab.training.config import TrainConfig, early_stop_patience
 from devicelab.training.device_choice import DeviceChoice, choose_device
@@ -30,6 +32,7 @@ from devicelab.training.result import RunResult
 from devicelab.training.resume import Checkpoint
 from devicelab.training.runner import FastRunner, select_runner
 from devicelab.training.session import Keep
+from devicelab.training.units import scale_of, tensor_inverse
 from devicelab.training.workload import BuildWorkload, build_workload
 
 
@@ -67,7 +70,14 @@ def train(
         resume.check_dataset(dataset)
     build = partial(build_workload, config, dataset)
     return run_training(
-        config, dataset, build, resume=resume, callbacks=callbacks, stop=stop, autosave=autosave
+        config,
+        dataset,
+        build,
+        resume=resume,
+        callbacks=callbacks,
+        stop=stop,
+        autosave=autosave,
+        cross_validate=True,
     )
 
 
@@ -81,11 +91,13 @@ def run_training(
     stop: StopFlag | None = None,
     autosave: Autosave | None = None,
     fast_runner: FastRunner | None = None,
+    cross_validate: bool = False,
 ) -> RunResult:
     """The run itself, for any model: ``build(device, n_epochs, data=...)`` makes the workload (its model,
     loss, optimizer and data on ``device``; ``functools.partial(build_workload, config, dataset)`` for
     devicelab's MLP), on the device chosen here (timed with the same builder) or resumed.
-    ``fast_runner``: how the fast path is built (default: the device's own; tests inject failing ones)."""
+    ``fast_runner``: how the fast path is built (default: the device's own; tests inject failing ones).
+    ``cross_validate``: small data chooses its epochs by k folds first (devicelab's MLP on a file's rows)."""
     callbacks = callbacks or Callbacks()
     with stop_on_sigint(stop) as flag:
         if distributed.launched():  # under torchrun: every rank alike, no timing
@@ -97,7 +109,17 @@ def run_training(
                 return _run_rank(
                     config, dataset, build, choice, resume, callbacks, flag, autosave, fast_runner
                 )
-            return _run(config, dataset, build, choice, resume, callbacks, flag, autosave, fast_runner)
+            folds = None
+            if (
+                cross_validate
+                and cv.reason_not(config, dataset, resumed=resume is not None, distributed=False) is None
+            ):
+                # small data: k folds choose the epochs, then one refit on every training row (training/cv.py)
+                folds = cv.cross_validate(config, dataset, flag)
+                config, dataset = cv.refit(config, folds)
+                build = partial(build_workload, config, dataset)
+            result = _run(config, dataset, build, choice, resume, callbacks, flag, autosave, fast_runner)
+            return dataclasses.replace(result, cross_validation=folds.to_dict()) if folds else result
 
 
 def _run_rank(
@@ -130,13 +152,14 @@ def _run(
     runner.load_module()  # a resumed run's weights and optimizer state, into the runner
     check, setup_s = runner.self_check, runner.setup_s
     previous = resume.losses if resume else np.zeros(0, dtype=np.float32)
-    y_scale = float(dataset.target_scaler.scale[0]) if dataset.target_scaler else 1.0
+    y_scale = scale_of(dataset.target_scaler)  # metrics in the target's units (training/units.py)
+    inverse = tensor_inverse(dataset.target_scaler)
     # under DDP a log point's losses and metrics are reduced across the ranks (one all_reduce)
     to_host = distributed.LogReduce(flag) if ddp else None
     wall_before = resume.wall_s if resume else 0.0
     if autosave:  # the folder's first files, before the clock starts and anything is said
         autosave.start(config, dataset, work.model, str(resume.run_dir) if resume else None)
-    recorder = Recorder(work, dataset.task, start, total, previous, wall_before, y_scale, to_host)
+    recorder = Recorder(work, dataset.task, start, total, previous, wall_before, y_scale, to_host, inverse)
     callbacks.on_start(
         StartInfo(
             choice.device,
@@ -196,6 +219,9 @@ def _run(
         extra |= {f"resume/{k}": v.detach().clone() for k, v in work.model.state_dict().items()}
         early.restore_best(work.model)  # the best validation point's weights, as Keras' restore_best_weights
     done = recorder.last
+    # a linear model beside every file run, on the same rows and features (devicelab.training.baseline)
+    wanted = dataset.source.get("kind") != "builtin" and distributed.is_main()  # rank 0 alone reports it
+    baseline = run_baseline(dataset, getattr(work.model, "module", work.model)) if wanted else None
     return RunResult(
         config=config,
         dataset=dataset,
@@ -224,6 +250,7 @@ def _run(
         data_mode=work.data_mode,
         data_reason=work.data_reason,
         world_size=distributed.rank_world()[1],
+        baseline=baseline.to_dict() if baseline else None,
     )
 
 

@@ -29,11 +29,13 @@ class Recorder:
         previous_wall_s: float,
         y_scale: float = 1.0,
         to_host: Callable[[torch.Tensor], np.ndarray] | None = None,
+        inverse: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         """``to_host``: how the packed log-point tensor reaches the host (under torchrun, reduced across
         the ranks first: ``devicelab.training.distributed.LogReduce``); default: one copy."""
         self.work, self.task, self.start, self.total, self.y_scale = work, task, start, total, y_scale
         self.to_host = to_host or _copy_to_host
+        self.inverse = inverse  # a non-affine target transform's inverse (devicelab.training.units)
         self.previous_wall_s = previous_wall_s
         try:
             self.losses = np.full(total, np.nan, dtype=np.float32)
@@ -53,10 +55,14 @@ class Recorder:
     def read(self, epoch: int) -> LogPoint | None:
         """Record epochs up to ``epoch``; None if a loss among them is NaN or infinite."""
         work, names = self.work, METRIC_NAMES[self.task]
-        test = evaluate(work.model, work.loss_fn, work.x_test, work.y_test, self.task, self.y_scale)
+        test = evaluate(
+            work.model, work.loss_fn, work.x_test, work.y_test, self.task, self.y_scale, self.inverse
+        )
         if len(work.x_val):  # the validation loss, read in the same copy
             names = ("val_loss", *names)
-            val = evaluate(work.model, work.loss_fn, work.x_val, work.y_val, self.task, self.y_scale)
+            val = evaluate(
+                work.model, work.loss_fn, work.x_val, work.y_val, self.task, self.y_scale, self.inverse
+            )
             test = torch.cat([val[:1], test])
         packed = torch.cat([work.losses[self.last : epoch], test])
         host = self.to_host(packed)  # sync: the one host read of this log point

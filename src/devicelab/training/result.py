@@ -52,6 +52,10 @@ class RunResult:
     world_size: int = 1  # processes that trained it together (torchrun + DDP)
     folder: str | None = None  # the run folder, when the run was kept as it trained (training.session)
     tensorboard: str | None = None  # its TensorBoard event files, when asked for
+    # a file run's linear model on the same split (devicelab.training.baseline.Baseline.to_dict())
+    baseline: dict | None = None
+    # small data: the k-fold cross-validation that chose the epochs (devicelab.training.cv.CrossValidation)
+    cross_validation: dict | None = None
 
     @property
     def final(self) -> dict:
@@ -87,6 +91,15 @@ class RunResult:
             "the training rows much better than new ones (overfitting); try --weight-decay 1e-4, a smaller "
             "--hidden, or fewer --epochs"
         )
+
+    def baseline_advice(self) -> str | None:
+        """One line when the linear baseline beat the network by more than the noise, with what to try."""
+        from devicelab.training.baseline import Baseline
+
+        if not self.baseline:
+            return None
+        fields = {k: v for k, v in self.baseline.items() if k in Baseline.__dataclass_fields__}
+        return Baseline(**fields).advice()
 
     def plot(self):
         """A matplotlib Figure of the training and test curves (as saved in ``loss.png``)."""

@@ -1,0 +1,112 @@
+"""Small data: k-fold cross-validation chooses the epochs, then one refit on every training row. The folds
+trained together equal each fold trained alone by a plain PyTorch loop on its own rows (the reference);
+the folds are stratified; a small file's run carries the estimate with its spread, a large one (or one
+that asks for a split) keeps today's validation split."""
+
+from __future__ import annotations
+
+import json
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from csv_files import iris_csv
+from devicelab import train
+from devicelab.data import load_dataset
+from devicelab.sweep.layouts import LAYOUTS
+from devicelab.training import cv
+from devicelab.training.config import TrainConfig
+from devicelab.training.setup import build_model, make_loss
+
+
+def test_folds_are_stratified_and_cover_every_row_once():
+    y = np.array([0] * 50 + [1] * 23 + [2] * 7)
+    fold = cv.fold_of(y, "classification", seed=3)
+    assert sorted(np.bincount(fold)) == [16] * 5
+    for label in (0, 1, 2):  # each fold gets its share of each class, give or take one
+        counts = np.bincount(fold[y == label], minlength=5)
+        assert counts.max() - counts.min() <= 1
+    np.testing.assert_array_equal(fold, cv.fold_of(y, "classification", seed=3))
+
+
+@pytest.mark.parametrize("layout", ["numba", "bmm"])
+def test_the_folds_trained_together_equal_each_fold_trained_alone(tmp_path, layout):
+    config = TrainConfig(data=str(iris_csv(tmp_path / "iris.csv")), target="species", lr=0.1, epochs=30)
+    data = load_dataset(config)
+    x = torch.from_numpy(np.concatenate([data.x_train, data.x_val]))
+    y = torch.from_numpy(np.concatenate([data.y_train, data.y_val]))
+    fold = torch.from_numpy(cv.fold_of(y.numpy(), "classification", config.seed))
+    train_rows = (fold.unsqueeze(0) != torch.arange(cv.FOLDS).unsqueeze(1)).float()
+    models = [build_model(config, data) for _ in range(cv.FOLDS)]
+    together = LAYOUTS[layout](models, np.full(cv.FOLDS, 0.1), config, x, y, "classification",
+                               torch.Generator().manual_seed(0), 30, train_rows)  # fmt: skip
+    together.run(0, 30)
+    loss_fn = make_loss("classification")
+    for k in range(cv.FOLDS):  # the reference: the lesson's loop on the fold's own training rows
+        model = build_model(config, data)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        mine = fold != k
+        for _ in range(30):
+            optimizer.zero_grad()
+            loss = loss_fn(model(x[mine]), y[mine])
+            loss.backward()
+            optimizer.step()
+        for alone, stacked in zip(model.parameters(), together.params(), strict=True):
+            torch.testing.assert_close(stacked[k], alone.detach(), rtol=0, atol=1e-5)
+
+
+def test_a_small_file_is_cross_validated_then_refit_on_every_training_row(tmp_path):
+    iris_csv(tmp_path / "iris.csv")
+    result = run_cli("train", "--data", "iris.csv", "--target", "species", "--epochs", "400", "--log-every",
+                     "20", "--device", "cpu", "--threads", "1", "--quiet", "--name", "r", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    line = re.search(
+        r"^cross-validation: +5 folds of 120 training rows chose (.+) and epoch (\d+) ", result.stdout, re.M
+    )
+    assert line, result.stdout
+    summary = json.loads((tmp_path / "runs" / "r" / "summary.json").read_text())
+    folds = summary["cross_validation"]
+    # model choice: the default shape and a linear model, the network kept only when clearly better
+    tried = {c["name"]: c for c in folds["candidates"]}
+    assert set(tried) == {"hidden 10", "linear"} and int(line[2]) == folds["best_epoch"]
+    chosen = tried[folds["model"]]
+    assert chosen["best_epoch"] == folds["best_epoch"] and chosen["per_fold"] == folds["per_fold"]
+    config = json.loads((tmp_path / "runs" / "r" / "config.json").read_text())
+    assert config["config"]["hidden"] == folds["hidden"]  # the refit trains the chosen model
+    assert folds["folds"] == 5 and folds["rows"] == 120 and len(folds["per_fold"]) == 5
+    assert folds["mean"] == pytest.approx(np.mean(folds["per_fold"]))
+    assert folds["std"] == pytest.approx(np.std(folds["per_fold"], ddof=1))
+    # the refit: every training row, no validation rows, exactly the chosen epochs
+    assert summary["rows"] == {"train": 120, "test": 30, "val": 0, "dropped": 0}
+    assert summary["epochs_done"] == folds["best_epoch"] == summary["epochs_total"]
+    assert folds["best_epoch"] % 20 == 0 and folds["best_epoch"] <= folds["stopped_epoch"] <= 400
+
+
+def _rows(train: int, val: int):
+    return SimpleNamespace(x_train=np.zeros((train, 1)), x_val=np.zeros((val, 1)))
+
+
+def test_when_the_split_stays():
+    small = TrainConfig(data="f.csv", target="y")
+    assert cv.reason_not(small, _rows(85, 15), resumed=False, distributed=False) is None
+    assert "enough" in cv.reason_not(small, _rows(850, 150), resumed=False, distributed=False)
+    asked = TrainConfig(data="f.csv", target="y", val_size=0.2)
+    assert "--val-size" in cv.reason_not(asked, _rows(80, 20), resumed=False, distributed=False)
+    off = TrainConfig(data="f.csv", target="y", early_stop=0)
+    assert "off" in cv.reason_not(off, _rows(85, 15), resumed=False, distributed=False)
+    assert cv.reason_not(
+        TrainConfig(), _rows(120, 0), resumed=False, distributed=False
+    )  # built-in: the lesson's
+    assert cv.reason_not(small, _rows(85, 15), resumed=True, distributed=False)
+
+
+def test_python_api_result_carries_the_estimate(tmp_path):
+    config = TrainConfig(data=str(iris_csv(tmp_path / "iris.csv")), target="species", epochs=60, log_every=20,
+                         device="cpu", threads=1, quiet=True)  # fmt: skip
+    result = train(config)
+    assert result.cross_validation["metric"] == "val_accuracy"
+    assert result.config.epochs == result.cross_validation["best_epoch"] and len(result.dataset.x_val) == 0
