@@ -141,6 +141,7 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
 
         print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
     check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
+    _check_device(config, checkpoint)  # before the run folder is made, so a bad --device leaves nothing
     from devicelab.report.progress import ProgressBar
     from devicelab.training.callbacks import CallbackList, Callbacks
     from devicelab.training.interrupt import stop_on_sigint
@@ -207,6 +208,15 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         )
         return 130
     return 0
+
+
+def _check_device(config, checkpoint) -> None:
+    """A UserError, in one line, when the device asked for (or a resumed run's own) is not on this machine."""
+    spec = config.device if config.device != "auto" else checkpoint.summary["device"] if checkpoint else None
+    if spec is not None:
+        from devicelab.devices import resolve_device
+
+        resolve_device(spec)
 
 
 def _tensorboard(args: argparse.Namespace, config, name: str):
