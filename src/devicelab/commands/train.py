@@ -137,9 +137,9 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
 
     dataset = load_dataset(config)  # bad data fails here, before torch is imported
     if main and dataset.source.get("kind") != "builtin":  # say what was done to the user's columns, up front
-        from devicelab.data import describe_rows, role_table
+        from devicelab.data import file_report
 
-        print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
+        print(file_report(dataset), flush=True)
     check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
     _check_device(config, checkpoint)  # before the run folder is made, so a bad --device leaves nothing
     from devicelab.report.progress import ProgressBar

@@ -14,7 +14,7 @@ from devicelab.data.dataset import (
     load_dataset,
     require_two_columns,
 )
-from devicelab.data.describe import describe_rows, role_table
+from devicelab.data.describe import RoleTable, describe_rows, file_report, role_table
 from devicelab.data.read import NA_MARKERS, Frame, read_frame
 from devicelab.data.spec import DataSpec
 from devicelab.data.target import Target, encode_target
@@ -28,11 +28,13 @@ __all__ = [
     "Dataset",
     "Frame",
     "Preprocessor",
+    "RoleTable",
     "Scaler",
     "Target",
     "check_split_size",
     "describe_rows",
     "encode_target",
+    "file_report",
     "find_column",
     "load_builtin",
     "load_dataset",

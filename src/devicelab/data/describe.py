@@ -96,3 +96,20 @@ def role_table(roles: tuple[ColumnRole, ...] | list[ColumnRole]) -> str:
         f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}".rstrip()
         for row in rows
     )
+
+
+def file_report(dataset: Dataset) -> str:
+    """What a run says before it trains on a file: how the rows were read and split, and the role table."""
+    return f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n"
+
+
+class RoleTable(tuple):
+    """The roles of the data's columns (``ColumnRole`` each), shown as the role table when printed or echoed
+    (``result.roles`` in a notebook)."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return role_table(self)
+
+    __repr__ = __str__

@@ -40,9 +40,12 @@ def train(
     until ``result.save()``. ``dataset``: already loaded from ``config`` (default: load it here). Ctrl-C stops at an epoch boundary with ``status == "interrupted"``; a NaN or
     infinite loss stops with ``status == "diverged"`` and the last good weights. Raises UserError on bad
     input. ``autosave``: write the folder's first files now and a resumable checkpoint at log points
-    (what ``devicelab train`` does, so that a killed run can be resumed)."""
+    (what ``devicelab train`` does, so that a killed run can be resumed). A file loaded here has its role
+    table printed, as ``devicelab train`` prints it (``config.quiet``: not)."""
     config = config or TrainConfig()
-    dataset = dataset or load_dataset(config)
+    if dataset is None:
+        dataset = load_dataset(config)
+        _say_roles(config, dataset)
     if resume:
         resume.check_dataset(dataset)
     callbacks = callbacks or Callbacks()
@@ -59,6 +62,15 @@ def train(
             return _run(config, dataset, choice, resume, callbacks, flag, autosave)
         finally:
             torch.set_num_threads(threads_before)
+
+
+def _say_roles(config: TrainConfig, dataset: Dataset) -> None:
+    """What was done to a file's columns, said before training (by one process of a torchrun job)."""
+    if config.quiet or dataset.source.get("kind") == "builtin" or not distributed.is_main():
+        return
+    from devicelab.data import file_report
+
+    print(file_report(dataset), flush=True)
 
 
 def _run_rank(config, dataset, choice: DeviceChoice, resume, callbacks, flag, autosave) -> RunResult:
