@@ -91,3 +91,20 @@ def test_regression_predictions_are_numbers(tmp_path):
     truth = x[:, 3]
     assert np.sqrt(np.mean((predicted - truth) ** 2)) < 0.5  # petal width spans 0.1..2.5
     assert "rmse" in result.stderr
+
+
+def test_a_builtin_run_predicts_class_names(tmp_path):
+    """Iris trained as the built-in set predicts setosa/versicolor/virginica (scikit-learn's target_names
+    for its ids 0/1/2), not the ids; the same labels as the saved weights give."""
+    from devicelab.data.dataset import IRIS_FEATURES
+
+    options = "--epochs 300 --optimizer adam --lr 0.02 --name seed".split()
+    trained = run_cli("train", *options, *CPU1, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    write_csv(tmp_path / "new.csv", iris_rows(), header=(*IRIS_FEATURES, "target"))
+    result = run_cli("predict", "runs/seed", "--data", "new.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    predicted = [row["predicted_target"] for row in read_rows(result.stdout)]
+    assert predicted == reference_labels(tmp_path / "runs" / "seed")
+    assert set(predicted) == set(SPECIES)
+    assert "accuracy" in result.stderr  # the file's labels are the names too
