@@ -366,21 +366,6 @@ def _check_same_data(args: argparse.Namespace, checkpoint) -> None:
         )
 
 
-def _early_line(early: dict, status: str = "completed") -> str:
-    if early["best_epoch"] is not None and status not in ("completed", "early_stopped"):
-        return (  # stopped by the user or a NaN: the model holds the last (good) epoch's weights, not the best
-            f"best validation loss so far {early['best_val_loss']:.4f} (epoch {early['best_epoch']}); the weights "
-            f"are the last epoch's, so the run can go on; patience {early['patience_log_points']} log points"
-        )
-    if early["best_epoch"] is None:
-        return f"patience {early['patience_log_points']} log points; no validation point recorded"
-    stopped = f"stopped at epoch {early['stopped_epoch']}, " if early["stopped_epoch"] else ""
-    return (
-        f"{stopped}kept the best validation loss {early['best_val_loss']:.4f} (epoch {early['best_epoch']}); "
-        f"patience {early['patience_log_points']} log points"
-    )
-
-
 def _step_line(result) -> str:
     return result.path_reason or result.path
 
@@ -415,7 +400,9 @@ def _summary(result, folder: Path) -> str:
         (_("host syncs"), _("{n} (one per log point)").format(n=result.host_syncs)),
     ]
     if result.early_stopping:
-        pairs.append((_("early stopping"), translate(_early_line(result.early_stopping, result.status))))
+        from devicelab.report.records import early_stopping_line
+
+        pairs.append((_("early stopping"), early_stopping_line(result.early_stopping, result.status)))
     if result.world_size > 1:
         pairs.append(("processes", f"{result.world_size} (torchrun + DistributedDataParallel)"))
     if result.data_mode != "device":
