@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from devicelab.i18n import _, translate
+from devicelab.i18n import _, pgettext, translate
 from devicelab.i18n.labels import metric_label, status_text
 from devicelab.report.html_page import Code, Page, figure, kv_table, render_page, table
 from devicelab.report.svg import Series, downsample, line_chart
@@ -136,7 +136,7 @@ def _leaderboard(ranked: Sequence[Mapping[str, str]], metric: str | None) -> str
     metrics = [k for k in (key, *others) if k in ranked[0]]
     headers = [
         _("rank"),
-        _("model"),
+        pgettext("sweep", "model"),
         _("hidden"),
         "lr",
         _("seed"),

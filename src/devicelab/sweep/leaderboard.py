@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from devicelab.i18n.labels import device_label
+from devicelab.i18n import _, ngettext, pgettext, translate
+from devicelab.i18n.labels import device_label, metric_label, status_text
 from devicelab.report.tables import format_key_values, format_table
 
 
@@ -13,14 +14,14 @@ def leaderboard(result, top: int) -> str:
     rows = result.ranked()[:top]
     metric_names = [k for k in rows[0] if k.startswith("final_test")] if rows else []
     headers = [
-        "rank",
-        "model",
-        "hidden",
+        _("rank"),
+        pgettext("sweep", "model"),
+        _("hidden"),
         "lr",
-        "seed",
-        "train loss",
-        *(k[6:].replace("_", " ") for k in metric_names),
-        "best epoch",
+        _("seed"),
+        metric_label("train_loss"),
+        *(metric_label(k[6:]) for k in metric_names),
+        _("best epoch"),
     ]
     table = [
         [rank, r["model"], r["hidden"], f"{r['lr']:g}", r["seed"], _num(r["final_train_loss"]),
@@ -32,18 +33,29 @@ def leaderboard(result, top: int) -> str:
 
 def summary(result, folder: Path) -> str:
     diverged = sum(r["status"] == "diverged" for r in result.rows())
+    trained = sum(len(g.specs) for g in result.groups)
     pairs = [
-        ("sweep folder", folder),
-        ("status", f"{result.status} ({sum(len(g.specs) for g in result.groups)} of {len(result.grid)} models)"),
-        ("device", f"{device_label(result.device, result.threads)}, {result.layout_reason}"),
-        ("wall time", f"{result.wall_s:.2f} s for {result.model_epochs} model-epochs "
-                      f"({result.us_per_model_epoch:.2f} µs per model-epoch; set-up {result.setup_s:.1f} s)"),
-        ("host syncs", f"{sum(g.host_syncs for g in result.groups)} (one per log point, for all models)"),
-        ("best model", folder / "best"),
+        (_("sweep folder"), folder),
+        (_("status"), _("{status} ({done} of {total} models)").format(
+            status=status_text(result.status), done=trained, total=len(result.grid))),
+        (_("device"), f"{device_label(result.device, result.threads)}, {translate(result.layout_reason)}"),
+        (_("wall time"), _("{seconds:.2f} s for {n} model-epochs ({us:.2f} µs per model-epoch; set-up "
+                           "{setup:.1f} s)").format(seconds=result.wall_s, n=result.model_epochs,
+                                                    us=result.us_per_model_epoch, setup=result.setup_s)),
+        (_("host syncs"), _("{n} (one per log point, for all models)").format(
+            n=sum(g.host_syncs for g in result.groups))),
+        (_("best model"), folder / "best"),
     ]  # fmt: skip
     if diverged:
         pairs.append(
-            ("diverged", f"{diverged} model{'s' * (diverged != 1)} (NaN or infinite loss; ranked last)")
+            (
+                _("diverged"),
+                ngettext(
+                    "{n} model (NaN or infinite loss; ranked last)",
+                    "{n} models (NaN or infinite loss; ranked last)",
+                    diverged,
+                ).format(n=diverged),
+            )
         )
     return format_key_values(pairs, indent="")
 
