@@ -404,9 +404,11 @@ def _summary(result, folder: Path) -> str:
 
         pairs.append((_("early stopping"), early_stopping_line(result.early_stopping, result.status)))
     if result.world_size > 1:
-        pairs.append(("processes", f"{result.world_size} (torchrun + DistributedDataParallel)"))
+        pairs.append(
+            (_("processes"), _("{n} (torchrun + DistributedDataParallel)").format(n=result.world_size))
+        )
     if result.data_mode != "device":
-        pairs.append(("data", result.data_reason))
+        pairs.append((_("data"), translate(result.data_reason)))
     if result.checkpoints and result.checkpoints["written"]:
         c = result.checkpoints
         pairs.append(

@@ -96,6 +96,11 @@ TEMPLATES = (
     N_("{task} (inferred; --task {other} to change): {n} classes ({classes})"),
     N_("classification: {n} classes ({classes})"),
     N_("{what}; {n} row(s) without a target dropped"),
+    # where the training rows live (devicelab.training.stream)
+    N_(
+        "streamed from pinned host memory: the training rows ({size}) exceed {share} of {device}'s free memory "
+        "({free})"
+    ),
     # the sweep's layout (devicelab.sweep.layouts)
     N_("batched matmuls (baddbmm) on {device}"),
     N_("batched matmuls: numba could not compile the kernel ({error})"),
@@ -120,6 +125,7 @@ WORDS = (  # whole details and parts of them that hold no value
     N_("classification"),
     N_("the fused kernel runs on one thread, so no thread count was timed"),  # training.device_choice
     N_("numba kernel, the models side by side in SIMD lanes"),  # sweep.layouts
+    N_("streamed from host memory: asked for"),  # training.stream
 )
 
 

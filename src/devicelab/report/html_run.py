@@ -148,7 +148,7 @@ def role_rows(roles: Sequence[Mapping]) -> str:
         ]
         for r in roles
     ]
-    return table(headers, body, numeric_from=2)
+    return table(headers, body, numeric_from=len(headers))  # the details wrap, left-aligned
 
 
 def config_pairs(config: Mapping) -> list[tuple[str, object]]:
