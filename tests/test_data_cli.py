@@ -85,6 +85,9 @@ def test_predict_on_the_training_file_gives_the_labels_as_written(shop_run):
     accuracy = np.mean([r["label"] == r["predicted_label"] for r in out])
     assert accuracy > 0.8 and f"accuracy {accuracy:.4f}" in result.stderr
     assert out[0]["sepal_length"] == "NA"  # rows written back as they were read
+    assert "sepal_length: 22 of 240 cells missing or not a number" in result.stderr  # i % 11 == 0
+    assert "colour: 19 of 240 cells missing, encoded as missing, as in training" in result.stderr  # i % 13
+    assert "not seen in training" not in result.stderr
 
 
 def test_predict_with_unseen_levels_and_missing_cells(shop_run):
@@ -102,6 +105,23 @@ def test_predict_with_unseen_levels_and_missing_cells(shop_run):
     out = list(csv.DictReader(io.StringIO(result.stdout), delimiter=";"))
     assert len(out) == 30 and all(r["predicted_label"] in ("None", "NA", "yes") for r in out)
     assert "30 predictions" in result.stderr and "accuracy" not in result.stderr
+    # how many cells of each column were imputed or unseen, counted here from the rows written
+    count = lambda j, test: sum(test(row[j]) for row in rows)  # noqa: E731
+    record = json.loads((folder / "runs" / "shop" / "preprocessing.json").read_text())
+    fill = next(s for s in record["preprocessing"]["steps"] if s["step"] == "fill_missing")
+    median = lambda j: fill["medians"][COLUMNS[j]]  # noqa: E731  (the value the model saw in their place)
+    said = result.stderr.splitlines()
+    assert said[1:] == [
+        f"sepal_length: {count(0, lambda c: c == 'NA')} of 30 cells missing or not a number, imputed with the "
+        f"training median {median(0):g}",
+        f"sepal_width: {count(1, lambda c: c == '')} of 30 cells missing or not a number, imputed with the "
+        f"training median {median(1):g}",
+        f"colour: {count(4, lambda c: c == '')} of 30 cells missing, encoded as missing, as in training",
+        f"colour: {count(4, lambda c: c == 'purple')} of 30 cells are levels not seen in training, encoded as "
+        "unknown",
+        "shop: 30 of 30 cells are levels not seen in training, encoded as unknown",
+    ], result.stderr
+    assert count(0, lambda c: c == "NA") == 3 and count(1, lambda c: c == "") == 10  # the plant is as meant
 
 
 def test_unseen_levels_use_the_unknown_slot():

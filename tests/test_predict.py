@@ -34,11 +34,13 @@ def read_rows(text: str, delimiter: str = ",") -> list[dict]:
     return list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
 
 
-def reference_labels(run_dir) -> list[str]:
+def reference_labels(run_dir, stratified: bool = True) -> list[str]:
     """Scale with sklearn's MinMaxScaler fitted on the same training split (a file's classes are split
-    stratified), apply the saved weights."""
+    stratified; a built-in set keeps the lesson's plain split), apply the saved weights."""
     x, y = iris_arrays()
-    x_train, _, _, _ = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
+    x_train, _, _, _ = train_test_split(
+        x, y, test_size=0.2, random_state=42, stratify=y if stratified else None
+    )
     scaled = MinMaxScaler().fit(x_train).transform(x)
     model = MLP(4, (10,), 3)
     model.load_state_dict(load_file(run_dir / "model.safetensors"))
@@ -92,3 +94,20 @@ def test_regression_predictions_are_numbers(tmp_path):
     truth = x[:, 3]
     assert np.sqrt(np.mean((predicted - truth) ** 2)) < 0.5  # petal width spans 0.1..2.5
     assert "rmse" in result.stderr
+
+
+def test_a_builtin_run_predicts_class_names(tmp_path):
+    """Iris trained as the built-in set predicts setosa/versicolor/virginica (scikit-learn's target_names
+    for its ids 0/1/2), not the ids; the same labels as the saved weights give."""
+    from devicelab.data.builtin import IRIS_FEATURES
+
+    options = "--epochs 300 --optimizer adam --lr 0.02 --name seed".split()
+    trained = run_cli("train", *options, *CPU1, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    write_csv(tmp_path / "new.csv", iris_rows(), header=(*IRIS_FEATURES, "target"))
+    result = run_cli("predict", "runs/seed", "--data", "new.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    predicted = [row["predicted_target"] for row in read_rows(result.stdout)]
+    assert predicted == reference_labels(tmp_path / "runs" / "seed", stratified=False)
+    assert set(predicted) == set(SPECIES)
+    assert "accuracy" in result.stderr  # the file's labels are the names too

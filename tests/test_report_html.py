@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -197,3 +198,70 @@ def test_sweep_folder_report_has_every_model(cli, tmp_path):
     for row in rows[1:]:
         model, hidden, lr, seed = row.split(",")[:4]
         assert f" {model} {hidden} {float(lr):.4g} {seed} completed " in f" {text} ", row
+    # the leaderboard: the command line's order and best model, the ranked metric right after the settings
+    printed = [
+        line.split() for line in swept.stdout.splitlines() if line.split() and line.split()[0].isdigit()
+    ]
+    board = text[text.index("Leaderboard") : text.index("Learning rate")]
+    assert board.startswith("Leaderboard rank model hidden lr seed test accuracy ")
+    for rank, model, hidden, lr, seed, _train, _loss, accuracy, *_ in printed:
+        assert f" {rank} {model} {hidden} {float(lr):.4g} {seed} {float(accuracy):.4g} " in board, rank
+    best = printed[0]
+    assert f"best model model {best[1]} (hidden {best[2]}, lr {best[3]}, seed {best[4]})" in text
+    lr_chart = re.findall(r"<svg.*?</svg>", html, re.S)[0]
+    assert ">learning rate<" in lr_chart and ">hidden 10<" in lr_chart
+
+
+def test_file_run_report_has_roles_validation_file_name_baseline_and_one_axis_per_metric(cli, tmp_path):
+    from csv_files import write_csv
+
+    rows = [
+        [str(10 + i % 50), str(1 + i % 5), "abc"[i % 3], f"{3 * (10 + i % 50) + i % 5:.1f}"]
+        for i in range(120)
+    ]
+    write_csv(tmp_path / "house.csv", rows, header=("size", "rooms", "city", "price"))
+    trained = cli("train", "--data", "house.csv", "--target", "price", "--val-size", "0.15", "--epochs", "60", "--log-every", "10",
+                  *CPU1, "--name", "h")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    folder = tmp_path / "runs" / "h"
+    summary = json.loads((folder / "summary.json").read_text())
+    # the linear baseline fitted beside the network, as summary.json records it
+    summary["baseline"] = {"model": "ridge", "test_metric": 0.8765, "metric": "test_r2"}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    assert cli("report", "runs/h", "-o", "h.html").returncode == 0
+    html = (tmp_path / "h.html").read_text(encoding="utf-8")
+    text = page_text(html)
+    assert f"data house.csv: {summary['rows']['train']} train, {summary['rows']['val']} validation, " in text
+    assert "house.csv, MLP hidden 10" in text and "iris" not in text  # the file, never the default set
+    assert "linear baseline ridge: test r2 0.8765" in text
+    early = summary["early_stopping"]
+    assert f"kept the best validation loss {early['best_val_loss']:.4f} (epoch {early['best_epoch']})" in text
+    roles = json.loads((folder / "preprocessing.json").read_text())["roles"]
+    for role in roles:  # the role table, as train printed it
+        assert f" {role['column']} {role['role']} " in f" {text} " and role["detail"] in text, role
+    charts = re.findall(r"<svg.*?</svg>", html, re.S)
+    loss, *metric_charts = charts
+    assert "validation loss (log points)" in loss and "test loss (log points)" in loss
+    assert [re.search(r'aria-label="([^"]*)"', c).group(1) for c in metric_charts] == ["RMSE", "R²"]
+    assert "test r2" not in metric_charts[0] and "test rmse" not in metric_charts[1]  # one kind per axis
+
+
+def test_legend_keys_never_overlap_even_in_chinese():
+    """The zh report's legend once overlapped itself (each key spaced for 7 px characters): keys are laid
+    out by their width, wrapped into rows, and the plot starts below the last row."""
+    from devicelab.report.svg import RIGHT, Series, W, line_chart, text_width
+
+    names = ["训练损失(每轮)", "验证损失(记录点)", "测试损失(记录点)", "模型 12 的训练损失", "train loss"]
+    svg = line_chart([Series(n, [1, 2], [1.0, 2.0]) for n in names], x_label="轮次")
+    keys = [(float(x), float(y), name) for x, y, name in
+            re.findall(r'<text class="legend" x="([\d.]+)" y="([\d.]+)">([^<]*)</text>', svg)]  # fmt: skip
+    assert [k[2] for k in keys] == names
+    assert len({y for _, y, _ in keys}) >= 2  # too wide for one row at these widths
+    for (x, y, name), (x2, y2, _) in itertools.pairwise(keys):
+        if y2 == y:
+            assert x2 - 16 >= x + text_width(name), (name, x, x2)  # the next swatch starts after this text
+    assert all(x + text_width(name) <= W - RIGHT for x, _, name in keys)
+    grid_top = min(
+        float(v) for v in re.findall(r'<line class="grid" x1="[\d.]+" x2="[\d.]+" y1="([\d.]+)"', svg)
+    )
+    assert grid_top > max(y for _, y, _ in keys)

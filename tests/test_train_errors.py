@@ -102,6 +102,13 @@ def test_cuda_on_a_cpu_only_build_says_why_and_the_fix(cli):
         assert_user_error(result, "not available")
 
 
+@pytest.mark.parametrize("device", ["foo", *([] if torch.cuda.is_available() else ["cuda"])])
+def test_a_bad_device_leaves_no_run_folder(cli, tmp_path, device):
+    result = cli("train", "--device", device, "--epochs", "5", "--runs-dir", "out")
+    assert_user_error(result, repr(device))
+    assert not (tmp_path / "out").exists()
+
+
 def test_resume_missing_folder(cli):
     assert_user_error(
         cli("train", "--resume", "runs/nothing-here"), "run folder runs/nothing-here does not exist"

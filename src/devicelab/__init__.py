@@ -1,24 +1,46 @@
-"""devicelab: know your hardware, train on it correctly and fast, and see where the time goes."""
+"""devicelab: know your hardware, train on it correctly and fast, and see where the time goes.
+
+The Python API (the command line, ``devicelab --help``, is a thin layer over it)::
+
+    import devicelab
+
+    result = devicelab.train(devicelab.TrainConfig(data="sales.csv", target="price", epochs=500))
+    result            # one screen: status, device, final metrics, where the data came from
+    result.roles      # a file run's role table: what was done to each column
+    result.metrics    # one dict per log point; result.losses: one loss per epoch
+    result.save()     # the run folder, as devicelab train writes it
+
+- ``train(config)``: train as a ``TrainConfig`` says and return a ``RunResult``.
+- ``TrainConfig``: every option of ``devicelab train`` as a field (data, target, hidden, lr, epochs, ...).
+- ``RunResult``: what a run produced (losses, metrics, model, roles, how it ran); ``.plot()``, ``.save()``.
+- ``UserError``: bad input (a missing file, an unknown column), with what is wrong and how to fix it.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 __version__ = "0.2.0"
 
-__all__ = ["TrainConfig", "__version__", "profile_step", "train", "watch"]
+# Lazy: `import devicelab` (and `devicelab --help`) must not pay for importing torch.
+_LAZY = {
+    "RunResult": "devicelab.training.result",
+    "TrainConfig": "devicelab.training.config",
+    "UserError": "devicelab.errors",
+    "train": "devicelab.training.loop",
+    "watch": "devicelab.profile.api",
+    "profile_step": "devicelab.profile.api",
+}
+
+__all__ = ["RunResult", "TrainConfig", "UserError", "__version__", "profile_step", "train", "watch"]
 
 
 def __getattr__(name: str):
-    # Lazy: `import devicelab` (and `devicelab --help`) must not pay for importing torch.
-    if name == "TrainConfig":
-        from devicelab.training.config import TrainConfig
-
-        return TrainConfig
-    if name == "train":
-        from devicelab.training.loop import train
-
-        return train
-    if name in ("watch", "profile_step"):  # the profiler on the user's own code (devicelab.profile.api)
-        from devicelab.profile import api
-
-        return getattr(api, name)
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'devicelab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # the lazy names too, so that dir(devicelab), help(devicelab) and tab completion show the API
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

@@ -25,6 +25,11 @@ compared:
    estimate would show); otherwise *supported* when E exceeds the spread (the estimate is noisier than the
    runs themselves), else *within noise* (the estimate is as good as the runs are repeatable, and the
    difference is lost in run-to-run spread).
+
+Before rules 2 and 3 take a side, the ``item`` cells must be in the order syncs could put them: a cell with
+fewer syncs cannot be slower than one with more, since a sync only adds time. When one is, by more than the
+spread of that pair (under load the machine's speed drifts between cells, which no cell's IQR shows), the
+run's timing differences are not evidence: *within noise*, naming the pair.
 """
 
 from __future__ import annotations
@@ -100,6 +105,40 @@ def _too_few_runs(n: int, device: str, compared: Sequence[CellResult]) -> Verdic
         return None
     return _missing(
         n, device, f"at least {MIN_RUNS} timed runs per cell for a run-to-run spread (had {runs})"
+    )
+
+
+def _out_of_order(cells: Sequence[CellResult]) -> tuple[CellResult, CellResult] | None:
+    """(the slower cell, the faster one) of the pair of ``item`` cells most against the order syncs impose
+    (the first has fewer syncs yet is slower), where that gap is beyond the pair's own spread; None if none."""
+    item = [c for c in cells if c.strategy == "item"]
+    pairs = [(a, b) for a in item for b in item if a.syncs < b.syncs]
+    gaps = [(a.times.median - b.times.median, a, b) for a, b in pairs]
+    beyond = [(gap, a, b) for gap, a, b in gaps if gap > _spread(a, b)]
+    if not beyond:
+        return None
+    _gap, slower, faster = max(beyond, key=lambda g: g[0])
+    return slower, faster
+
+
+def _order_figures(pair: tuple[CellResult, CellResult] | None) -> dict[str, object]:
+    if pair is None:
+        return {}
+    slower, faster = pair
+    return {
+        "out_of_order": (_k(slower.interval), _k(faster.interval)),
+        "out_of_order_gap_s": slower.times.median - faster.times.median,
+        "out_of_order_spread_s": _spread(slower, faster),
+    }
+
+
+def _disorder_text(device: str, facts: str, figures: dict) -> str:
+    slower, faster = figures["out_of_order"]
+    return (
+        f"Within noise on {device}: {facts}. But k={slower} was {figures['out_of_order_gap_s']:.3f} s slower "
+        f"than k={faster}, which syncs more (spread {figures['out_of_order_spread_s']:.3f} s): a sync only "
+        "adds time, so the machine's speed changed between cells and no difference here is evidence; run "
+        "again on a quieter machine or with more --repeats."
     )
 
 
@@ -187,6 +226,7 @@ def sync_overlap(cells: Sequence[CellResult], device: str, per_sync_s: float | N
         "run_s": run,
         "predicted_percent": percent,
         "paid_percent": None if paid is None else 100 * paid,
+        **_order_figures(_out_of_order(cells)),
     }
     facts = (
         f"one sync costs {per_sync_s * 1e6:.1f} µs here, so {syncs} syncs (k={_k(hi.interval)} vs "
@@ -195,6 +235,8 @@ def sync_overlap(cells: Sequence[CellResult], device: str, per_sync_s: float | N
         f"{'' if paid is None else f' ({100 * paid:.0f}% of the predicted cost)'}, against a "
         f"run-to-run spread of {spread:.3f} s"
     )
+    if "out_of_order" in figures:
+        return Verdict(2, device, WITHIN_NOISE, _disorder_text(device, facts, figures), figures)
     outcome, text = _sync_outcome(device, facts, predicted, observed, spread)
     return Verdict(2, device, outcome, text, figures)
 
@@ -260,13 +302,16 @@ def eta_noise(cells: Sequence[CellResult], device: str, per_sync_s: float | None
         "spread_s": spread,
         "eta_smoothed_error_s": eta,
         "eta_mean_error_s": eta_mean,
+        **_order_figures(_out_of_order(cells)),
     }
     facts = (
         f"k={_k(a.interval)} and k={_k(b.interval)} differ by {difference:.3f} s, against a run-to-run spread "
         f"of {spread:.3f} s; the tqdm-style estimate of the remaining time was off by {eta:.3f} s (median "
         f"over the run; the cumulative mean by {eta_mean:.3f} s)"
     )
-    if difference > max(spread, eta):
+    if "out_of_order" in figures:
+        outcome, text = WITHIN_NOISE, _disorder_text(device, facts, figures)
+    elif difference > max(spread, eta):
         outcome = REFUTED
         text = (
             f"Refuted on {device}: {facts}. The difference is real and an estimate this good would show it."

@@ -31,14 +31,17 @@ def run(args: argparse.Namespace) -> int:
 
     frame = read_frame(args.data, text=True)  # bad files fail before torch is imported
     from devicelab.fsutil import atomic_write_text
+    from devicelab.i18n import _
     from devicelab.training.predict import load_saved, predict_table, predictions_csv
 
     predictions = predict_table(load_saved(args.run_dir), frame)
     text = predictions_csv(predictions)
-    note = f"{len(predictions.values)} predictions"
+    note = _("{n} predictions").format(n=len(predictions.values))
     if predictions.score:
         name, value = predictions.score
-        note += f" ({name} {value:.4f} against the target column in the file)"
+        note = _("{n} predictions ({metric} {value:.4f} against the target column in the file)").format(
+            n=len(predictions.values), metric=name, value=value
+        )
     if args.out:
         try:
             atomic_write_text(args.out, text)
@@ -47,8 +50,48 @@ def run(args: argparse.Namespace) -> int:
                 f"cannot write --out {args.out}: {error.strerror or error}",
                 hint="give --out a file path in a folder you can write to",
             ) from None
-        print(f"wrote {note} to {args.out}", file=sys.stderr)
+        print(_("wrote {note} to {path}").format(note=note, path=args.out), file=sys.stderr)
     else:
         sys.stdout.write(text)
         print(note, file=sys.stderr)
+    for line in cell_lines(predictions.cells, len(predictions.values)):
+        print(line, file=sys.stderr)
     return 0
+
+
+def cell_lines(cells, rows: int) -> list[str]:
+    """One line per feature column with cells the model never saw as they are: missing ones (imputed as in
+    training) and unseen category levels (encoded as unknown); one line saying so when there are none."""
+    from devicelab.i18n import _
+
+    lines = []
+    for c in cells:
+        if c.missing and c.kind == "numeric":
+            line = _(
+                "{column}: {n} of {rows} cells missing or not a number, imputed with the training median "
+                "{median:g}"
+            ).format(column=c.column, n=c.missing, rows=rows, median=c.median)
+        elif c.missing and c.kind == "datetime":
+            line = _(
+                "{column}: {n} of {rows} cells missing or not a date, imputed with the training medians"
+            ).format(column=c.column, n=c.missing, rows=rows)
+        elif c.missing and c.missing_level:
+            line = _("{column}: {n} of {rows} cells missing, encoded as missing, as in training").format(
+                column=c.column, n=c.missing, rows=rows
+            )
+        elif c.missing:
+            line = _(
+                "{column}: {n} of {rows} cells missing, encoded as unknown (no training row was missing here)"
+            ).format(column=c.column, n=c.missing, rows=rows)
+        else:
+            line = None
+        lines += [line] if line else []
+        if c.unseen:
+            lines.append(
+                _("{column}: {n} of {rows} cells are levels not seen in training, encoded as unknown").format(
+                    column=c.column, n=c.unseen, rows=rows
+                )
+            )
+    if not lines and cells:
+        lines.append(_("every feature cell was filled in, with no category level unseen in training"))
+    return lines

@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         from devicelab.report.tensorboard import check_logdir, summary_writer_class
 
         check_logdir(args.tensorboard) if args.tensorboard else summary_writer_class()
+    from devicelab.i18n import _
     from devicelab.sweep.leaderboard import leaderboard, summary
     from devicelab.sweep.progress import SweepProgress
     from devicelab.sweep.run import run_sweep
@@ -134,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
         runs = write_sweep_folder(folder, args.tensorboard or None)  # from what the folder holds: no syncs
         if not args.json:
             print(
-                f"TensorBoard: {len(runs)} runs in {runs[0].parent if runs else args.tensorboard}",
+                _("TensorBoard: {n} runs in {folder}").format(
+                    n=len(runs), folder=runs[0].parent if runs else args.tensorboard
+                ),
                 file=sys.stderr,
             )
     if args.json:
@@ -152,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
     if result.status == "interrupted":
         done = sum(len(g.specs) for g in result.groups)
         print(
-            f"devicelab: interrupted; {done} of {len(grid)} models (the last group partly trained) are in {folder}",
+            _(
+                "devicelab: interrupted; {done} of {total} models (the last group partly trained) are in {folder}"
+            ).format(done=done, total=len(grid), folder=folder),
             file=sys.stderr,
         )
         return 130

@@ -136,10 +136,10 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
 
     dataset = load_dataset(config)  # bad data fails here, before torch is imported
     if main and dataset.source.get("kind") != "builtin":  # say what was done to the user's columns, up front
-        from devicelab.data import describe_rows, role_table
+        from devicelab.data import file_report
         from devicelab.report.run_lines import print_cross_validation_note
 
-        print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
+        print(file_report(dataset), flush=True)
         from sys import stderr
 
         from devicelab.i18n import _
@@ -147,6 +147,7 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         for line in dataset.warnings:  # rare classes, extreme target values: said once, before training
             print(_("devicelab: warning: {warning}").format(warning=line), file=stderr, flush=True)
         print_cross_validation_note(config, dataset, resumed=checkpoint is not None)
+    _check_device(config, checkpoint)  # before the run folder is made, so a bad --device leaves nothing
     from devicelab.training.autosave import DEFAULT_EVERY_S
     from devicelab.training.loop import train
     from devicelab.training.session import Keep
@@ -194,6 +195,15 @@ def _report(result) -> int:
         )
         return 130
     return 0
+
+
+def _check_device(config, checkpoint) -> None:
+    """A UserError, in one line, when the device asked for (or a resumed run's own) is not on this machine."""
+    spec = config.device if config.device != "auto" else checkpoint.summary["device"] if checkpoint else None
+    if spec is not None:
+        from devicelab.devices import resolve_device
+
+        resolve_device(spec)
 
 
 def _tell_tensorboard(logdir: Path) -> None:

@@ -12,7 +12,7 @@ from devicelab.data.dataset import (
     load_dataset,
     require_two_columns,
 )
-from devicelab.data.describe import describe_rows, role_table
+from devicelab.data.describe import RoleTable, describe_rows, file_report, role_table
 from devicelab.data.numbers import NumberFormat
 from devicelab.data.read import NA_MARKERS, Frame, read_frame
 from devicelab.data.spec import DataSpec
@@ -30,12 +30,14 @@ __all__ = [
     "Frame",
     "NumberFormat",
     "Preprocessor",
+    "RoleTable",
     "Scaler",
     "Target",
     "TargetScaling",
     "check_split_size",
     "describe_rows",
     "encode_target",
+    "file_report",
     "find_column",
     "load_builtin",
     "load_dataset",

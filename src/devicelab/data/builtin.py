@@ -38,7 +38,25 @@ def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], st
     return np.asarray(bunch.data), np.asarray(bunch.target), features, "target", BUILTIN[name]
 
 
+def builtin_class_names(name: str) -> tuple | None:
+    """The label of each class id of a built-in set, as scikit-learn names them (iris: setosa, versicolor,
+    virginica; digits: 0 to 9); None for a regression set."""
+    if BUILTIN.get(name) != "classification":
+        return None
+    if name == "iris":
+        return IRIS_CLASSES
+    import sklearn.datasets
+
+    names = getattr(sklearn.datasets, f"load_{name}")().target_names
+    return tuple(n.item() if isinstance(n, np.generic) else n for n in names)  # numpy scalars: no device
+
+
 IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
+IRIS_CLASSES = ("setosa", "versicolor", "virginica")  # load_iris().target_names
+
+
+IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
+IRIS_CLASSES = ("setosa", "versicolor", "virginica")  # load_iris().target_names
 
 
 def _iris_as_sklearn_ships_it() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devicelab.data.builtin import load_builtin
+from devicelab.data.builtin import builtin_class_names, load_builtin
 from devicelab.data.checks import class_warnings, extreme_warning
 from devicelab.data.columns import ColumnRole, infer_role
 from devicelab.data.describe import dropped_summary, target_role, with_encoding
@@ -116,6 +116,11 @@ def load_dataset(spec: object) -> Dataset:
 def load_builtin_dataset(spec: DataSpec) -> Dataset:
     x, y, features, target_name, task = load_builtin(spec.dataset)
     target = encode_target(y, target_name, spec.task or task, where=f"built-in {spec.dataset!r}")
+    names = builtin_class_names(spec.dataset) if target.classes is not None else None
+    if names and target.classes == tuple(range(len(names))):  # the class ids' own names, not 0/1/2
+        from dataclasses import replace
+
+        target = replace(target, classes=names)
     roles = (
         *(ColumnRole(f, "numeric", "numbers", 0, "numeric") for f in features),
         target_role(target_name, target, spec.task or task),

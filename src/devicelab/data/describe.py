@@ -8,34 +8,53 @@ from typing import TYPE_CHECKING
 
 from devicelab.data.columns import ColumnRole
 from devicelab.data.sniff import delimiter_name
+from devicelab.i18n import N_, _, translate
+from devicelab.i18n.labels import role_label
+from devicelab.report.tables import display_width
 
 if TYPE_CHECKING:
     from devicelab.data.dataset import Dataset
     from devicelab.data.transforms import Preprocessor
 
 
+DELIMITERS = {  # delimiter_name's words, for the catalogue
+    "tab": N_("tab-separated"),
+    "comma": N_("comma-separated"),
+    "semicolon": N_("semicolon-separated"),
+    "pipe": N_("pipe-separated"),
+    "spaces": N_("spaces-separated"),
+}
+
+
 def describe_rows(dataset: Dataset) -> str:
-    """One line: what was read, how it was split, which rows were dropped and why."""
+    """One line: what was read, how it was split, which rows were dropped and why (in the user's language)."""
     source = dataset.source
     how = source.get("kind", "")
     if source.get("delimiter"):
-        how = f"{delimiter_name(source['delimiter'])}-separated, {source.get('encoding')}"
-        how += ", decimal comma" if source.get("decimal") == "," else ""
+        name = delimiter_name(source["delimiter"])
+        how = f"{_(DELIMITERS.get(name, f'{name}-separated'))}, {source.get('encoding')}"
+        how += _(", decimal comma") if source.get("decimal") == "," else ""
         how += f", {source['compression']}" if source.get("compression") else ""
-    line = (
-        f"{source.get('rows_read', len(dataset.x_train) + len(dataset.x_val) + len(dataset.x_test))} rows "
-        f"read from {dataset.name} ({how}): {len(dataset.x_train)} train, {len(dataset.x_val)} validation, "
-        f"{len(dataset.x_test)} test; {dataset.n_features} model inputs"
+    line = _(
+        "{rows} rows read from {name} ({how}): {train} train, {val} validation, {test} test; {inputs} model inputs"
+    ).format(
+        rows=source.get("rows_read", len(dataset.x_train) + len(dataset.x_val) + len(dataset.x_test)),
+        name=dataset.name,
+        how=how,
+        train=len(dataset.x_train),
+        val=len(dataset.x_val),
+        test=len(dataset.x_test),
+        inputs=dataset.n_features,
     )
     dropped = [
-        f"{source[key]} {what}"
+        what.format(n=source[key])
         for key, what in (
-            ("rows_target_missing", "without a target"),
-            ("rows_dropna", "with missing cells (--dropna)"),
+            ("rows_target_missing", _("{n} without a target")),
+            ("rows_dropna", _("{n} with missing cells (--dropna)")),
         )
         if source.get(key)
     ]
-    return line + (f"; dropped {' and '.join(dropped)}" if dropped else "")
+    return line + (_("; dropped {rows}").format(rows=_(" and ").join(dropped)) if dropped else "")
 
 
 def target_role(name: str, target, asked: str | None) -> ColumnRole:
@@ -90,11 +109,36 @@ def dropped_summary(roles) -> str:
 
 
 def role_table(roles: tuple[ColumnRole, ...] | list[ColumnRole]) -> str:
-    """The role table as text: one line per column."""
-    rows = [("column", "role", "missing", "what devicelab does")]
-    rows += [(r.name, r.role, str(r.missing) if r.missing else "", r.detail) for r in roles]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    """The role table as text: one line per column (its words in the user's language)."""
+    rows = [(_("column"), _("role"), _("missing"), _("what devicelab does"))]
+    rows += [
+        (r.name, role_label(r.role), str(r.missing) if r.missing else "", translate(r.detail)) for r in roles
+    ]
+    widths = [max(display_width(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
-        f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}".rstrip()
+        f"{_pad(row[0], widths[0])}  {_pad(row[1], widths[1])}  {_pad(row[2], widths[2], right=True)}  "
+        f"{row[3]}".rstrip()
         for row in rows
     )
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    fill = " " * (width - display_width(text))
+    return fill + text if right else text + fill
+
+
+def file_report(dataset: Dataset) -> str:
+    """What a run says before it trains on a file: how the rows were read and split, and the role table."""
+    return f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n"
+
+
+class RoleTable(tuple):
+    """The roles of the data's columns (``ColumnRole`` each), shown as the role table when printed or echoed
+    (``result.roles`` in a notebook)."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return role_table(self)
+
+    __repr__ = __str__

@@ -71,6 +71,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _translations(language()).ngettext(singular, plural, n)
 
 
+def pgettext(context: str, message: str) -> str:
+    """``message`` as it reads in ``context`` (a word that another place translates differently)."""
+    return _translations(language()).pgettext(context, message)
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for the catalogue without translating it now (tables of labels)."""
     return message
@@ -86,11 +91,15 @@ def translate(text: str) -> str:
     whole = _(text)
     if whole != text:
         return whole
-    from devicelab.i18n.templates import match
+    from devicelab.i18n.templates import match, option_values
 
     found = match(text)
     if found is None:
-        for separator in ("; ", ", "):  # a list of reasons: each part on its own
+        for separator in (
+            "; ",
+            ", ",
+            " -> ",
+        ):  # a list of reasons (or a column and what it became): each part
             parts = text.split(separator)
             if len(parts) > 1:
                 translated = [translate(part) for part in parts]
@@ -98,4 +107,5 @@ def translate(text: str) -> str:
                     return _("; ").join(translated) if separator == "; " else separator.join(translated)
         return text
     template, values = found
-    return _(template).format(**{k: translate(v) for k, v in values.items()})
+    typed = option_values(template)  # an option's value is what the user types: as it is
+    return _(template).format(**{k: v if k in typed else translate(v) for k, v in values.items()})

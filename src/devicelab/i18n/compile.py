@@ -2,7 +2,8 @@
 
 ``python -m devicelab.i18n.compile`` rewrites every ``locale/*/LC_MESSAGES/devicelab.mo``; a test checks that
 the committed ``.mo`` files are what this makes of their ``.po``. Handles the subset of the PO format the
-catalogue uses: ``msgctxt`` is not used, plural forms are (``msgid_plural`` / ``msgstr[n]``); fuzzy entries
+catalogue uses: ``msgctxt`` (a word that reads differently in one place, ``pgettext``), plural forms
+(``msgid_plural`` / ``msgstr[n]``); fuzzy entries
 and empty translations are left out, as ``msgfmt`` does.
 """
 
@@ -29,6 +30,8 @@ def parse_po(text: str) -> dict[str, str]:
         nonlocal fields, fuzzy
         if "msgid" in fields:
             msgid = fields["msgid"]
+            if "msgctxt" in fields:  # gettext's key for a message in a context
+                msgid = f"{fields['msgctxt']}\x04{msgid}"
             if "msgid_plural" in fields:
                 msgid += "\0" + fields["msgid_plural"]
                 forms = [fields[k] for k in sorted(k for k in fields if k.startswith("msgstr["))]
@@ -51,7 +54,7 @@ def parse_po(text: str) -> dict[str, str]:
             fields[key] += ast.literal_eval(line)
             continue
         keyword, _, rest = line.partition(" ")
-        if keyword == "msgid" and "msgid" in fields and key != "msgctxt":
+        if keyword in ("msgid", "msgctxt") and "msgid" in fields and key != "msgctxt":
             flush()
         key = keyword
         fields[key] = ast.literal_eval(rest)
@@ -78,7 +81,7 @@ def build_mo(entries: dict[str, str]) -> bytes:
     return header + table + blob
 
 
-MARKERS = ("_", "N_", "ngettext")
+MARKERS = ("_", "N_", "ngettext", "pgettext")
 
 
 def extract(root: Path | None = None) -> dict[str, list[str]]:
@@ -98,10 +101,10 @@ def extract(root: Path | None = None) -> dict[str, list[str]]:
                 for a in node.args
             ]
             msgid = (
-                "\0".join(args[:2])
-                if node.func.id == "ngettext" and None not in args[:2]
+                ("\0" if node.func.id == "ngettext" else "\x04").join(args[:2])
+                if node.func.id in ("ngettext", "pgettext") and None not in args[:2]
                 else args[0]
-                if args
+                if args and node.func.id not in ("ngettext", "pgettext")
                 else None
             )
             if msgid:
@@ -160,7 +163,11 @@ def write_po(path: Path, translations: dict[str, str], messages: dict[str, list[
     lines = [header.rstrip("\n"), ""]
     for msgid in sorted(messages):
         lines.append("#: " + " ".join(messages[msgid][:3]))
-        if "\0" in msgid:
+        if "\x04" in msgid:
+            context, text = msgid.split("\x04")
+            lines += [f"msgctxt {_quote(context)}", f"msgid {_quote(text)}"]
+            lines.append(f"msgstr {_quote(translations.get(msgid, ''))}")
+        elif "\0" in msgid:
             singular, plural = msgid.split("\0")
             forms = translations.get(msgid, "").split("\0")
             lines += [f"msgid {_quote(singular)}", f"msgid_plural {_quote(plural)}"]

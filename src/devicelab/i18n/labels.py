@@ -22,6 +22,17 @@ METRICS = {  # as the terminal has always shown them: the key with spaces
     "val_r2": N_("val r2"),
 }
 
+ROLES = {  # the role column of the role table
+    "numeric": N_("numeric"),
+    "categorical": N_("categorical"),
+    "target": N_("target"),
+    "dropped": N_("dropped"),
+}
+
+
+def role_label(role: str) -> str:
+    return _(ROLES[role]) if role in ROLES else role
+
 
 def status_text(status: str) -> str:
     return _(STATUSES[status]) if status in STATUSES else status.replace("_", " ")

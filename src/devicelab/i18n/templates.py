@@ -89,17 +89,72 @@ TEMPLATES = (
     ),
     N_("{device} ({n} thread)"),
     N_("{device} ({n} threads)"),
+    # the role table's "what devicelab does" (devicelab.data.columns.infer_role, .describe, .dataset); a
+    # detail is its role's words, then "; " or ", " and what the encoding added, each part matched alone
+    N_("{n} text cell(s) such as {example} taken as missing"),
+    N_("constant ({value})"),
+    N_("ID ({levels} distinct in {present} rows)"),
+    N_("free text ({levels} distinct in {present} rows)"),
+    N_("{levels} levels (--categorical)"),
+    N_("{levels} levels"),
+    N_("embedding {size}"),
+    N_("missing -> median {median} + indicator"),
+    N_("{task} (inferred; --task {other} to change): {n} classes ({classes})"),
+    N_("classification: {n} classes ({classes})"),
+    N_("{what}; {n} row(s) without a target dropped"),
+    # where the training rows live (devicelab.training.stream)
+    N_(
+        "streamed from pinned host memory: the training rows ({size}) exceed {share} of {device}'s free memory "
+        "({free})"
+    ),
+    # the sweep's layout (devicelab.sweep.layouts)
+    N_("batched matmuls (baddbmm) on {device}"),
+    N_("batched matmuls: numba could not compile the kernel ({error})"),
+)
+WORDS = (  # whole details and parts of them that hold no value
+    N_("numbers"),
+    N_("empty"),
+    N_("row numbers (1, 2, 3, ... in the first column)"),
+    N_("row names (unique, first column)"),
+    N_("ID (unique per row)"),
+    N_("free text (unique per row)"),
+    N_("constant date"),
+    N_("date/time"),
+    N_("no varying part"),
+    N_("one-hot"),
+    N_("unseen levels -> unknown"),
+    N_("missing -> its own level"),
+    N_("--ignore"),
+    N_("not in --features"),
+    N_("regression (inferred; --task classification to change)"),
+    N_("regression"),
+    N_("classification"),
+    N_("the fused kernel runs on one thread, so no thread count was timed"),  # training.device_choice
+    N_("numba kernel, the models side by side in SIMD lanes"),  # sweep.layouts
+    N_("streamed from host memory: asked for"),  # training.stream
 )
 
 
 def _pattern(template: str) -> re.Pattern:
+    """The template as a regular expression: ``{n}`` is a number, any other field any text."""
     regex, seen = "", set()
     for literal, name, _spec, _conversion in string.Formatter().parse(template):
         regex += re.escape(literal)
         if name is not None:
-            regex += f"(?P={name})" if name in seen else f"(?P<{name}>.+?)"
+            value = r"-?[\d.,]+" if name == "n" else ".+?"
+            regex += f"(?P={name})" if name in seen else f"(?P<{name}>{value})"
             seen.add(name)
     return re.compile(regex, re.DOTALL)
+
+
+def option_values(template: str) -> set[str]:
+    """The fields of ``template`` that follow an option (``--task {other}``): values a user types, never
+    translated."""
+    return {
+        name
+        for literal, name, _spec, _conversion in string.Formatter().parse(template)
+        if name is not None and re.search(r"--[\w-]+ $", literal)
+    }
 
 
 def _fixed(template: str) -> int:

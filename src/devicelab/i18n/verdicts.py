@@ -119,6 +119,8 @@ def _sync_overlap(f: Mapping, device: str, outcome: str) -> str:
         observed=abs(observed),
         spread=spread,
     )
+    if "out_of_order" in f:
+        return _out_of_order(f, device, facts)
     if outcome == "refuted":
         template = _("Refuted on {device}: {facts}. The recording cost is visible and paid, not hidden.")
     elif outcome == "supported" and observed > spread:
@@ -156,6 +158,8 @@ def _eta_noise(f: Mapping, device: str, outcome: str) -> str:
         eta=f["eta_smoothed_error_s"],
         eta_mean=f["eta_mean_error_s"],
     )
+    if "out_of_order" in f:
+        return _out_of_order(f, device, facts)
     if outcome == "refuted":
         template = _(
             "Refuted on {device}: {facts}. The difference is real and an estimate this good would show it."
@@ -168,6 +172,22 @@ def _eta_noise(f: Mapping, device: str, outcome: str) -> str:
             "difference itself is lost in run-to-run spread, not in the estimate."
         )
     return template.format(device=device, facts=facts)
+
+
+def _out_of_order(f: Mapping, device: str, facts: str) -> str:
+    slower, faster = f["out_of_order"]
+    return _(
+        "Within noise on {device}: {facts}. But k={slower} was {gap:.3f} s slower than k={faster}, which syncs "
+        "more (spread {spread:.3f} s): a sync only adds time, so the machine's speed changed between cells and "
+        "no difference here is evidence; run again on a quieter machine or with more --repeats."
+    ).format(
+        device=device,
+        facts=facts,
+        slower=slower,
+        faster=faster,
+        gap=f["out_of_order_gap_s"],
+        spread=f["out_of_order_spread_s"],
+    )
 
 
 REGIMES = {

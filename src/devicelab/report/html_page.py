@@ -47,7 +47,7 @@ def kv_table(pairs: Pairs) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric_from: int = 1) -> str:
     """A table that scrolls sideways on a narrow screen; columns from ``numeric_from`` on are right-aligned."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    head = "".join(f"<th>{cell(h)}</th>" for h in headers)  # a Code header (a file's column) as code
     body = "".join(
         "<tr>"
         + "".join(

@@ -10,11 +10,13 @@ from html import escape
 from pathlib import Path
 
 from devicelab.errors import UserError
-from devicelab.i18n import _, ngettext, translate
-from devicelab.i18n.labels import metric_label, status_text
+from devicelab.i18n import N_, _, ngettext, translate
+from devicelab.i18n.labels import metric_label, role_label, status_text
 from devicelab.report.html_page import Code, Page, figure, kv_table, render_page, table
-from devicelab.report.records import hardware_summary
+from devicelab.report.records import early_stopping_line, hardware_summary
 from devicelab.report.svg import Series, downsample, line_chart
+
+METRIC_KINDS = {"accuracy": N_("accuracy"), "rmse": "RMSE", "r2": "R²"}  # the axis of each kind of metric
 
 
 def _read_json(path: Path) -> dict | None:
@@ -61,8 +63,38 @@ def run_banner(summary: Mapping | None, folder: Path) -> tuple[str, str] | None:
     return None
 
 
-def run_summary_pairs(summary: Mapping, folder: Path) -> list[tuple[str, object]]:
-    """What ``devicelab train`` prints at the end, from summary.json."""
+def data_text(summary: Mapping, source: Mapping | None) -> str:
+    """Where the rows came from (the file, or the built-in set's name) and how they were split."""
+    source = source or {}
+    name = Path(source["path"]).name if source.get("path") else summary.get("dataset", "?")
+    rows = summary.get("rows") or {}
+    if not rows:
+        return str(name)
+    return _("{name}: {train} train, {val} validation, {test} test rows").format(
+        name=name, train=rows.get("train"), val=rows.get("val", 0), test=rows.get("test")
+    )
+
+
+def baseline_text(baseline: Mapping) -> str:
+    """The linear baseline fitted beside the network: its model and test metric(s)."""
+    model = translate(str(baseline.get("model", "?")))
+    metric = baseline.get("test_metric")
+    if isinstance(metric, Mapping):
+        shown = ", ".join(
+            f"{metric_label(k)} {v:.4f}" for k, v in metric.items() if isinstance(v, int | float)
+        )
+    elif isinstance(metric, int | float):
+        name = baseline.get("metric")
+        shown = f"{metric_label(name)} {metric:.4f}" if name else f"{metric:.4f}"
+    else:
+        shown = str(metric) if metric is not None else ""
+    return f"{model}: {shown}" if shown else model
+
+
+def run_summary_pairs(
+    summary: Mapping, folder: Path, source: Mapping | None = None
+) -> list[tuple[str, object]]:
+    """What ``devicelab train`` prints at the end, from summary.json (``source``: preprocessing.json's)."""
     threads = summary.get("threads")
     device = summary.get("device")
     if device == "cpu" and threads:
@@ -80,7 +112,7 @@ def run_summary_pairs(summary: Mapping, folder: Path) -> list[tuple[str, object]
                 total=summary.get("epochs_total"),
             ),
         ),
-        (_("dataset"), summary.get("dataset")),
+        (_("data"), data_text(summary, source)),
         (_("device"), device),
         (_("step"), translate(step.get("reason") or step.get("path") or "")),
         (
@@ -93,13 +125,35 @@ def run_summary_pairs(summary: Mapping, folder: Path) -> list[tuple[str, object]
         ),
         (_("host syncs"), _("{n} (one per log point)").format(n=summary.get("host_syncs"))),
     ]
+    if summary.get("early_stopping"):
+        pairs.append(
+            (_("early stopping"), early_stopping_line(summary["early_stopping"], summary.get("status")))
+        )
     final = summary.get("final") or {}
     pairs += [(metric_label(k), f"{v:.4f}") for k, v in final.items() if k not in ("epoch", "elapsed_s")]
+    if isinstance(summary.get("baseline"), Mapping):
+        pairs.append((_("linear baseline"), baseline_text(summary["baseline"])))
     return pairs
 
 
+def role_rows(roles: Sequence[Mapping]) -> str:
+    """The role table a file run printed: what devicelab did with each column."""
+    headers = [_("column"), _("role"), _("missing"), _("what devicelab does")]
+    body = [
+        [
+            Code(r.get("column", "")),
+            role_label(r.get("role", "")),
+            r.get("missing") or "",
+            translate(r.get("detail", "")),
+        ]
+        for r in roles
+    ]
+    return table(headers, body, numeric_from=len(headers))  # the details wrap, left-aligned
+
+
 def config_pairs(config: Mapping) -> list[tuple[str, object]]:
-    shown = {k: v for k, v in config.items() if v not in (None, {}, []) and k not in ("quiet", "runs_dir")}
+    hidden = ("quiet", "runs_dir", *(("dataset",) if config.get("data") else ()))  # a file run's is unused
+    shown = {k: v for k, v in config.items() if v not in (None, {}, []) and k not in hidden}
     return [(Code(k), v) for k, v in shown.items()]
 
 
@@ -110,11 +164,14 @@ def render_run(folder: Path) -> str:
     metrics = _read_metrics(folder / "metrics.csv")
     losses = _read_losses(folder / "losses.npy")
     config = config_record.get("config", {})
+    preprocessing = _read_json(folder / "preprocessing.json") or {}
+    source = preprocessing.get("source") or {}
+    roles = preprocessing.get("roles") or config_record.get("data_roles") or []
 
     page = Page(
         title=_("Training run {name}").format(name=folder.resolve().name),
         subtitle=_("{dataset}, MLP hidden {hidden}, {optimizer} lr {lr}").format(
-            dataset=config.get("data") or config.get("dataset", "?"),
+            dataset=Path(config["data"]).name if config.get("data") else config.get("dataset", "?"),
             hidden=",".join(str(h) for h in config.get("hidden", [])),
             optimizer=config.get("optimizer", "?"),
             lr=config.get("lr", "?"),
@@ -122,9 +179,11 @@ def render_run(folder: Path) -> str:
         banner=run_banner(summary, folder),
     )
     if summary:
-        page.add(_("Summary"), kv_table(run_summary_pairs(summary, folder)))
+        page.add(_("Summary"), kv_table(run_summary_pairs(summary, folder, source)))
+    if roles and source.get("kind") != "builtin":
+        page.add(_("Columns"), role_rows(roles))
     page.add(_("Loss"), _loss_chart(losses, metrics))
-    page.add(_("Test metrics"), _metrics_chart(metrics))
+    page.add(_("Metrics"), _metrics_charts(metrics))
     if metrics:
         page.add(_("Log points"), _log_table(metrics))
     page.add(_("Configuration"), kv_table(config_pairs(config)))
@@ -143,9 +202,13 @@ def _loss_chart(losses, metrics: Sequence[Mapping]) -> str:
         done = [(i + 1, float(v)) for i, v in enumerate(losses) if v == v]  # NaN: epochs never run
         x, y = downsample([d[0] for d in done], [d[1] for d in done])
         series.append(Series(_("train loss (every epoch)"), x, y))
-    tests = [(m["epoch"], m["test_loss"]) for m in metrics if "test_loss" in m]
-    if tests:
-        series.append(Series(_("test loss (log points)"), [t[0] for t in tests], [t[1] for t in tests], True))
+    for key, name in (
+        ("val_loss", _("validation loss (log points)")),
+        ("test_loss", _("test loss (log points)")),
+    ):
+        points = [(m["epoch"], m[key]) for m in metrics if key in m]
+        if points:
+            series.append(Series(name, [p[0] for p in points], [p[1] for p in points], True))
     if not series:
         return ""
     values = [v for s in series for v in s.y]
@@ -153,12 +216,29 @@ def _loss_chart(losses, metrics: Sequence[Mapping]) -> str:
     return figure(line_chart(series, x_label=_("epoch"), y_label=_("loss"), log_y=log_y, title=_("Loss")))
 
 
-def _metrics_chart(metrics: Sequence[Mapping]) -> str:
-    keys = [k for k in (metrics[0] if metrics else {}) if k.startswith("test_") and k != "test_loss"]
-    series = [
-        Series(metric_label(k), [m["epoch"] for m in metrics], [m[k] for m in metrics], True) for k in keys
+def _metrics_charts(metrics: Sequence[Mapping]) -> str:
+    """One chart per kind of metric (accuracy, RMSE, R²: their scales differ), validation and test on it."""
+    keys = [
+        k
+        for k in (metrics[0] if metrics else {})
+        if k.startswith(("val_", "test_")) and not k.endswith("_loss")
     ]
-    return figure(line_chart(series, x_label=_("epoch"), title=_("Test metrics"))) if series else ""
+    kinds = dict.fromkeys(k.split("_", 1)[1] for k in keys)
+    charts = []
+    for kind in kinds:
+        series = [
+            Series(
+                metric_label(k),
+                [m["epoch"] for m in metrics if k in m],
+                [m[k] for m in metrics if k in m],
+                True,
+            )
+            for k in (f"val_{kind}", f"test_{kind}")
+            if k in keys
+        ]
+        label = _(METRIC_KINDS.get(kind, kind))
+        charts.append(figure(line_chart(series, x_label=_("epoch"), y_label=label, title=label)))
+    return "".join(charts)
 
 
 def _log_table(metrics: Sequence[Mapping], limit: int = 40) -> str:

@@ -46,3 +46,29 @@ def hardware_summary(hw: Mapping) -> list[tuple[str, str]]:
     if not hw.get("gpus"):
         pairs.append((_("GPUs"), _("none")))
     return [(k, str(v)) for k, v in pairs if v not in (None, "")]
+
+
+def early_stopping_line(early: Mapping, status: str = "completed") -> str:
+    """What early stopping did, from ``RunResult.early_stopping`` or summary.json's ``early_stopping``."""
+    values = {
+        "loss": early.get("best_val_loss"),
+        "epoch": early.get("best_epoch"),
+        "stopped": early.get("stopped_epoch"),
+        "patience": early.get("patience_log_points"),
+    }
+    if values["epoch"] is not None and status not in ("completed", "early_stopped"):
+        # stopped by the user or a NaN: the model holds the last (good) epoch's weights, not the best
+        return _(
+            "best validation loss so far {loss:.4f} (epoch {epoch}); the weights are the last epoch's, so the "
+            "run can go on; patience {patience} log points"
+        ).format(**values)
+    if values["epoch"] is None:
+        return _("patience {patience} log points; no validation point recorded").format(**values)
+    if values["stopped"]:
+        return _(
+            "stopped at epoch {stopped}, kept the best validation loss {loss:.4f} (epoch {epoch}); patience "
+            "{patience} log points"
+        ).format(**values)
+    return _(
+        "kept the best validation loss {loss:.4f} (epoch {epoch}); patience {patience} log points"
+    ).format(**values)

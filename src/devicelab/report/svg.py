@@ -10,10 +10,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from unicodedata import east_asian_width
 
 W, H = 640, 300
 LEFT, RIGHT, TOP, BOTTOM = 64, 30, 28, 42
 MAX_DOTS = 60  # more markers than this hide the line: draw the line alone
+LEGEND_Y, LEGEND_ROW = 14, 16  # the legend's first text baseline, and the height of each further row
 
 
 @dataclass(frozen=True)
@@ -54,32 +56,69 @@ def downsample(x: Sequence[float], y: Sequence[float], limit: int = 800) -> tupl
     return [x[i] for i in picks], [y[i] for i in picks]
 
 
+def _shown(x: float, y: float, log_x: bool, log_y: bool) -> bool:
+    """A point that can be drawn: a finite value, positive on a log axis."""
+    return math.isfinite(float(y)) and (not log_y or float(y) > 0) and (not log_x or float(x) > 0)
+
+
+def _decades(values: Sequence[float]) -> list[float]:
+    """The ticks of a log axis, in log10 units: the powers of ten around ``values``."""
+    lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    return [float(e) for e in range(lo, max(hi, lo + 1) + 1)]
+
+
+def text_width(text: str) -> float:
+    """Roughly how wide ``text`` is in the legend's 12 px font: a CJK (wide) character is a full em, a
+    Latin one a little over half of one."""
+    return sum(12.0 if east_asian_width(c) in "WF" else 7.0 for c in text)
+
+
+def legend_layout(names: Sequence[str]) -> list[tuple[float, int]]:
+    """``(x, baseline y)`` of each legend key: left to right, a new row where the next would not fit."""
+    spots, x, y = [], float(LEFT), LEGEND_Y
+    for name in names:
+        width = 16 + text_width(name) + 12  # the swatch, the text, a gap
+        if x > LEFT and x + width - 12 > W - RIGHT:
+            x, y = float(LEFT), y + LEGEND_ROW
+        spots.append((x, y))
+        x += width
+    return spots or [(float(LEFT), LEGEND_Y)]
+
+
 def line_chart(
-    series: Sequence[Series], *, x_label: str, y_label: str = "", log_y: bool = False, title: str = ""
+    series: Sequence[Series],
+    *,
+    x_label: str,
+    y_label: str = "",
+    log_y: bool = False,
+    title: str = "",
+    log_x: bool = False,
 ) -> str:
     pairs = [
         (float(a), float(b))
         for s in series
         for a, b in zip(s.x, s.y, strict=True)
-        if math.isfinite(float(b)) and (not log_y or float(b) > 0)
+        if _shown(a, b, log_x, log_y)
     ]
     if not pairs:
         return ""
+    keys = legend_layout([s.name for s in series])
+    top = TOP + keys[-1][1] - LEGEND_Y  # more rows of keys push the plot down
     xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+    fx = math.log10 if log_x else float
     fy = math.log10 if log_y else float
-    x_ticks = nice_ticks(min(xs), max(xs))
-    if log_y:
-        lo, hi = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
-        y_ticks = [float(e) for e in range(lo, max(hi, lo + 1) + 1)]
-    else:
-        y_ticks = nice_ticks(min(ys), max(ys))
+    x_ticks = _decades(xs) if log_x else nice_ticks(min(xs), max(xs))
+    y_ticks = _decades(ys) if log_y else nice_ticks(min(ys), max(ys))
     x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
 
+    def sx(u: float) -> float:  # a tick (in log10 units on a log axis) to pixels
+        return LEFT + (u - x0) / ((x1 - x0) or 1) * (W - LEFT - RIGHT)
+
     def px(v: float) -> float:
-        return LEFT + (v - x0) / ((x1 - x0) or 1) * (W - LEFT - RIGHT)
+        return sx(fx(v))
 
     def py(v: float) -> float:
-        return H - BOTTOM - (fy(v) - y0) / ((y1 - y0) or 1) * (H - TOP - BOTTOM)
+        return H - BOTTOM - (fy(v) - y0) / ((y1 - y0) or 1) * (H - top - BOTTOM)
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title or y_label)}" '
@@ -87,11 +126,12 @@ def line_chart(
     ]
     for t in x_ticks:
         parts.append(
-            f'<line class="grid" x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{TOP}" y2="{H - BOTTOM}"/>'
-            f'<text class="tick" x="{px(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">{_label(t)}</text>'
+            f'<line class="grid" x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{top}" y2="{H - BOTTOM}"/>'
+            f'<text class="tick" x="{sx(t):.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">'
+            f"{_label(10**t) if log_x else _label(t)}</text>"
         )
     for t in y_ticks:
-        y = H - BOTTOM - (t - y0) / ((y1 - y0) or 1) * (H - TOP - BOTTOM)
+        y = H - BOTTOM - (t - y0) / ((y1 - y0) or 1) * (H - top - BOTTOM)
         shown = _label(10**t) if log_y else _label(t)
         parts.append(
             f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
@@ -102,16 +142,13 @@ def line_chart(
     )
     if y_label:
         parts.append(
-            f'<text class="axis" x="14" y="{(TOP + H - BOTTOM) / 2}" text-anchor="middle" '
-            f'transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2})">{escape(y_label)}</text>'
+            f'<text class="axis" x="14" y="{(top + H - BOTTOM) / 2}" text-anchor="middle" '
+            f'transform="rotate(-90 14 {(top + H - BOTTOM) / 2})">{escape(y_label)}</text>'
         )
-    legend_x = LEFT
-    for i, s in enumerate(series):
+    for i, (s, (key_x, key_y)) in enumerate(zip(series, keys, strict=True)):
         cls = f"s{i % 6}"
         points = [
-            (px(float(a)), py(float(b)))
-            for a, b in zip(s.x, s.y, strict=True)
-            if math.isfinite(float(b)) and (not log_y or float(b) > 0)
+            (px(float(a)), py(float(b))) for a, b in zip(s.x, s.y, strict=True) if _shown(a, b, log_x, log_y)
         ]
         if len(points) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
@@ -119,9 +156,8 @@ def line_chart(
         if (s.points and len(points) <= MAX_DOTS) or len(points) == 1:
             parts += [f'<circle class="dot {cls}" cx="{x:.1f}" cy="{y:.1f}" r="3"/>' for x, y in points]
         parts.append(
-            f'<rect class="key {cls}" x="{legend_x}" y="8" width="12" height="4"/>'
-            f'<text class="legend" x="{legend_x + 16}" y="14">{escape(s.name)}</text>'
+            f'<rect class="key {cls}" x="{key_x:.0f}" y="{key_y - 6}" width="12" height="4"/>'
+            f'<text class="legend" x="{key_x + 16:.0f}" y="{key_y}">{escape(s.name)}</text>'
         )
-        legend_x += 28 + 7 * len(s.name)
     parts.append("</svg>")
     return "".join(parts)

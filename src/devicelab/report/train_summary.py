@@ -9,21 +9,6 @@ from devicelab.i18n.labels import device_label, metric_label, status_text
 from devicelab.report.tables import format_key_values
 
 
-def early_line(early: dict, status: str = "completed") -> str:
-    if early["best_epoch"] is not None and status not in ("completed", "early_stopped"):
-        return (  # stopped by the user or a NaN: the model holds the last (good) epoch's weights, not the best
-            f"best validation loss so far {early['best_val_loss']:.4f} (epoch {early['best_epoch']}); the weights "
-            f"are the last epoch's, so the run can go on; patience {early['patience_log_points']} log points"
-        )
-    if early["best_epoch"] is None:
-        return f"patience {early['patience_log_points']} log points; no validation point recorded"
-    stopped = f"stopped at epoch {early['stopped_epoch']}, " if early["stopped_epoch"] else ""
-    return (
-        f"{stopped}kept the best validation loss {early['best_val_loss']:.4f} (epoch {early['best_epoch']}); "
-        f"patience {early['patience_log_points']} log points"
-    )
-
-
 def _step_line(result) -> str:  # the runner's reason says what ran and why
     return result.path_reason or result.path
 
@@ -60,7 +45,9 @@ def train_summary(result, folder: Path) -> str:
     if result.fallback:
         pairs.append((_("fallback"), translate(result.fallback)))
     if result.early_stopping:
-        pairs.append((_("early stopping"), translate(early_line(result.early_stopping, result.status))))
+        from devicelab.report.records import early_stopping_line
+
+        pairs.append((_("early stopping"), early_stopping_line(result.early_stopping, result.status)))
     if result.cross_validation:
         from devicelab.report.run_lines import cv_line
 

@@ -71,6 +71,7 @@ def summary_record(result, best: Path | None) -> dict:
         "host_syncs": sum(g.host_syncs for g in result.groups),
         "ranked_by": result.metric,
         "best": ranked[0] if ranked else None,
+        "ranking": [row["model"] for row in ranked],  # the leaderboard's order, best first (the report's too)
         "best_run": str(best) if best else None,
     }
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from devicelab.i18n.labels import device_label
+from devicelab.i18n import _, ngettext, pgettext, translate
+from devicelab.i18n.labels import device_label, metric_label, status_text
 from devicelab.report.tables import format_key_values, format_table
 
 
@@ -14,14 +15,14 @@ def leaderboard(result, top: int) -> str:
     # the validation metrics (the ranking) first, the test ones beside them
     metric_names = [k for k in rows[0] if k.startswith(("final_val", "final_test"))] if rows else []
     headers = [
-        "rank",
-        "model",
-        "hidden",
+        _("rank"),
+        pgettext("sweep", "model"),
+        _("hidden"),
         "lr",
-        "seed",
-        "train loss",
-        *(k[6:].replace("_", " ") for k in metric_names),
-        "best epoch",
+        _("seed"),
+        metric_label("train_loss"),
+        *(metric_label(k[6:]) for k in metric_names),
+        _("best epoch"),
     ]
     table = [
         [rank, r["model"], r["hidden"], f"{r['lr']:g}", r["seed"], _num(r["final_train_loss"]),
@@ -33,19 +34,30 @@ def leaderboard(result, top: int) -> str:
 
 def summary(result, folder: Path) -> str:
     diverged = sum(r["status"] == "diverged" for r in result.rows())
+    trained = sum(len(g.specs) for g in result.groups)
     pairs = [
-        ("sweep folder", folder),
-        ("status", f"{result.status} ({sum(len(g.specs) for g in result.groups)} of {len(result.grid)} models)"),
-        ("device", f"{device_label(result.device, result.threads)}, {result.layout_reason}"),
-        ("wall time", f"{result.wall_s:.2f} s for {result.model_epochs} model-epochs "
-                      f"({result.us_per_model_epoch:.2f} µs per model-epoch; set-up {result.setup_s:.1f} s)"),
-        ("host syncs", f"{sum(g.host_syncs for g in result.groups)} (one per log point, for all models)"),
-        ("best model", folder / "best"),
-        ("ranked by", _ranked_by(result.metric)),
+        (_("sweep folder"), folder),
+        (_("status"), _("{status} ({done} of {total} models)").format(
+            status=status_text(result.status), done=trained, total=len(result.grid))),
+        (_("device"), f"{device_label(result.device, result.threads)}, {translate(result.layout_reason)}"),
+        (_("wall time"), _("{seconds:.2f} s for {n} model-epochs ({us:.2f} µs per model-epoch; set-up "
+                           "{setup:.1f} s)").format(seconds=result.wall_s, n=result.model_epochs,
+                                                    us=result.us_per_model_epoch, setup=result.setup_s)),
+        (_("host syncs"), _("{n} (one per log point, for all models)").format(
+            n=sum(g.host_syncs for g in result.groups))),
+        (_("best model"), folder / "best"),
+        (_("ranked by"), _ranked_by(result.metric)),
     ]  # fmt: skip
     if diverged:
         pairs.append(
-            ("diverged", f"{diverged} model{'s' * (diverged != 1)} (NaN or infinite loss; ranked last)")
+            (
+                _("diverged"),
+                ngettext(
+                    "{n} model (NaN or infinite loss; ranked last)",
+                    "{n} models (NaN or infinite loss; ranked last)",
+                    diverged,
+                ).format(n=diverged),
+            )
         )
     return format_key_values(pairs, indent="")
 
@@ -53,8 +65,12 @@ def summary(result, folder: Path) -> str:
 def _ranked_by(metric: str) -> str:
     name = metric.split("_", 1)[1]
     if metric.startswith("val_"):
-        return f"final validation {name} (the test metrics are shown beside it, not used to choose)"
-    return f"final test {name} (there are no validation rows: a built-in set, or --val-size 0)"
+        return _("final validation {name} (the test metrics are shown beside it, not used to choose)").format(
+            name=name
+        )
+    return _("final test {name} (there are no validation rows: a built-in set, or --val-size 0)").format(
+        name=name
+    )
 
 
 def _num(value: float) -> str:

@@ -7,6 +7,7 @@ import sys
 import time
 from typing import TextIO
 
+from devicelab.i18n import _, ngettext
 from devicelab.report.progress import SHORT, _duration
 
 
@@ -17,19 +18,31 @@ class SweepProgress:
         self.every_s, self.last_written, self.width = every_s, float("-inf"), 0
 
     def start(self, n_models: int, n_groups: int, epochs: int, n_train: int) -> None:
-        shapes = f"{n_groups} shape{'s' * (n_groups != 1)}"
-        self.stream.write(
-            f"sweeping {n_models} model{'s' * (n_models != 1)} ({shapes}) for {epochs} epochs on {n_train} rows\n"
+        shapes = ngettext("{n} shape", "{n} shapes", n_groups).format(n=n_groups)
+        models = ngettext("{n} model", "{n} models", n_models).format(n=n_models)
+        line = _("sweeping {models} ({shapes}) for {epochs} epochs on {rows} rows").format(
+            models=models, shapes=shapes, epochs=epochs, rows=n_train
         )
+        self.stream.write(line + "\n")
         self.stream.flush()
 
     def __call__(self, point) -> None:
         last = point.epoch == point.total_epochs
-        line = (
-            f"[shape {point.group + 1}/{point.n_groups}: {'-'.join(map(str, point.hidden))}] "
-            f"epoch {point.epoch}/{point.total_epochs}  median loss {point.median_loss:.4f}  "
-            f"best {SHORT.get(point.metric, point.metric)} {point.best_metric:.4f}  "
-            f"elapsed {_duration(point.elapsed_s)}  ETA {_duration(point.eta_s)}"
+        metric = _(SHORT[point.metric]) if point.metric in SHORT else point.metric
+        line = _(
+            "[shape {group}/{groups}: {hidden}] epoch {epoch}/{total}  median loss {loss:.4f}  best {metric} "
+            "{best:.4f}  elapsed {elapsed}  ETA {eta}"
+        ).format(
+            group=point.group + 1,
+            groups=point.n_groups,
+            hidden="-".join(map(str, point.hidden)),
+            epoch=point.epoch,
+            total=point.total_epochs,
+            loss=point.median_loss,
+            metric=metric,
+            best=point.best_metric,
+            elapsed=_duration(point.elapsed_s),
+            eta=_duration(point.eta_s),
         )
         if self.tty:
             self.stream.write("\r" + line.ljust(self.width) + ("\n" if last else ""))

@@ -56,7 +56,9 @@ def train(
     at log points, TensorBoard if asked, a progress bar, the whole folder at the end (``result.folder``).
     ``autosave``: the checkpoints alone, into a folder made by the caller (with ``keep``: made there)."""
     config = config or TrainConfig()
-    dataset = dataset or load_dataset(config)
+    if dataset is None:
+        dataset = load_dataset(config)
+        _say_roles(config, dataset)  # a file loaded here: its role table, as ``devicelab train`` prints it
     if keep is not None:
         from devicelab.training.session import keep_run
 
@@ -120,6 +122,15 @@ def run_training(
                 build = partial(build_workload, config, dataset)
             result = _run(config, dataset, build, choice, resume, callbacks, flag, autosave, fast_runner)
             return dataclasses.replace(result, cross_validation=folds.to_dict()) if folds else result
+
+
+def _say_roles(config: TrainConfig, dataset: Dataset) -> None:
+    """What was done to a file's columns, said before training (by one process of a torchrun job)."""
+    if config.quiet or dataset.source.get("kind") == "builtin" or not distributed.is_main():
+        return
+    from devicelab.data import file_report
+
+    print(file_report(dataset), flush=True)
 
 
 def _run_rank(

@@ -38,12 +38,25 @@ class SavedModel:
 
 
 @dataclass(frozen=True)
+class CellCounts:
+    """One feature column's cells that were not values the model saw: how predict filled them in."""
+
+    column: str
+    kind: str  # the column's kind in training: "numeric" | "datetime" | "text"
+    missing: int  # empty, a missing marker, or not readable as the column's kind: imputed as in training
+    unseen: int  # a category level the training rows did not have: encoded as "unknown"
+    median: float | None = None  # a numeric column's training median, which its missing cells get
+    missing_level: bool = False  # a category that had missing cells in training (they have their own level)
+
+
+@dataclass(frozen=True)
 class Predictions:
     frame: Frame  # the rows as read (every column as text)
     column: str  # the name of the prediction column
     values: list  # original labels (classification) or numbers (regression)
     confidence: np.ndarray | None  # softmax probability of the predicted class
     score: tuple[str, float] | None  # accuracy or RMSE when the rows carry the true target
+    cells: tuple[CellCounts, ...] = ()  # per feature column: cells imputed or of unseen levels
 
 
 def load_saved(run_dir: str | Path) -> SavedModel:
@@ -96,6 +109,7 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
         )
     prep = saved.preprocessor
     columns = {name: prep.prepare(name, frame.table.column(name), frame.decimal) for name in prep.inputs}
+    cells = tuple(count_cells(prep, name, columns[name]) for name in prep.inputs)
     (x,) = prep.encode(columns, [None])
     with torch.inference_mode():
         out = saved.model(torch.from_numpy(x))
@@ -109,12 +123,23 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
         confidence, ids = probabilities.max(dim=1)
         ids = ids.numpy()  # a CPU tensor: no device to wait for
         values = [saved.classes[i] for i in ids.tolist()]
-        return Predictions(frame, column, values, confidence.numpy(), _accuracy(saved, frame, ids))
+        return Predictions(frame, column, values, confidence.numpy(), _accuracy(saved, frame, ids), cells)
     values = out.squeeze(-1).double().numpy()  # a CPU tensor: no device to wait for
     if saved.target_scaler is not None:
         values = saved.target_scaler.inverse_transform(values)
     # a numpy array on the host: no device involved
-    return Predictions(frame, column, values.tolist(), None, _rmse(saved, frame, values))
+    return Predictions(frame, column, values.tolist(), None, _rmse(saved, frame, values), cells)
+
+
+def count_cells(prep: Preprocessor, name: str, prepared: pa.ChunkedArray) -> CellCounts:
+    """How many of a prepared column's cells are missing (imputed) or category levels unseen in training."""
+    kind = prep.kinds[name]
+    if kind == "text":
+        codes = prep.categories.codes(name, prepared)  # numpy on the host
+        missing, unseen = int(np.count_nonzero(codes == -2)), int(np.count_nonzero(codes == -1))
+        return CellCounts(name, kind, missing, unseen, missing_level=prep.categories.missing.get(name, False))
+    missing = pc.sum(pc.is_null(prepared, nan_is_null=True).cast(pa.int64())).as_py() or 0
+    return CellCounts(name, kind, missing, 0, prep.fill.medians.get(name) if kind == "numeric" else None)
 
 
 def _accuracy(saved: SavedModel, frame: Frame, ids: np.ndarray) -> tuple[str, float] | None:

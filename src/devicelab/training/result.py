@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from devicelab.data import Dataset
+from devicelab.data import Dataset, RoleTable
 from devicelab.training.config import TrainConfig
 from devicelab.training.device_choice import DeviceChoice
 
@@ -19,7 +19,7 @@ GAP_RATIO, GAP_MIN = 1.5, 0.05
 STATUSES = ("completed", "interrupted", "diverged", "early_stopped")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # the fields' repr is tens of KB (arrays, state): __repr__ below
 class RunResult:
     config: TrainConfig
     dataset: Dataset
@@ -65,6 +65,29 @@ class RunResult:
         if best is not None and self.status in ("completed", "early_stopped"):
             return next(dict(row) for row in self.metrics if row["epoch"] == best)
         return dict(self.metrics[-1]) if self.metrics else {}
+
+    @property
+    def roles(self) -> RoleTable:
+        """What was done to each column (printed: the role table, as a file run shows it)."""
+        return RoleTable(self.dataset.roles)
+
+    def __repr__(self) -> str:
+        """One screen: how the run went, on what data, its kept metrics, and where the rest is."""
+        d = self.dataset
+        kind = f"{len(d.classes)} classes" if d.classes is not None else "regression"
+        final = ", ".join(f"{k} {v:.4g}" for k, v in self.final.items() if k not in ("epoch", "elapsed_s"))
+        threads = f"{self.choice.threads} thread{'s' if self.choice.threads != 1 else ''}"
+        early = (self.early_stopping or {}).get("best_epoch")
+        lines = [
+            f"RunResult({self.status}: {self.epochs_done} of {self.config.epochs} epochs on {self.choice.device}"
+            f" ({threads}), {self.path} step, {self.wall_s:.2f} s)",
+            f"  data: {d.name} ({len(d.x_train)} train, {len(d.x_val)} validation, {len(d.x_test)} test rows; "
+            f"{d.n_features} inputs; {kind})",
+            f"  kept (epoch {self.final.get('epoch', '-')}{', best validation' if early else ''}): {final}",
+            f"  .roles ({len(d.roles)} columns), .metrics ({len(self.metrics)} log points), .losses "
+            f"({len(self.losses)} epochs), .model, .plot(), .save()",
+        ]
+        return "\n".join(lines)
 
     @property
     def us_per_epoch(self) -> float:

@@ -72,7 +72,10 @@ class Checkpoint:
         saved = self.preprocessing
         same_source = _source_key(saved.get("source", {})) == _source_key(dataset.source)
         same_columns = list(dataset.feature_names) == saved["feature_names"]
-        same_classes = (list(dataset.classes) if dataset.classes is not None else None) == saved["classes"]
+        classes = list(dataset.classes) if dataset.classes is not None else None
+        # a built-in set's run saved before its classes had names kept the ids 0, 1, 2...
+        ids = list(range(len(classes))) if classes and dataset.source.get("kind") == "builtin" else None
+        same_classes = saved["classes"] == classes or (ids is not None and saved["classes"] == ids)
         if not (same_source and same_columns and same_classes):
             raise UserError(
                 f"run {self.run_dir} was trained on other data ({_describe(saved.get('source', {}))}), "
