@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from devicelab.commands._options import add_tensorboard_option
+from devicelab.commands._user_model import add_model_options, user_model, with_model
 from devicelab.commands._workload import add_workload_arguments, config_from_args, options_fixed_by_run
 from devicelab.errors import UserError
 from devicelab.i18n.labels import device_label
@@ -15,7 +16,8 @@ DESCRIPTION = """\
 Train an MLP on a built-in toy set or your CSV, on the device that is fastest for it. With no options
 this is the lesson's seed workload: Iris, 80/20 split (seed 42), MinMax scaling, MLP 4-10-3, SGD lr 0.01,
 full batch, 20000 epochs. The loss of every epoch stays on the device and is read only at log points.
-Where it applies (devicelab's MLP on a CPU or a CUDA GPU), a fast path runs the same arithmetic with
+With --model FILE.py:Class it trains your own torch.nn.Module the same way.
+Where it applies (an MLP, found by tracing the model, on a CPU or a CUDA GPU), a fast path runs the same arithmetic with
 less overhead: a fused CPU kernel, or the whole step captured in a CUDA graph (see --fast).
 Writes a run folder (config, hardware, metrics.csv, losses.npy, summary.json, loss.png, model.safetensors).
 Ctrl-C (or SIGTERM) stops at an epoch boundary and saves a resumable run.
@@ -33,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_workload_arguments(parser, resumable=True)
+    add_model_options(parser)
     running = parser.add_argument_group("running")
     running.add_argument(
         "--device",
@@ -141,6 +144,9 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
 
         print(f"{describe_rows(dataset)}\n{role_table(dataset.roles)}\n", flush=True)
     check_runs_dir(config.runs_dir)  # before training, so a run is not trained only to be lost
+    user = user_model(
+        config, dataset, checkpoint.run_dir if checkpoint else None
+    )  # --model: the user's module
     from devicelab.report.progress import ProgressBar
     from devicelab.training.callbacks import CallbackList, Callbacks
     from devicelab.training.interrupt import stop_on_sigint
@@ -168,7 +174,13 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         noted = lambda folder: remember(config.runs_dir, folder)  # noqa: E731
         autosave = Autosave(folder, every_s=every, on_first_save=noted) if main else None
         result = train(
-            config, dataset=dataset, resume=checkpoint, callbacks=callbacks, stop=stop, autosave=autosave
+            config,
+            dataset=dataset,
+            resume=checkpoint,
+            callbacks=callbacks,
+            stop=stop,
+            autosave=autosave,
+            model=user,
         )
         if not main:
             return 0
@@ -289,13 +301,13 @@ def _config(args: argparse.Namespace):
     resume = args.resume or folder_to_continue(args.runs_dir or "runs")
     if not resume:
         defaults = {"log_every": 100, "runs_dir": args.runs_dir or "runs"}
-        return config_from_args(
-            args, **{**defaults, **{k: v for k, v in running.items() if v is not None}}
-        ), None
+        config = config_from_args(args, **{**defaults, **{k: v for k, v in running.items() if v is not None}})
+        return with_model(config, args), None
     from devicelab.training.resume import load_checkpoint
 
     checkpoint = load_checkpoint(resume)
     _check_same_data(args, checkpoint)
+    _check_same_model(args, checkpoint)
     _check_nothing_fixed_is_changed(args, checkpoint)
     folder = Path(resume)
     config = checkpoint.config_for(
@@ -310,6 +322,19 @@ def _config(args: argparse.Namespace):
         name=args.name or f"{folder.resolve().name}-resumed",
     )
     return config, checkpoint
+
+
+def _check_same_model(args: argparse.Namespace, checkpoint) -> None:
+    """--model with --resume must name the run's own model (it continues from the run's source)."""
+    saved = checkpoint.config.extra.get("model") or {}
+    if args.model and with_model(checkpoint.config, args).extra["model"] != saved:
+        trained = (
+            f"{saved.get('path') or saved.get('module')}:{saved.get('name')}" if saved else "devicelab's MLP"
+        )
+        raise UserError(
+            f"run {checkpoint.run_dir} trained {trained}, not --model {args.model}",
+            hint="leave --model out to continue the run with its own model, or start a new run",
+        )
 
 
 def _check_nothing_fixed_is_changed(args: argparse.Namespace, checkpoint) -> None:

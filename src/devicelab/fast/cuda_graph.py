@@ -38,8 +38,8 @@ import torch
 from torch import nn
 
 from devicelab.fast.graph_optim import OptimHyper, adam_foreach, adam_per_tensor, adam_table, sgd_update
+from devicelab.fast.match import match_mlp
 from devicelab.fast.plan import SGD, _has_hooks, _optimizer
-from devicelab.models import MLP
 from devicelab.training.config import TrainConfig
 from devicelab.training.runner import Runner
 from devicelab.training.setup import _FlatMSE
@@ -115,14 +115,11 @@ class GraphPlan(OptimHyper):
 def graph_plan(work: Workload, config: TrainConfig) -> tuple[GraphPlan | None, str]:
     """What a capture of ``work``'s step would hold, or (None, why it cannot), on any device."""
     model = work.model
-    if type(model) is not MLP:  # any other module may branch on its data or sync inside forward
-        return (
-            None,
-            f"the model is a {type(model).__name__}, not devicelab's MLP (whose forward has no branches)",
-        )
-    if model.spec.get("dropout", 0.0) > 0 or any(isinstance(m, nn.Dropout) for m in model):
-        # (a graph can draw random numbers from a registered generator; not done here yet)
-        return None, "dropout draws random numbers, which the captured step does not do yet"
+    # traced, not by type: an MLP's forward has no branches on its data and no syncs, so it can be captured
+    # (dropout is no MLP: a graph could draw from a registered generator; not done here yet)
+    match = match_mlp(model)
+    if isinstance(match, str):
+        return None, f"{match}, so it is not captured (only an MLP's step is)"
     if _has_hooks(model):
         return None, "the model has hooks, which may run host code the graph would freeze"
     if type(work.loss_fn) not in (nn.CrossEntropyLoss, _FlatMSE):
@@ -139,8 +136,7 @@ def graph_plan(work: Workload, config: TrainConfig) -> tuple[GraphPlan | None, s
             f"(at most {MAX_STEPS_PER_EPOCH}; use a larger --batch-size)"
         )
     k = _epochs_per_graph(steps_per_epoch, config.log_every, work.losses.numel())
-    linears = [m for m in model if isinstance(m, nn.Linear)]
-    flops = 6.0 * batch * sum(m.in_features * m.out_features for m in linears)
+    flops = 6.0 * batch * sum(m.in_features * m.out_features for m in match.linears)
     return GraphPlan(
         batch_size=batch, steps_per_epoch=steps_per_epoch, epochs_per_graph=k, step_flops=flops, **hyper
     ), ""
@@ -172,7 +168,7 @@ def cuda_graph_runner(
     plan, why = graph_plan(work, config)
     if plan is None:
         return None, why
-    n_layers = sum(isinstance(m, nn.Linear) for m in work.model)
+    n_layers = sum(isinstance(m, nn.Linear) for m in work.model.modules())
     sms = torch.cuda.get_device_properties(work.device).multi_processor_count
     if config.fast != "on" and not capture_pays(plan.step_flops, n_layers, sms):  # --fast on: capture anyway
         return None, (

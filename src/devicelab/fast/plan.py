@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from devicelab.models import MLP
+from devicelab.fast.match import MlpMatch, match_mlp
 from devicelab.training.config import TrainConfig
 from devicelab.training.setup import _FlatMSE
 from devicelab.training.workload import Workload
 
 # codes of devicelab.fast.kernel (kept equal there; not imported, so this module does not load numba)
-ACTIVATIONS = {nn.ReLU: 0, nn.GELU: 1, nn.Tanh: 2}
+ACTIVATIONS = {"relu": 0, "gelu": 1, "tanh": 2}
 CROSS_ENTROPY, MSE = 0, 1
 SGD, ADAM, ADAMW = 0, 1, 2
 
@@ -54,13 +54,12 @@ def plan_for(work: Workload, config: TrainConfig) -> tuple[KernelPlan | None, st
     if work.device.type != "cpu":
         return None, f"the fused kernel runs on the CPU, not {work.device}"
     model = work.model
-    if type(model) is not MLP:
-        return None, f"the model is a {type(model).__name__}, not devicelab's MLP"
-    if model.spec.get("dropout", 0.0) > 0 or any(isinstance(m, nn.Dropout) for m in model):
-        return None, "the fused kernel has no dropout"
+    match = match_mlp(model)  # traced, not by type: the user's own MLP class is one too
+    if isinstance(match, str):
+        return None, f"{match}, so it is no MLP for the fused kernel"
     if _has_hooks(model):
         return None, "the model has hooks, which the fused kernel would skip"
-    widths, activation, why = _layers(model)
+    widths, activation, why = _layers(model, match)
     if widths is None:
         return None, why
     loss, why = _loss(work.loss_fn, widths[-1])
@@ -99,19 +98,18 @@ def _has_hooks(model: nn.Module) -> bool:
     return any(getattr(p, "_backward_hooks", None) for p in model.parameters())
 
 
-def _layers(model: MLP) -> tuple[tuple[int, ...] | None, int, str]:
-    """(widths, activation code, "") from the module list, or (None, 0, why)."""
-    modules = list(model)
-    linears, activations = modules[0::2], modules[1::2]
-    if len(modules) % 2 != 1 or not all(type(m) is nn.Linear and m.bias is not None for m in linears):
-        return None, 0, "the MLP's layers are not Linear/activation pairs"
-    kinds = {type(m) for m in activations}
-    if len(kinds) > 1 or not kinds <= set(ACTIVATIONS):
-        return None, 0, f"activation {', '.join(sorted(k.__name__ for k in kinds))} is not fused"
-    if any(isinstance(m, nn.GELU) and m.approximate != "none" for m in activations):
-        return None, 0, "only the exact (erf) GELU is fused"
-    widths = (linears[0].in_features, *(m.out_features for m in linears))
-    return widths, ACTIVATIONS[kinds.pop()] if kinds else 0, ""
+def _layers(model: nn.Module, match: MlpMatch) -> tuple[tuple[int, ...] | None, int, str]:
+    """(widths, activation code, "") of a traced MLP, or (None, 0, why the kernel cannot take it)."""
+    if not all(match.biases):
+        return None, 0, "a Linear layer without a bias is not fused"
+    if len(set(match.activations)) > 1:
+        return None, 0, f"mixed activations ({', '.join(match.activations)}) are not fused"
+    # the kernel's flat layout: each layer's weight then bias, in the order the forward runs them
+    order = [t for m in match.linears for t in (m.weight, m.bias)]
+    params = list(model.parameters())
+    if len(order) != len(params) or any(a is not b for a, b in zip(order, params, strict=False)):
+        return None, 0, "the parameters are not the Linear layers' in the order the forward calls them"
+    return match.widths, ACTIVATIONS[match.activation] if match.activations else 0, ""
 
 
 def _loss(loss_fn: nn.Module, n_outputs: int) -> tuple[int | None, str]:

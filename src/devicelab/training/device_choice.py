@@ -56,17 +56,18 @@ TimeEpoch = Callable[[TrainConfig, Dataset, torch.device, int], float]
 FAST_CHUNK = 20
 
 
-def time_epoch(config: TrainConfig, dataset: Dataset, device: torch.device, threads: int) -> float:
+def time_epoch(config: TrainConfig, dataset: Dataset, device: torch.device, threads: int, user=None) -> float:
     """Median seconds per epoch of this workload on ``device`` with ``threads`` CPU threads, run the way
     ``devicelab train`` would run it there (its fast path where one applies, else the eager step). A
-    throwaway model: the real one is built afterwards from the seed, so timing changes no result."""
+    throwaway model: the real one is built afterwards from the seed, so timing changes no result. ``user``:
+    a copy of the user's module (``UserModel.copy()``) to time instead of devicelab's MLP."""
     from devicelab.training.runner import select_runner
     from devicelab.training.workload import build_workload
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        work = build_workload(config, dataset, device, n_epochs=FAST_CHUNK)
+        work = build_workload(config, dataset, device, n_epochs=FAST_CHUNK, user=user)
         runner, _ = select_runner(work, config)
         chunk = 1 if runner.name == "eager" else FAST_CHUNK
         sync = sync_fn(device)
@@ -83,7 +84,7 @@ def _never() -> bool:
     return False
 
 
-def cpu_kernel_applies(config: TrainConfig, dataset: Dataset) -> bool:
+def cpu_kernel_applies(config: TrainConfig, dataset: Dataset, user=None) -> bool:
     """Would ``devicelab train`` run this workload on the CPU in the fused (one-thread) kernel? Decided from
     the shape alone (``devicelab.fast.plan``), without compiling anything."""
     from devicelab.fast.plan import plan_for
@@ -91,7 +92,7 @@ def cpu_kernel_applies(config: TrainConfig, dataset: Dataset) -> bool:
 
     if config.fast == "off" or importlib.util.find_spec("numba") is None:
         return False
-    plan, _ = plan_for(build_workload(config, dataset, torch.device("cpu"), 1), config)
+    plan, _ = plan_for(build_workload(config, dataset, torch.device("cpu"), 1, user=user), config)
     return plan is not None
 
 

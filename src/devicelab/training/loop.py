@@ -17,13 +17,15 @@ from devicelab.training import distributed
 from devicelab.training.autosave import Autosave
 from devicelab.training.callbacks import Callbacks, StartInfo
 from devicelab.training.config import TrainConfig, early_stop_patience
-from devicelab.training.device_choice import DeviceChoice, choose_device
+from devicelab.training.device_choice import DeviceChoice, choose_device, cpu_kernel_applies, time_epoch
 from devicelab.training.early_stop import EarlyStopping
 from devicelab.training.interrupt import StopFlag, stop_on_sigint
 from devicelab.training.recorder import Recorder
 from devicelab.training.result import RunResult
 from devicelab.training.resume import Checkpoint
 from devicelab.training.runner import select_runner
+from devicelab.training.user_check import check_user_model
+from devicelab.training.user_model import UserModel
 from devicelab.training.workload import build_workload
 
 
@@ -35,16 +37,20 @@ def train(
     callbacks: Callbacks | None = None,
     stop: StopFlag | None = None,
     autosave: Autosave | None = None,
+    model: UserModel | None = None,
 ) -> RunResult:
     """Train as ``config`` says (default: the seed workload) and return the result; nothing is written
     until ``result.save()``. ``dataset``: already loaded from ``config`` (default: load it here). Ctrl-C stops at an epoch boundary with ``status == "interrupted"``; a NaN or
     infinite loss stops with ``status == "diverged"`` and the last good weights. Raises UserError on bad
     input. ``autosave``: write the folder's first files now and a resumable checkpoint at log points
-    (what ``devicelab train`` does, so that a killed run can be resumed)."""
+    (what ``devicelab train`` does, so that a killed run can be resumed). ``model``: the user's own module
+    (``devicelab.fit``, ``train --model``) instead of devicelab's MLP, trained in place."""
     config = config or TrainConfig()
     dataset = dataset or load_dataset(config)
     if resume:
         resume.check_dataset(dataset)
+    if model is not None:  # a module that does not fit the data fails here, in one line
+        check_user_model(model.module, dataset, config.device, model.loss_fn)
     callbacks = callbacks or Callbacks()
     threads_before = torch.get_num_threads()
     with stop_on_sigint(stop) as flag:
@@ -52,21 +58,32 @@ def train(
             if distributed.launched():  # under torchrun: every rank alike, no timing
                 choice = distributed.device_choice(config)
             else:
-                choice = resume.device_choice(config) if resume else choose_device(config, dataset)
+                choice = resume.device_choice(config) if resume else _choose(config, dataset, model)
             torch.set_num_threads(choice.threads)
             if distributed.launched():
-                return _run_rank(config, dataset, choice, resume, callbacks, flag, autosave)
-            return _run(config, dataset, choice, resume, callbacks, flag, autosave)
+                return _run_rank(config, dataset, choice, resume, callbacks, flag, autosave, model)
+            return _run(config, dataset, choice, resume, callbacks, flag, autosave, model)
         finally:
             torch.set_num_threads(threads_before)
 
 
-def _run_rank(config, dataset, choice: DeviceChoice, resume, callbacks, flag, autosave) -> RunResult:
+def _choose(config: TrainConfig, dataset: Dataset, user: UserModel | None) -> DeviceChoice:
+    """``choose_device``, timing copies of the user's module when there is one."""
+    if user is None:
+        return choose_device(config, dataset)
+    timer = lambda c, d, device, threads: time_epoch(c, d, device, threads, user=user.copy())  # noqa: E731
+    kernel = lambda c, d: cpu_kernel_applies(c, d, user=user.copy())  # noqa: E731
+    return choose_device(config, dataset, timer=timer, one_thread_kernel=kernel)
+
+
+def _run_rank(
+    config, dataset, choice: DeviceChoice, resume, callbacks, flag, autosave, user=None
+) -> RunResult:
     """This rank's part of a torchrun job, inside its process group. A collective that fails because
     another rank died ends the run with one line saying where the last checkpoint is (rank 0 writes it)."""
     with distributed.session(choice.device):
         try:
-            return _run(config, dataset, choice, resume, callbacks, flag, autosave)
+            return _run(config, dataset, choice, resume, callbacks, flag, autosave, user)
         except (RuntimeError, torch.distributed.DistError) as error:
             if not distributed.is_rank_failure(error):
                 raise
@@ -75,11 +92,11 @@ def _run_rank(config, dataset, choice: DeviceChoice, resume, callbacks, flag, au
 
 
 def _run(
-    config, dataset, choice: DeviceChoice, resume, callbacks: Callbacks, flag: StopFlag, autosave
+    config, dataset, choice: DeviceChoice, resume, callbacks: Callbacks, flag: StopFlag, autosave, user=None
 ) -> RunResult:
     total = config.epochs
     # rows too large for the device's free memory are streamed from host memory (training/stream.py)
-    work = build_workload(config, dataset, torch.device(choice.device), total, data="auto")
+    work = build_workload(config, dataset, torch.device(choice.device), total, data="auto", user=user)
     start = resume.restore(work) if resume else 0
     ddp = distributed.launched()
     if ddp:  # after the restore: DDP starts every rank from rank 0's (restored) weights

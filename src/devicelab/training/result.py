@@ -48,6 +48,7 @@ class RunResult:
     data_mode: str = "device"  # "device" (rows copied there once) or "streamed" (from host memory)
     data_reason: str = ""  # why that mode (the rows' size against the device's free memory)
     world_size: int = 1  # processes that trained it together (torchrun + DDP)
+    folder: Path | None = None  # the run folder, when devicelab.fit was asked to write one (runs_dir=)
 
     @property
     def final(self) -> dict:

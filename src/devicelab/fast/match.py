@@ -1,0 +1,138 @@
+"""Is this module an MLP? Decided by tracing it (``torch.fx.symbolic_trace``), not by its type.
+
+A module whose traced graph is one input through a chain of ``nn.Linear`` layers with one of the
+activations the fast paths know between them (as modules, ``F.relu``/``torch.relu`` calls or
+``x.relu()`` methods) is an MLP, whatever its class: the lesson's own ``class MLP(nn.Module)``, an
+``nn.Sequential``, devicelab's ``MLP``. ``match_mlp(model)`` returns the layers (``MlpMatch``) or the one
+reason it is not one (a convolution, a normalisation, dropout, branching on data that fx cannot trace).
+Tracing also proves the forward has no data-dependent control flow, which a captured step needs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# activation name -> the module types, functions and tensor methods that compute it
+_MODULES: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.GELU: "gelu", nn.Tanh: "tanh"}
+_FUNCTIONS = {F.relu: "relu", torch.relu: "relu", F.gelu: "gelu", torch.tanh: "tanh", F.tanh: "tanh"}
+_METHODS = {"relu": "relu", "tanh": "tanh"}
+# layers that are no MLP, named in the reason (the first one found)
+_NAMED = {
+    nn.modules.dropout._DropoutNd: "dropout (the fused step draws no random numbers)",
+    nn.modules.conv._ConvNd: "a convolution",
+    nn.modules.batchnorm._BatchNorm: "batch normalisation",
+    nn.LayerNorm: "layer normalisation",
+    nn.Embedding: "an embedding",
+    nn.RNNBase: "a recurrent layer",
+}
+
+
+@dataclass(frozen=True)
+class MlpMatch:
+    """The chain a traced module computes: ``Linear → activation → ... → Linear``."""
+
+    widths: tuple[int, ...]  # n_inputs, hidden..., n_outputs
+    activations: tuple[str, ...]  # one per hidden layer: "relu", "gelu" or "tanh"
+    biases: tuple[bool, ...]  # one per Linear: it has a bias
+    linears: tuple[nn.Linear, ...]  # in the order the forward calls them
+
+    @property
+    def activation(self) -> str | None:
+        """The one activation of every hidden layer, or None when they differ (or there is none)."""
+        return self.activations[0] if len(set(self.activations)) == 1 else None
+
+
+def match_mlp(model: nn.Module) -> MlpMatch | str:
+    """The MLP ``model`` computes, or why it is not one (a short phrase for the ``step:`` line)."""
+    named = _named_layer(model)
+    if named:
+        return f"the model has {named}"
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception as error:  # TraceError, a Proxy in an if, a call fx cannot follow
+        first = (str(error).strip().splitlines() or [""])[0][:90]
+        return f"torch.fx cannot trace its forward, which may branch on the data ({type(error).__name__}: {first})"
+    return _chain(model, list(graph.nodes))
+
+
+def _named_layer(model: nn.Module) -> str:
+    for module in model.modules():
+        for kind, what in _NAMED.items():
+            if isinstance(module, kind):
+                return what
+    return ""
+
+
+def _chain(model: nn.Module, nodes: list[torch.fx.Node]) -> MlpMatch | str:
+    """Walk the graph: every node must consume the one before it, as a Linear or an activation."""
+    inputs = [n for n in nodes if n.op == "placeholder"]
+    if len(inputs) != 1:
+        return f"its forward takes {len(inputs)} inputs, not one tensor"
+    linears: list[nn.Linear] = []
+    activations: list[str] = []
+    pending: str | None = None  # the activation after the last Linear, not yet followed by one
+    previous = inputs[0]
+    for node in nodes:
+        if node.op == "placeholder":
+            continue
+        if node.op == "output":
+            if node.args[0] is not previous:
+                return "its output is not the last layer's"
+            break
+        if node.args[:1] != (previous,) or any(isinstance(a, torch.fx.Node) for a in _rest(node)):
+            return "its forward is not one chain of layers (a branch, a skip connection or a reshape)"
+        kind = _kind(model, node)
+        if isinstance(kind, nn.Linear):
+            if linears and pending is None:
+                return "two Linear layers follow each other without an activation"
+            if pending is not None:
+                activations.append(pending)
+            linears.append(kind)
+            pending = None
+        elif kind in ("relu", "gelu", "tanh"):
+            if not linears or pending is not None:
+                return "an activation that does not follow a Linear layer"
+            pending = kind
+        else:
+            return kind  # the reason
+        previous = node
+    if not linears or pending is not None:
+        return "it does not end in a Linear layer"
+    widths = (linears[0].in_features, *(m.out_features for m in linears))
+    if any(a.out_features != b.in_features for a, b in itertools.pairwise(linears)):
+        return "its Linear layers' widths do not chain"
+    return MlpMatch(widths, tuple(activations), tuple(m.bias is not None for m in linears), tuple(linears))
+
+
+def _rest(node: torch.fx.Node) -> list:
+    return [*node.args[1:], *node.kwargs.values()]
+
+
+def _kind(model: nn.Module, node: torch.fx.Node) -> nn.Linear | str:
+    """A Linear module, an activation's name, or the reason the node is neither."""
+    if node.op == "call_module":
+        module = model.get_submodule(str(node.target))
+        if type(module) is nn.Linear:
+            return module
+        if type(module) is nn.GELU and module.approximate != "none":
+            return "only the exact (erf) GELU is fused"
+        name = _MODULES.get(type(module))
+        return name or f"{type(module).__name__} is not a layer the fused step knows"
+    if node.op == "call_function":
+        name = _FUNCTIONS.get(node.target)
+        if name == "gelu" and node.kwargs.get("approximate", "none") != "none":
+            return "only the exact (erf) GELU is fused"
+        if name:
+            return name
+        if node.target in (operator.getitem, torch.flatten):
+            return "its forward indexes or reshapes the data"
+        return f"its forward calls {getattr(node.target, '__name__', node.target)}, which the fused step does not know"
+    if node.op == "call_method" and node.target in _METHODS:
+        return _METHODS[str(node.target)]
+    return f"its forward does {node.op} {node.target}, which the fused step does not know"
