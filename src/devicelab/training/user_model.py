@@ -174,7 +174,10 @@ def _import_file(source: dict, run_dir: Path | None):
             f"the model's source {source['path']} is gone and the run folder has no copy of it",
             hint="put the file back, or train again",
         )
-    spec = importlib.util.spec_from_file_location(f"devicelab_user_model_{_sha(path)[:12]}", path)
+    key = f"devicelab_user_model_{_sha(path)[:16]}"
+    if key in sys.modules:  # loaded once: every model built from it is of one class (vmap needs that)
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, path)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(Path(source["path"]).parent))  # its own imports, as `python FILE.py` finds them
     try:
@@ -187,6 +190,7 @@ def _import_file(source: dict, run_dir: Path | None):
         ) from None
     finally:
         sys.path.remove(str(Path(source["path"]).parent))
+    sys.modules[key] = module  # (also what pickling and torch.func's deep copies look the class up by)
     return module
 
 
