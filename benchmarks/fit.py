@@ -11,9 +11,9 @@ Parts:
   cnn     a small CNN on the 8×8 digits (1797 rows, mini-batches of 64, SGD 0.05): a plain eager loop
           (randperm, index, step, loss.item() every step) vs devicelab.fit (eager, sync-free); skorch's
           NeuralNetClassifier beside them when it is installed.
-  sweep   64 seeds of a small CNN on 256 digits rows (full batch, SGD): torch.func (stack_module_state +
-          vmap over functional_call, devicelab.sweep.func_models.FuncModels) vs the same models one by one
-          (LoopModels); per model-epoch.
+  sweep   64 seeds of a small CNN on 32 and on 256 digits rows (full batch, SGD): torch.func
+          (stack_module_state + vmap over functional_call, devicelab.sweep.func_models.FuncModels) vs the
+          same models one by one (LoopModels); per model-epoch.
 """
 
 from __future__ import annotations
@@ -140,11 +140,13 @@ def cnn_part(epochs: int, repeats: int) -> tuple[str, dict[str, list[float]], di
     )
 
 
-def sweep_part(epochs: int, repeats: int, n_models: int = 64) -> tuple[str, dict[str, list[float]], dict]:
+def sweep_part(
+    epochs: int, repeats: int, rows: int, n_models: int = 64
+) -> tuple[str, dict[str, list[float]], dict]:
     from devicelab.sweep.func_models import FuncModels, LoopModels, vmap_reason
     from devicelab.training.config import TrainConfig
 
-    x, y = digits(256)
+    x, y = digits(rows)
     config = TrainConfig(epochs=epochs, hidden=(), lr=0.05, device="cpu")
     times: dict[str, list[float]] = {"one by one": [], "torch.func vmap": []}
 
@@ -167,7 +169,7 @@ def sweep_part(epochs: int, repeats: int, n_models: int = 64) -> tuple[str, dict
             if i:
                 times[name].append(seconds / (epochs * n_models))
     return (
-        f"{n_models} seeds of a small CNN, 256 digits rows, full batch, {epochs} epochs, s per model-epoch",
+        f"{n_models} seeds of a small CNN, {rows} digits rows, full batch, {epochs} epochs, s per model-epoch",
         times,
         notes,
     )
@@ -202,11 +204,16 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)  # one CPU thread for every row (what devicelab picks on a small shared CPU)
     print(f"torch {torch.__version__}, 1 CPU thread, {args.repeats} repeats after a warm-up round")
-    parts = {"lesson": (lesson_part, 5000), "cnn": (cnn_part, 5), "sweep": (sweep_part, 5)}
+    parts = [
+        ("lesson", lesson_part, 5000, {}),
+        ("cnn", cnn_part, 5, {}),
+        ("sweep", sweep_part, 5, {"rows": 32}),  # a step of little arithmetic: launch overhead decides
+        ("sweep", sweep_part, 5, {"rows": 256}),  # more arithmetic a step: vmap saves only the overhead
+    ]
     results = []
-    for name, (part, default_epochs) in parts.items():
+    for name, part, default_epochs, kwargs in parts:
         if args.part in ("all", name):
-            results.append(report(*part(args.epochs or default_epochs, args.repeats)))
+            results.append(report(*part(args.epochs or default_epochs, args.repeats, **kwargs)))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     return 0
