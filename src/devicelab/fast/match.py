@@ -18,18 +18,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from devicelab.i18n import N_
+
 # activation name -> the module types, functions and tensor methods that compute it
 _MODULES: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.GELU: "gelu", nn.Tanh: "tanh"}
 _FUNCTIONS = {F.relu: "relu", torch.relu: "relu", F.gelu: "gelu", torch.tanh: "tanh", F.tanh: "tanh"}
 _METHODS = {"relu": "relu", "tanh": "tanh"}
 # layers that are no MLP, named in the reason (the first one found)
 _NAMED = {
-    nn.modules.dropout._DropoutNd: "dropout (the fused step draws no random numbers)",
-    nn.modules.conv._ConvNd: "a convolution",
-    nn.modules.batchnorm._BatchNorm: "batch normalisation",
-    nn.LayerNorm: "layer normalisation",
-    nn.Embedding: "an embedding",
-    nn.RNNBase: "a recurrent layer",
+    nn.modules.dropout._DropoutNd: N_("dropout (the fused step draws no random numbers)"),
+    nn.modules.conv._ConvNd: N_("a convolution"),
+    nn.modules.batchnorm._BatchNorm: N_("batch normalisation"),
+    nn.LayerNorm: N_("layer normalisation"),
+    nn.Embedding: N_("an embedding"),
+    nn.RNNBase: N_("a recurrent layer"),
 }
 
 
