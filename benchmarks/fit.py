@@ -198,14 +198,14 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--part", choices=("all", "lesson", "cnn", "sweep"), default="all")
-    parser.add_argument("--epochs", type=int, help="default: lesson 5000, cnn 5, sweep 5")
+    parser.add_argument("--epochs", type=int, help="default: lesson 20000, cnn 5, sweep 5")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one CPU thread for every row (what devicelab picks on a small shared CPU)
     print(f"torch {torch.__version__}, 1 CPU thread, {args.repeats} repeats after a warm-up round")
     parts = [
-        ("lesson", lesson_part, 5000, {}),
+        ("lesson", lesson_part, 20000, {}),
         ("cnn", cnn_part, 5, {}),
         ("sweep", sweep_part, 5, {"rows": 32}),  # a step of little arithmetic: launch overhead decides
         ("sweep", sweep_part, 5, {"rows": 256}),  # more arithmetic a step: vmap saves only the overhead

@@ -365,6 +365,11 @@ def _check_same_data(args: argparse.Namespace, checkpoint) -> None:
     """--dataset/--data given with --resume must name the run's kind of data (a CSV given for a CSV run
     may live at another path: its contents are compared once it is read); a CSV run's file must exist."""
     saved = checkpoint.config
+    if checkpoint.preprocessing.get("source", {}).get("kind") == "arrays":
+        raise UserError(
+            f"run {checkpoint.run_dir} was trained by devicelab.fit on arrays, which a run folder does not keep",
+            hint="train it further in Python: devicelab.fit(model, X, y, ...) with the model loaded from the run",
+        )
     saved_path = checkpoint.preprocessing.get("source", {}).get("path")
     asked_csv = args.data is not None and saved_path is None
     asked_set = args.dataset is not None and (saved.data is not None or args.dataset != saved.dataset)
