@@ -16,7 +16,7 @@ import devicelab
 from devicelab.fast.match import MlpMatch, match_mlp
 from seed_lesson import MLP, lesson_data, lesson_model, lesson_train
 
-EPOCHS = 300
+EPOCHS = 200
 
 
 class Functional(nn.Module):
@@ -225,7 +225,7 @@ def test_bad_input_is_one_user_error():
         devicelab.fit(MLP(), X, y, optimizer=torch.optim.SGD(MLP().parameters(), lr=0.1), epochs=5)
 
 
-def test_a_run_folder_records_the_class_and_rebuilds_it(tmp_path):
+def test_a_run_folder_records_the_class_and_rebuilds_it(tmp_path, capsys):
     from devicelab.training.predict import load_saved
 
     X, y, X_test, y_test = lesson_data("cpu")
@@ -238,6 +238,11 @@ def test_a_run_folder_records_the_class_and_rebuilds_it(tmp_path):
     assert type(saved.model).__name__ == "MLP"
     for mine, theirs in zip(saved.model.parameters(), model.parameters(), strict=True):
         torch.testing.assert_close(mine, theirs)
+
+    from devicelab.cli import main
+
+    assert main(["train", "--resume", str(result.folder), "--epochs", "200"]) == 2  # the arrays are not kept
+    assert "trained by devicelab.fit on arrays" in capsys.readouterr().err
 
     unknown = devicelab.fit(lesson_model("cpu"), X, y, epochs=100, runs_dir=tmp_path)  # no model_args
     with pytest.raises(devicelab.UserError, match="arguments are unknown"):

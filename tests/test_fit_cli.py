@@ -142,3 +142,18 @@ class _Done:
 
     def __init__(self, stderr: str) -> None:
         self.stderr = stderr
+
+
+def test_a_factory_in_a_package_of_the_current_folder(tmp_path, monkeypatch, capsys):
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text(
+        "import torch.nn as nn\n\n\ndef make(width=10):\n"
+        "    return nn.Sequential(nn.Linear(4, width), nn.Tanh(), nn.Linear(width, 3))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--model", "mypkg.models:make", "--model-args", '{"width": 6}', "--epochs", "50"]
+    assert main([*argv, "--log-every", "50", "--quiet", "--name", "pkg"]) == 0
+    assert "fused numba kernel (MLP 4-6-3" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "pkg" / "model_source.py").read_text() == (package / "models.py").read_text()

@@ -16,7 +16,7 @@ from devicelab.sweep.run import run_sweep
 from devicelab.training.config import TrainConfig
 from devicelab.training.user_model import record
 
-MODULES = '''
+MODULES = """
 import torch
 import torch.nn as nn
 
@@ -33,9 +33,9 @@ class Net(nn.Module):
 
 class Reads(Net):  # reads a value to the host in its forward: vmap cannot batch it
     def forward(self, x):
-        scale = 1.0 if float(self.fc1.weight.abs().max()) >= 0 else 2.0
+        scale = 1.0 if float(self.fc1.weight.detach().abs().max()) >= 0 else 2.0
         return self.fc2(torch.tanh(self.fc1(x))) * scale
-'''
+"""
 
 
 @pytest.fixture(autouse=True)

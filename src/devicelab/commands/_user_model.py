@@ -52,3 +52,24 @@ def user_model(config, dataset, run_dir: str | Path | None = None):
     module = build(source, Path(run_dir) if run_dir else None)
     check_user_model(module, dataset, config.device, None)
     return UserModel(module, source=source)
+
+
+def check_same_model(args: argparse.Namespace, checkpoint) -> None:
+    """--model with --resume must name the run's own model (it continues from the run's source); a
+    ``devicelab.fit`` run cannot be resumed here (its arrays are not in the run folder)."""
+    from devicelab.errors import UserError
+
+    if checkpoint.preprocessing.get("source", {}).get("kind") == "arrays":
+        raise UserError(
+            f"run {checkpoint.run_dir} was trained by devicelab.fit on arrays, which a run folder does not keep",
+            hint="train it further in Python: devicelab.fit(model, X, y, ...) with the model loaded from the run",
+        )
+    saved = checkpoint.config.extra.get("model") or {}
+    if args.model and with_model(checkpoint.config, args).extra["model"] != saved:
+        trained = (
+            f"{saved.get('path') or saved.get('module')}:{saved.get('name')}" if saved else "devicelab's MLP"
+        )
+        raise UserError(
+            f"run {checkpoint.run_dir} trained {trained}, not --model {args.model}",
+            hint="leave --model out to continue the run with its own model, or start a new run",
+        )

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from devicelab.commands._options import add_tensorboard_option
-from devicelab.commands._user_model import add_model_options, user_model, with_model
+from devicelab.commands._user_model import add_model_options, check_same_model, user_model, with_model
 from devicelab.commands._workload import add_workload_arguments, config_from_args, options_fixed_by_run
 from devicelab.errors import UserError
 from devicelab.i18n.labels import device_label
@@ -307,7 +307,7 @@ def _config(args: argparse.Namespace):
 
     checkpoint = load_checkpoint(resume)
     _check_same_data(args, checkpoint)
-    _check_same_model(args, checkpoint)
+    check_same_model(args, checkpoint)  # and a devicelab.fit run (its arrays are not kept) is refused
     _check_nothing_fixed_is_changed(args, checkpoint)
     folder = Path(resume)
     config = checkpoint.config_for(
@@ -322,19 +322,6 @@ def _config(args: argparse.Namespace):
         name=args.name or f"{folder.resolve().name}-resumed",
     )
     return config, checkpoint
-
-
-def _check_same_model(args: argparse.Namespace, checkpoint) -> None:
-    """--model with --resume must name the run's own model (it continues from the run's source)."""
-    saved = checkpoint.config.extra.get("model") or {}
-    if args.model and with_model(checkpoint.config, args).extra["model"] != saved:
-        trained = (
-            f"{saved.get('path') or saved.get('module')}:{saved.get('name')}" if saved else "devicelab's MLP"
-        )
-        raise UserError(
-            f"run {checkpoint.run_dir} trained {trained}, not --model {args.model}",
-            hint="leave --model out to continue the run with its own model, or start a new run",
-        )
 
 
 def _check_nothing_fixed_is_changed(args: argparse.Namespace, checkpoint) -> None:
@@ -365,11 +352,6 @@ def _check_same_data(args: argparse.Namespace, checkpoint) -> None:
     """--dataset/--data given with --resume must name the run's kind of data (a CSV given for a CSV run
     may live at another path: its contents are compared once it is read); a CSV run's file must exist."""
     saved = checkpoint.config
-    if checkpoint.preprocessing.get("source", {}).get("kind") == "arrays":
-        raise UserError(
-            f"run {checkpoint.run_dir} was trained by devicelab.fit on arrays, which a run folder does not keep",
-            hint="train it further in Python: devicelab.fit(model, X, y, ...) with the model loaded from the run",
-        )
     saved_path = checkpoint.preprocessing.get("source", {}).get("path")
     asked_csv = args.data is not None and saved_path is None
     asked_set = args.dataset is not None and (saved.data is not None or args.dataset != saved.dataset)

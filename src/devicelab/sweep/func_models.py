@@ -139,12 +139,13 @@ def _eval_forward(call, params, buffers, x):
 
 
 def vmap_reason(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, task: str) -> str:
-    """ "" when the models can train together under vmap, else why not (tried on copies, on two rows)."""
+    """Why the models cannot train together under vmap ("" when they can), tried on copies of two of
+    them, on two rows, where the data is."""
     copies = [copy.deepcopy(m) for m in models[:2]]
     try:
         call, buffers = functional(copies, x.device)
         params = tuple(
-            torch.stack([p.detach() for p in ps])
+            torch.stack([p.detach() for p in ps]).to(x.device)
             for ps in zip(*(m.parameters() for m in copies), strict=True)
         )
         _vmapped_grad(call, make_loss(task))(params, buffers, x[:2], y[:2])

@@ -67,7 +67,14 @@ def record(spec: str, args: dict) -> dict:
         if not path.is_file():
             raise UserError(f"--model {spec}: there is no file {where}", hint="give the path of a .py file")
         return {"kind": "file", "path": str(path), "name": name, "args": args, "sha256": _sha(path)}
-    return {"kind": "module", "module": where, "name": name, "args": args}
+    found = {"kind": "module", "module": where, "name": name, "args": args}
+    try:  # the module's file, to keep a copy of it in the run folder (the import itself happens later)
+        origin = _import_module(where).__file__
+    except Exception:  # not importable: build() says so in one line
+        origin = None
+    if origin and Path(origin).is_file():
+        found |= {"path": str(Path(origin).resolve()), "sha256": _sha(Path(origin))}
+    return found
 
 
 def record_of(module: nn.Module, args: dict | None = None) -> dict:
@@ -140,7 +147,7 @@ def _load_attr(source: dict, run_dir: Path | None):
         module = _import_file(source, run_dir)
     else:
         try:
-            module = importlib.import_module(source["module"])
+            module = _import_module(source["module"])
         except Exception as error:
             raise UserError(
                 f"cannot import {source['module']} for the model {name} ({type(error).__name__}: {error})",
@@ -156,6 +163,19 @@ def _load_attr(source: dict, run_dir: Path | None):
             hint=f"the nn.Module classes there: {', '.join(found) or 'none'}",
         )
     return target
+
+
+def _import_module(name: str):
+    """``importlib.import_module``, finding packages in the current folder as ``python -m`` does (the
+    ``devicelab`` console script does not put it on ``sys.path``)."""
+    added = "" not in sys.path and str(Path.cwd()) not in sys.path
+    if added:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(name)
+    finally:
+        if added:
+            sys.path.remove(str(Path.cwd()))
 
 
 def _import_file(source: dict, run_dir: Path | None):
