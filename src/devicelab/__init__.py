@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-__all__ = ["TrainConfig", "__version__", "train"]
+__all__ = ["TrainConfig", "UserError", "__version__", "fit", "train"]
 
 
 def __getattr__(name: str):
@@ -13,6 +13,14 @@ def __getattr__(name: str):
         from devicelab.training.config import TrainConfig
 
         return TrainConfig
+    if name == "UserError":  # no torch in it: errors.py imports nothing heavy
+        from devicelab.errors import UserError
+
+        return UserError
+    if name == "fit":
+        from devicelab.training.fit import fit
+
+        return fit
     if name == "train":
         from devicelab.training.loop import train
 

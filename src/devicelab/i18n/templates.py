@@ -20,6 +20,9 @@ TEMPLATES = (
     N_("one thread unless more are at least {factor}x faster (safer on a shared CPU)"),
     N_("fused numba kernel ({model}, {flops} a step)"),
     N_("eager step: {reason}"),
+    N_("{reason}, so it is no MLP a fast path takes"),
+    N_("the model has {layer}"),
+    N_("torch.func cannot vmap the module ({error})"),
     # hardware probes: why a field could not be read; doctor findings
     N_("this torch {version} is a CPU-only build and no NVIDIA driver was found"),
     N_("with an NVIDIA GPU and driver, install a CUDA build: {command} (pick the CUDA version at {url})"),

@@ -4,6 +4,8 @@ bmm layout's training step and every log point's test metrics) and the way back 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -49,12 +51,14 @@ def per_model_loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tenso
 
 
 def metrics(
-    params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, task: str, activation: str, y_scale: float
-) -> torch.Tensor:
+    params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, task: str, activation: str, y_scale: float,
+    outputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:  # fmt: skip
     """``(M, k)`` float32 on the device: each model's test metrics in the order of
-    ``devicelab.training.evaluate.METRIC_NAMES[task]`` (no host sync)."""
+    ``devicelab.training.evaluate.METRIC_NAMES[task]`` (no host sync). ``outputs(x)``: the models'
+    ``(M, n, outputs)`` when they are not devicelab's MLPs (a user's module)."""
     with torch.inference_mode():
-        out = forward(params, x, activation)
+        out = forward(params, x, activation) if outputs is None else outputs(x)
         loss = per_model_loss(out, y, task)
         if task == "classification":
             accuracy = (out.argmax(dim=2) == y).float().mean(dim=1)
