@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import torch
@@ -46,9 +47,7 @@ class FastPlan(OptimHyper):
 
     @property
     def step_flops(self) -> float:
-        return step_flops(
-            sum(i * o for i, o in zip(self.widths, self.widths[1:], strict=False)), self.batch_size
-        )
+        return step_flops(sum(i * o for i, o in pairwise(self.widths)), self.batch_size)
 
     @property
     def n_layers(self) -> int:
