@@ -233,7 +233,7 @@ def _seed():
     ("change", "fragment"),
     [
         (lambda w, c: (w, dataclasses.replace(c, dropout=0.2)), None),  # see below: built with dropout
-        (lambda w, c: (dataclasses.replace(w, model=Custom()), c), "not devicelab's MLP"),
+        (lambda w, c: (dataclasses.replace(w, model=Custom()), c), "torch.fx cannot trace"),
         (lambda w, c: (dataclasses.replace(w, device=torch.device("cuda", 0)), c), "on the CPU"),
         (lambda w, c: (dataclasses.replace(w, device=torch.device("meta")), c), "on the CPU"),
         (

@@ -27,12 +27,13 @@ _LAZY = {
     "RunResult": "devicelab.training.result",
     "TrainConfig": "devicelab.training.config",
     "UserError": "devicelab.errors",
+    "fit": "devicelab.training.fit",
     "train": "devicelab.training.loop",
     "watch": "devicelab.profile.api",
     "profile_step": "devicelab.profile.api",
 }
 
-__all__ = ["RunResult", "TrainConfig", "UserError", "__version__", "profile_step", "train", "watch"]
+__all__ = ["RunResult", "TrainConfig", "UserError", "__version__", "fit", "profile_step", "train", "watch"]
 
 
 def __getattr__(name: str):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """Bad input or an unusable environment: what is wrong, where, and how to fix it.
 
     The CLI prints ``devicelab: error: <message>`` on one line and exits with status 2.
-    Library callers get the exception and can show it however they like.
+    Library callers get the exception and can show it however they like; it is a ValueError, so code
+    that already catches bad arguments catches it too.
     """
 
     exit_code = 2

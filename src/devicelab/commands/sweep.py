@@ -7,6 +7,7 @@ import json
 import sys
 
 from devicelab.commands._options import add_tensorboard_option
+from devicelab.commands._user_model import add_model_options, with_model
 from devicelab.commands._workload import add_workload_arguments, adjust_option, config_from_args
 from devicelab.errors import UserError
 from devicelab.sweep.grid import Grid, parse_lrs, parse_seeds
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_workload_arguments(parser, epochs_default=2000)
+    add_model_options(parser)
     adjust_option(parser, "lr", type=str, default="0.01",
                   help="learning rates, comma-separated, e.g. 0.001,0.01,0.1 (default: %(default)s)")  # fmt: skip
     adjust_option(parser, "hidden", nargs="+", metavar="SHAPE",
@@ -84,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    hiddens = _hiddens(args.hidden)
+    hiddens = _hiddens(args.hidden) if not args.model else ((),)  # --model: the user's module's own shape
     lrs = parse_lrs(args.lr)
     if args.top <= 0:
         raise UserError(f"--top must be positive, got {args.top}")
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         args, lr=lrs[0], hidden=hiddens[0], log_every=args.log_every, runs_dir=args.runs_dir, name=args.name,
         quiet=args.quiet,
     )  # fmt: skip
+    config = with_model(config, args)
     seeds = parse_seeds(args.seeds) if args.seeds is not None else (config.seed,)
     grid = Grid(lrs=lrs, seeds=seeds, hiddens=hiddens)
     from devicelab.sweep.run import check_config, sweep_device
@@ -104,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
 
     dataset = load_dataset(config)  # bad data fails here, before training
     check_layout(args.layout, device, len(dataset.embeddings))  # a layout that cannot take this data, too
+    if args.model:  # a model that does not fit the data: one line now (built with the first seed)
+        from devicelab.sweep.func_models import seeded_user_model
+        from devicelab.training.user_check import check_user_model
+
+        check_user_model(seeded_user_model(config.extra["model"], seeds[0]), dataset, config.device, None)
     from devicelab.training.session import check_runs_dir
 
     check_runs_dir(config.runs_dir)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from devicelab.commands._options import add_tensorboard_option
+from devicelab.commands._user_model import add_model_options, check_same_model, user_model, with_model
 from devicelab.commands._workload import add_workload_arguments, config_from_args, options_fixed_by_run
 from devicelab.errors import UserError
 
@@ -14,7 +15,8 @@ DESCRIPTION = """\
 Train an MLP on a built-in toy set or your CSV, on the device that is fastest for it. With no options
 this is the lesson's seed workload: Iris, 80/20 split (seed 42), MinMax scaling, MLP 4-10-3, SGD lr 0.01,
 full batch, 20000 epochs. The loss of every epoch stays on the device and is read only at log points.
-Where it applies (devicelab's MLP on a CPU or a CUDA GPU), a fast path runs the same arithmetic with
+With --model FILE.py:Class it trains your own torch.nn.Module the same way.
+Where it applies (an MLP, found by tracing the model, on a CPU or a CUDA GPU), a fast path runs the same arithmetic with
 less overhead: a fused CPU kernel, or the whole step captured in a CUDA graph (see --fast).
 Writes a run folder (config, hardware, metrics.csv, losses.npy, summary.json, loss.png, model.safetensors).
 Ctrl-C (or SIGTERM) stops at an epoch boundary and saves a resumable run.
@@ -32,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_workload_arguments(parser, resumable=True)
+    add_model_options(parser)
     running = parser.add_argument_group("running")
     running.add_argument(
         "--device",
@@ -158,7 +161,10 @@ def _train(args: argparse.Namespace, main: bool = True) -> int:
         progress=main and not args.quiet,
         writes=main,
     )
-    result = train(config, dataset=dataset, resume=checkpoint, keep=keep)
+    user = user_model(
+        config, dataset, checkpoint.run_dir if checkpoint else None
+    )  # --model: the user's module
+    result = train(config, dataset=dataset, resume=checkpoint, keep=keep, model=user)
     if not main:
         return 0
     if result.tensorboard:
@@ -239,12 +245,11 @@ def _config(args: argparse.Namespace):
     resume = args.resume or folder_to_continue(args.runs_dir or "runs")
     if not resume:
         defaults = {"log_every": 100, "runs_dir": args.runs_dir or "runs"}
-        return config_from_args(
-            args, **{**defaults, **{k: v for k, v in running.items() if v is not None}}
-        ), None
+        config = config_from_args(args, **{**defaults, **{k: v for k, v in running.items() if v is not None}})
+        return with_model(config, args), None
     from devicelab.training.resume_request import ResumeRequest, resume_run
 
-    return resume_run(
+    config, checkpoint = resume_run(
         ResumeRequest(
             resume,
             epochs=args.epochs,
@@ -259,3 +264,5 @@ def _config(args: argparse.Namespace):
             },
         )
     )
+    check_same_model(args, checkpoint)  # and a devicelab.fit run (its arrays are not kept) is refused
+    return config, checkpoint

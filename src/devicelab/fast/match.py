@@ -1,33 +1,60 @@
-"""Which models a fast path can take: ``match_mlp(model)`` gives the layer widths and the activation of
-a plain ``Linear → activation → … → Linear`` stack, or the one-line reason it is not one. Both fast
-paths (the fused CPU kernel, the captured CUDA step) ask this one function; FLOPs a step are counted
-here too (``step_flops``), for every caller that needs them.
+"""Is this module an MLP? Decided by tracing it (``torch.fx.symbolic_trace``), not by its type.
 
-Today the match is by type (devicelab's own ``MLP``); a tracer that reads any module's graph can take
-its place behind the same call.
+A module whose traced graph is one input through a chain of ``nn.Linear`` layers with one of the
+activations the fast paths know between them (as modules, ``F.relu``/``torch.relu`` calls or
+``x.relu()`` methods) is an MLP, whatever its class: the lesson's own ``class MLP(nn.Module)``, an
+``nn.Sequential``, devicelab's ``MLP``. ``match_mlp(model)`` returns the layers (``MlpMatch``) or the one
+reason it is not one (a convolution, a normalisation, dropout, branching on data that fx cannot trace).
+Tracing also proves the forward has no data-dependent control flow, which a captured step needs.
+Both fast paths (the fused CPU kernel, the captured CUDA step) ask this one function; FLOPs a step are
+counted here too (``step_flops``), for every caller that needs them.
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 from dataclasses import dataclass
-from itertools import pairwise
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
-from devicelab.models import ACTIVATIONS, MLP
+from devicelab.i18n import N_
 
-_NAMES = {kind: name for name, kind in ACTIVATIONS.items()}  # nn.ReLU -> "relu"
+# activation name -> the module types, functions and tensor methods that compute it
+_MODULES: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.GELU: "gelu", nn.Tanh: "tanh"}
+_FUNCTIONS = {F.relu: "relu", torch.relu: "relu", F.gelu: "gelu", torch.tanh: "tanh", F.tanh: "tanh"}
+_METHODS = {"relu": "relu", "tanh": "tanh"}
+# layers that are no MLP, named in the reason (the first one found)
+_NAMED = {
+    nn.modules.dropout._DropoutNd: N_("dropout (the fused step draws no random numbers)"),
+    nn.modules.conv._ConvNd: N_("a convolution"),
+    nn.modules.batchnorm._BatchNorm: N_("batch normalisation"),
+    nn.LayerNorm: N_("layer normalisation"),
+    nn.Embedding: N_("an embedding"),
+    nn.RNNBase: N_("a recurrent layer"),
+}
 
 
 @dataclass(frozen=True)
-class MLPShape:
+class MlpMatch:
+    """The chain a traced module computes: ``Linear → activation → ... → Linear``."""
+
     widths: tuple[int, ...]  # n_inputs, hidden..., n_outputs
-    activation: str  # "relu", "gelu" or "tanh" (devicelab.models.ACTIVATIONS)
+    activations: tuple[str, ...]  # one per hidden layer: "relu", "gelu" or "tanh"
+    biases: tuple[bool, ...]  # one per Linear: it has a bias
+    linears: tuple[nn.Linear, ...]  # in the order the forward calls them
+
+    @property
+    def activation(self) -> str | None:
+        """The one activation of every hidden layer, or None when they differ (or there is none)."""
+        return self.activations[0] if len(set(self.activations)) == 1 else None
 
     @property
     def macs(self) -> int:
         """Forward multiply-accumulates a row."""
-        return sum(i * o for i, o in pairwise(self.widths))
+        return sum(i * o for i, o in itertools.pairwise(self.widths))
 
 
 def linear_macs(model: nn.Module) -> int:
@@ -41,29 +68,98 @@ def step_flops(macs: int, batch: int) -> float:
     return 6.0 * batch * macs
 
 
-def match_mlp(model: nn.Module) -> tuple[MLPShape | None, str]:
-    """The shape a fast path trains, or (None, why in one line), the checks cheapest first."""
-    if type(model) is not MLP:  # any other module may branch on its data or sync inside forward
-        return None, f"the model is a {type(model).__name__}, not devicelab's MLP"
-    if model.spec.get("dropout", 0.0) > 0 or any(isinstance(m, nn.Dropout) for m in model):
-        return None, "dropout draws random numbers, which the fast paths do not"
-    if has_hooks(model):
-        return None, "the model has hooks, which a fast path would skip"
-    modules = list(model)
-    linears, activations = modules[0::2], modules[1::2]
-    if len(modules) % 2 != 1 or not all(type(m) is nn.Linear and m.bias is not None for m in linears):
-        return None, "the MLP's layers are not Linear/activation pairs"
-    kinds = {type(m) for m in activations}
-    if len(kinds) > 1 or not kinds <= set(_NAMES):
-        return None, f"activation {', '.join(sorted(k.__name__ for k in kinds))} is not fused"
-    if any(isinstance(m, nn.GELU) and m.approximate != "none" for m in activations):
-        return None, "only the exact (erf) GELU is fused"
-    widths = (linears[0].in_features, *(m.out_features for m in linears))
-    return MLPShape(widths, _NAMES[kinds.pop()] if kinds else "relu"), ""
-
-
 def has_hooks(model: nn.Module) -> bool:
     hooks = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
     if any(getattr(m, h, None) for m in model.modules() for h in hooks):
         return True
     return any(getattr(p, "_backward_hooks", None) for p in model.parameters())
+
+
+def match_mlp(model: nn.Module) -> MlpMatch | str:
+    """The MLP ``model`` computes, or why it is not one (a short phrase for the ``step:`` line)."""
+    named = _named_layer(model)
+    if named:
+        return f"the model has {named}"
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception as error:  # TraceError, a Proxy in an if, a call fx cannot follow
+        first = (str(error).strip().splitlines() or [""])[0][:90]
+        return f"torch.fx cannot trace its forward, which may branch on the data ({type(error).__name__}: {first})"
+    return _chain(model, list(graph.nodes))
+
+
+def _named_layer(model: nn.Module) -> str:
+    for module in model.modules():
+        for kind, what in _NAMED.items():
+            if isinstance(module, kind):
+                return what
+    return ""
+
+
+def _chain(model: nn.Module, nodes: list[torch.fx.Node]) -> MlpMatch | str:
+    """Walk the graph: every node must consume the one before it, as a Linear or an activation."""
+    inputs = [n for n in nodes if n.op == "placeholder"]
+    if len(inputs) != 1:
+        return f"its forward takes {len(inputs)} inputs, not one tensor"
+    linears: list[nn.Linear] = []
+    activations: list[str] = []
+    pending: str | None = None  # the activation after the last Linear, not yet followed by one
+    previous = inputs[0]
+    for node in nodes:
+        if node.op == "placeholder":
+            continue
+        if node.op == "output":
+            if node.args[0] is not previous:
+                return "its output is not the last layer's"
+            break
+        if node.args[:1] != (previous,) or any(isinstance(a, torch.fx.Node) for a in _rest(node)):
+            return "its forward is not one chain of layers (a branch, a skip connection or a reshape)"
+        kind = _kind(model, node)
+        if isinstance(kind, nn.Linear):
+            if linears and pending is None:
+                return "two Linear layers follow each other without an activation"
+            if pending is not None:
+                activations.append(pending)
+            linears.append(kind)
+            pending = None
+        elif kind in ("relu", "gelu", "tanh"):
+            if not linears or pending is not None:
+                return "an activation that does not follow a Linear layer"
+            pending = kind
+        else:
+            return kind  # the reason
+        previous = node
+    if not linears or pending is not None:
+        return "it does not end in a Linear layer"
+    widths = (linears[0].in_features, *(m.out_features for m in linears))
+    if any(a.out_features != b.in_features for a, b in itertools.pairwise(linears)):
+        return "its Linear layers' widths do not chain"
+    return MlpMatch(widths, tuple(activations), tuple(m.bias is not None for m in linears), tuple(linears))
+
+
+def _rest(node: torch.fx.Node) -> list:
+    return [*node.args[1:], *node.kwargs.values()]
+
+
+def _kind(model: nn.Module, node: torch.fx.Node) -> nn.Linear | str:
+    """A Linear module, an activation's name, or the reason the node is neither."""
+    if node.op == "call_module":
+        module = model.get_submodule(str(node.target))
+        if type(module) is nn.Linear:
+            return module
+        if type(module) is nn.GELU and module.approximate != "none":
+            return "only the exact (erf) GELU is fused"
+        name = _MODULES.get(type(module))
+        return name or f"{type(module).__name__} is not a layer the fused step knows"
+    if node.op == "call_function":
+        name = _FUNCTIONS.get(node.target)
+        if name == "gelu" and node.kwargs.get("approximate", "none") != "none":
+            return "only the exact (erf) GELU is fused"
+        if name:
+            return name
+        if node.target in (operator.getitem, torch.flatten):
+            return "its forward indexes or reshapes the data"
+        return f"its forward calls {getattr(node.target, '__name__', node.target)}, which the fused step does not know"
+    if node.op == "call_method" and node.target in _METHODS:
+        return _METHODS[str(node.target)]
+    return f"its forward does {node.op} {node.target}, which the fused step does not know"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 
 from devicelab.fast.codes import ACTIVATIONS, ADAM, ADAMW, CROSS_ENTROPY, MSE, SGD
 from devicelab.fast.graph_optim import OptimHyper
-from devicelab.fast.match import MLPShape, match_mlp, step_flops
+from devicelab.fast.match import MlpMatch, has_hooks, match_mlp, step_flops
 from devicelab.models import FlatMSE
 
 if TYPE_CHECKING:
@@ -42,10 +43,11 @@ class FastPlan(OptimHyper):
     loss: int
     batch_size: int  # rows per step (n for full batch)
     steps_per_epoch: int
+    fused: str  # why the fused CPU kernel cannot lay out this MLP's layers ("" when it can)
 
     @property
     def step_flops(self) -> float:
-        return step_flops(MLPShape(self.widths, "").macs, self.batch_size)
+        return step_flops(sum(i * o for i, o in pairwise(self.widths)), self.batch_size)
 
     @property
     def n_layers(self) -> int:
@@ -54,10 +56,13 @@ class FastPlan(OptimHyper):
 
 def plan_for(work: Workload, config: TrainConfig) -> tuple[FastPlan | None, str]:
     """The plan for ``work`` on any device, or (None, why no fast path can train it)."""
-    shape, why = match_mlp(work.model)
-    if shape is None:
-        return None, why
-    loss, why = _loss(work.loss_fn, shape.widths[-1])
+    model = work.model
+    match = match_mlp(model)  # traced, not by type: the user's own MLP class is one too
+    if isinstance(match, str):
+        return None, f"{match}, so it is no MLP a fast path takes"
+    if has_hooks(model):
+        return None, "the model has hooks, which a fast path would skip"
+    loss, why = _loss(work.loss_fn, match.widths[-1])
     if loss is None:
         return None, why
     hyper, why = optimizer_hyper(work.optimizer, config)
@@ -66,8 +71,9 @@ def plan_for(work: Workload, config: TrainConfig) -> tuple[FastPlan | None, str]
     n = work.x_train.shape[0]
     batch = n if config.batch_size is None else min(config.batch_size, n)
     return FastPlan(
-        widths=shape.widths,
-        activation=ACTIVATIONS[shape.activation],
+        widths=match.widths,
+        activation=ACTIVATIONS.get(match.activation or "relu", 0),
+        fused=_layers(model, match),
         loss=loss,
         batch_size=batch,
         steps_per_epoch=-(-n // batch),
@@ -80,6 +86,8 @@ def kernel_check(plan: FastPlan, work: Workload, config: TrainConfig) -> str:
     when it can."""
     if work.device.type != "cpu":
         return f"the fused kernel runs on the CPU, not {work.device}"
+    if plan.fused:
+        return plan.fused
     if work.x_train.dtype != torch.float32 or any(p.dtype != torch.float32 for p in work.model.parameters()):
         return "the fused kernel trains float32 models and data only"
     why = _targets(work.y_train, plan.loss, plan.widths[-1])
@@ -108,6 +116,20 @@ def kernel_plan(work: Workload, config: TrainConfig) -> tuple[FastPlan | None, s
     return plan, (
         f"fused numba kernel (MLP {'-'.join(map(str, plan.widths))}, {plan.step_flops / 1e3:.0f} kFLOP a step)"
     )
+
+
+def _layers(model: nn.Module, match: MlpMatch) -> str:
+    """Why the fused kernel cannot take a traced MLP's layers ("" when it can)."""
+    if not all(match.biases):
+        return "a Linear layer without a bias is not fused"
+    if len(set(match.activations)) > 1:
+        return f"mixed activations ({', '.join(match.activations)}) are not fused"
+    # the kernel's flat layout: each layer's weight then bias, in the order the forward runs them
+    order = [t for m in match.linears for t in (m.weight, m.bias)]
+    params = list(model.parameters())
+    if len(order) != len(params) or any(a is not b for a, b in zip(order, params, strict=False)):
+        return "the parameters are not the Linear layers' in the order the forward calls them"
+    return ""
 
 
 def _loss(loss_fn: nn.Module, n_outputs: int) -> tuple[int | None, str]:

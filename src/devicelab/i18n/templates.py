@@ -26,6 +26,9 @@ TEMPLATES = (
         "{ours} (noise ±{noise}); try --optimizer adam --lr 0.003, a smaller --hidden with --weight-decay "
         "1e-3, or, on few rows, the linear model itself"
     ),
+    N_("{reason}, so it is no MLP a fast path takes"),
+    N_("the model has {layer}"),
+    N_("torch.func cannot vmap the module ({error})"),
     # hardware probes: why a field could not be read; doctor findings
     N_("this torch {version} is a CPU-only build and no NVIDIA driver was found"),
     N_("with an NVIDIA GPU and driver, install a CUDA build: {command} (pick the CUDA version at {url})"),

@@ -52,6 +52,7 @@ class GroupResult:
     cpu_rng: torch.Tensor
     shuffle_rng: torch.Tensor
     host_syncs: int
+    layout: tuple[str, str] | None = None  # a user's module: (layout, why), vmap or one by one
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class SweepResult:
 
     def best_run(self):
         """The best model as the RunResult ``devicelab train`` would have made for it."""
+        from devicelab.sweep.func_models import seeded_user_model
         from devicelab.training.device_choice import Candidate, DeviceChoice
         from devicelab.training.result import RunResult
         from devicelab.training.setup import build_model
@@ -129,7 +131,8 @@ class SweepResult:
             self.config, hidden=spec.hidden, lr=spec.lr, init_seed=spec.seed, device=self.device,
             threads=self.threads, name=None,
         )  # fmt: skip
-        model = build_model(config, self.dataset)
+        source = config.extra.get("model")
+        model = seeded_user_model(source, spec.seed) if source else build_model(config, self.dataset)
         with torch.no_grad():
             for p, stacked in zip(model.parameters(), group.params, strict=True):
                 p.copy_(stacked[i])

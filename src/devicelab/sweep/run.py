@@ -19,6 +19,7 @@ import torch
 from devicelab.data import Dataset, load_dataset
 from devicelab.errors import UserError
 from devicelab.sweep import ranks, stack
+from devicelab.sweep.func_models import seeded_user_model, user_models
 from devicelab.sweep.grid import Grid, ModelSpec, check_size
 from devicelab.sweep.layouts import choose_layout, make_models
 from devicelab.sweep.result import GroupResult, SweepResult, metric_names, ranking_metric
@@ -67,8 +68,10 @@ def run_sweep(
     dataset = dataset or load_dataset(config)
     device = ranks.device(config.device) or sweep_device(config.device)  # under torchrun: this rank's
     setup_started = time.perf_counter()
-    # numba: compiles, or loads the disk cache; data with embedded categories trains with batched matmuls
-    layout, layout_reason = choose_layout(layout, device, len(dataset.embeddings))
+    if config.extra.get("model"):  # the user's module: torch.func, or one by one (decided per group)
+        layout, layout_reason = "vmap", "the models together with torch.func (vmap over functional_call)"
+    else:  # numba: compiles, or loads the disk cache; data with embedded categories trains with batched matmuls
+        layout, layout_reason = choose_layout(layout, device, len(dataset.embeddings))
     setup_s = time.perf_counter() - setup_started
     threads = config.threads or (1 if device.type == "cpu" else torch.get_num_threads())
     groups: list[GroupResult | None] = []  # None: a shape with no model for this rank (under torchrun)
@@ -83,6 +86,8 @@ def run_sweep(
                 config, dataset, device, layout, mine, number, len(grid.hiddens), flag, on_log
             ) if mine else None  # fmt: skip
             groups.append(group)
+            if group and group.layout:  # the user's module: how its models trained
+                layout, layout_reason = group.layout
             if group and group.status == "interrupted":
                 status = "interrupted"
                 break
@@ -125,8 +130,12 @@ def sweep_device(spec: str) -> torch.device:
 
 def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number, n_groups, flag, on_log):
     hidden, total, task = specs[0].hidden, config.epochs, dataset.task
+    source = config.extra.get("model")  # the user's own module (--model), built with each seed
     models = [
-        build_model(dataclasses.replace(config, hidden=hidden, init_seed=s.seed), dataset) for s in specs
+        seeded_user_model(source, s.seed)
+        if source
+        else build_model(dataclasses.replace(config, hidden=hidden, init_seed=s.seed), dataset)
+        for s in specs
     ]
     cpu_rng = torch.get_rng_state()  # as each single run's, after its model is built (no dropout draws)
     x_train, y_train, x_test, y_test = dataset.tensors(device)
@@ -134,8 +143,12 @@ def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number
     generator.manual_seed(config.seed)  # the mini-batch order: train seeds it with the split seed
     group_config = dataclasses.replace(config, hidden=hidden)
     try:
-        trained = make_models(layout, models, [s.lr for s in specs], group_config, x_train, y_train, task,
-                              generator, total)  # fmt: skip
+        if source:
+            trained, used = user_models(models, [s.lr for s in specs], group_config, x_train, y_train, task,
+                                        generator, total)  # fmt: skip
+        else:
+            trained, used = make_models(layout, models, [s.lr for s in specs], group_config, x_train, y_train,
+                                        task, generator, total), None  # fmt: skip
         losses = np.full((len(specs), total), np.nan, dtype=np.float32)  # the host's copy
     except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
         raise UserError(
@@ -162,9 +175,14 @@ def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number
         if epoch < target and not flag.requested:
             continue  # not a log point: nothing is read from the device
         params = trained.params()
-        test = stack.metrics(params, x_test, y_test, task, config.activation, y_scale, codes, inverse)
+        outputs = trained.forward if source else None  # the user's module computes its own outputs
+        test = stack.metrics(
+            params, x_test, y_test, task, config.activation, y_scale, codes, inverse, outputs
+        )
         if len(x_val):  # the validation metrics first (models are ranked by them), in the same copy
-            val = stack.metrics(params, x_val, y_val, task, config.activation, y_scale, codes, inverse)
+            val = stack.metrics(
+                params, x_val, y_val, task, config.activation, y_scale, codes, inverse, outputs
+            )
             test = torch.cat([val, test], dim=1)
         packed = torch.cat([trained.losses[:, last:epoch].reshape(-1), test.reshape(-1)])
         host = packed.cpu().numpy()  # sync: the one host read of this log point, for every model
@@ -190,7 +208,7 @@ def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number
         log_epochs=tuple(log_epochs), log_metrics=np.stack(log_metrics) if log_metrics else empty,
         metric_names=names, wall_s=wall_s, params=on_cpu(trained.params()),
         first_buffers=on_cpu(buffers.first), second_buffers=on_cpu(buffers.second), steps=buffers.steps,
-        cpu_rng=cpu_rng, shuffle_rng=generator.get_state(), host_syncs=len(log_epochs),
+        cpu_rng=cpu_rng, shuffle_rng=generator.get_state(), host_syncs=len(log_epochs), layout=used,
     )  # fmt: skip
 
 

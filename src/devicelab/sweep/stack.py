@@ -4,6 +4,8 @@ bmm layout's training step and every log point's test metrics) and the way back 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,12 +84,14 @@ def metrics(
     y_scale: float,
     codes: int = 0,
     inverse=None,
+    outputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """``(M, k)`` float32 on the device: each model's test metrics in the order of
     ``devicelab.training.evaluate.METRIC_NAMES[task]`` (no host sync); RMSE and R² in the target's units
-    as ``evaluate`` computes them (``y_scale``, ``inverse``: devicelab.training.units)."""
+    as ``evaluate`` computes them (``y_scale``, ``inverse``: devicelab.training.units). ``outputs(x)``: the
+    models' ``(M, n, outputs)`` when they are not devicelab's MLPs (a user's module)."""
     with torch.inference_mode():
-        out = forward(params, x, activation, codes)
+        out = forward(params, x, activation, codes) if outputs is None else outputs(x)
         loss = per_model_loss(out, y, task)
         if task == "classification":
             accuracy = (out.argmax(dim=2) == y).float().mean(dim=1)

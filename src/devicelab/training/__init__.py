@@ -2,7 +2,8 @@
 
 The notebook entry point is the function ``devicelab.train`` (``devicelab.training.loop.train``):
 ``result = devicelab.train(devicelab.TrainConfig(epochs=2000))`` (the seed workload, shorter), then
-``result.losses``, ``result.metrics``, ``result.plot()``, ``result.save()``. This package has its own name
+``result.losses``, ``result.metrics``, ``result.plot()``, ``result.save()``. Your own module trains the same way:
+``devicelab.fit(model, X, y)`` (``devicelab.training.fit.fit``) returns the same result. This package has its own name
 so that the function and the package are never the same object.
 """
 

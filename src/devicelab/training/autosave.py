@@ -28,6 +28,7 @@ from devicelab.training.run_folder import (
     LAST,
     PREPROCESSING,
     config_of,
+    copy_model_source,
     hardware_record,
     preprocessing_of,
 )
@@ -49,7 +50,8 @@ class Autosave:
     def start(self, config: TrainConfig, dataset: Dataset, model: torch.nn.Module, resumed_from: str | None):
         """The files known before the first step: what the run is, on what data, on what machine."""
         atomic_write_json(self.folder / CONFIG, config_of(config, dataset, resumed_from))
-        atomic_write_json(self.folder / PREPROCESSING, preprocessing_of(dataset, model))
+        atomic_write_json(self.folder / PREPROCESSING, preprocessing_of(dataset, model, config))
+        copy_model_source(config, self.folder)
         atomic_write_json(self.folder / HARDWARE, hardware_record())
         self._last_write = time.perf_counter()
 

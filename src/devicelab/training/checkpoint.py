@@ -57,8 +57,14 @@ def build_checked_model(path: Path, spec: dict, tensors: dict[str, torch.Tensor]
     fit."""
     from devicelab.models import build_mlp
 
+    if "user_model" in spec:  # the user's own module: imported and constructed again (or a UserError why not)
+        from devicelab.training.user_model import build
+
+        model = build(spec["user_model"], path.parent)
+    else:
+        model = None
     try:
-        model = build_mlp(spec)
+        model = build_mlp(spec) if model is None else model
     except (KeyError, TypeError, ValueError) as error:  # an edited or damaged record, not our bug
         raise UserError(
             f"the model shape saved beside {path} is unusable ({type(error).__name__}: {str(error)[:80]})",

@@ -109,7 +109,7 @@ def _never() -> bool:
     return False
 
 
-def cpu_kernel_applies(config: TrainConfig, dataset: Dataset) -> bool:
+def cpu_kernel_applies(config: TrainConfig, dataset: Dataset, user=None) -> bool:
     """Would ``devicelab train`` run this workload on the CPU in the fused (one-thread) kernel? Decided from
     the shape alone (``devicelab.fast.plan``), without compiling anything."""
     from devicelab.fast.plan import kernel_plan
@@ -117,7 +117,7 @@ def cpu_kernel_applies(config: TrainConfig, dataset: Dataset) -> bool:
 
     if config.fast == "off" or importlib.util.find_spec("numba") is None:
         return False
-    plan, _ = kernel_plan(build_workload(config, dataset, torch.device("cpu"), 1), config)
+    plan, _ = kernel_plan(build_workload(config, dataset, torch.device("cpu"), 1, user=user), config)
     return plan is not None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -22,7 +23,7 @@ from devicelab.training.autosave import Autosave
 from devicelab.training.baseline import run as run_baseline
 from devicelab.training.callbacks import Callbacks, StartInfo
 from devicelab.training.config import TrainConfig, early_stop_patience
-from devicelab.training.device_choice import DeviceChoice, choose_device
+from devicelab.training.device_choice import DeviceChoice, choose_device, cpu_kernel_applies
 from devicelab.training.early_stop import EarlyStopping
 from devicelab.training.guard import Fallback
 from devicelab.training.interrupt import StopFlag, stop_on_sigint
@@ -33,7 +34,9 @@ from devicelab.training.resume import Checkpoint
 from devicelab.training.runner import FastRunner, select_runner
 from devicelab.training.session import Keep
 from devicelab.training.units import scale_of, tensor_inverse
-from devicelab.training.workload import BuildWorkload, build_workload
+from devicelab.training.user_check import check_user_model
+from devicelab.training.user_model import UserModel
+from devicelab.training.workload import BuildWorkload, Workload, build_workload
 
 
 def train(
@@ -45,6 +48,7 @@ def train(
     stop: StopFlag | None = None,
     autosave: Autosave | None = None,
     keep: Keep | None = None,
+    model: UserModel | None = None,
 ) -> RunResult:
     """Train as ``config`` says (default: the seed workload) and return the result. ``dataset``: already
     loaded from ``config`` (default: load it here). Ctrl-C stops at an epoch boundary with ``status ==
@@ -64,22 +68,46 @@ def train(
 
         def kept(callbacks_: Callbacks, flag: StopFlag, saving: Autosave | None) -> RunResult:
             return train(
-                config, dataset=dataset, resume=resume, callbacks=callbacks_, stop=flag, autosave=saving
+                config,
+                dataset=dataset,
+                resume=resume,
+                callbacks=callbacks_,
+                stop=flag,
+                autosave=saving,
+                model=model,
             )
 
         return keep_run(config, kept, keep, callbacks, stop)
     if resume:
         resume.check_dataset(dataset)
-    build = partial(build_workload, config, dataset)
+    if model is None:
+        build = partial(build_workload, config, dataset)
+        return run_training(
+            config,
+            dataset,
+            build,
+            resume=resume,
+            callbacks=callbacks,
+            stop=stop,
+            autosave=autosave,
+            cross_validate=True,
+        )
+    check_user_model(model.module, dataset, config.device, model.loss_fn)  # one line when it does not fit
+
+    def timed(device: torch.device, n_epochs: int, data: str = "auto") -> Workload:
+        # device timing trains a copy of the user's module; the run trains the module itself
+        return build_workload(config, dataset, device, n_epochs, data=data, user=model.copy())
+
     return run_training(
         config,
         dataset,
-        build,
+        partial(build_workload, config, dataset, user=model),
         resume=resume,
         callbacks=callbacks,
         stop=stop,
         autosave=autosave,
-        cross_validate=True,
+        time_build=timed,
+        one_thread_kernel=lambda c, d: cpu_kernel_applies(c, d, user=model.copy()),
     )
 
 
@@ -94,18 +122,29 @@ def run_training(
     autosave: Autosave | None = None,
     fast_runner: FastRunner | None = None,
     cross_validate: bool = False,
+    time_build: BuildWorkload | None = None,
+    one_thread_kernel: Callable[[TrainConfig, Dataset], bool] | None = None,
 ) -> RunResult:
     """The run itself, for any model: ``build(device, n_epochs, data=...)`` makes the workload (its model,
     loss, optimizer and data on ``device``; ``functools.partial(build_workload, config, dataset)`` for
     devicelab's MLP), on the device chosen here (timed with the same builder) or resumed.
     ``fast_runner``: how the fast path is built (default: the device's own; tests inject failing ones).
+    ``time_build``: the builder device timing uses (default ``build``; ``train(model=)`` times copies of
+    the user's module), ``one_thread_kernel``: whether the CPU runs it in the one-thread fused kernel.
+
     ``cross_validate``: small data chooses its epochs by k folds first (devicelab's MLP on a file's rows)."""
     callbacks = callbacks or Callbacks()
     with stop_on_sigint(stop) as flag:
         if distributed.launched():  # under torchrun: every rank alike, no timing
             choice = distributed.device_choice(config)
         else:
-            choice = resume.device_choice(config) if resume else choose_device(config, dataset, build=build)
+            choice = (
+                resume.device_choice(config)
+                if resume
+                else choose_device(
+                    config, dataset, build=time_build or build, one_thread_kernel=one_thread_kernel
+                )
+            )
         with torch_threads(choice.threads):
             if distributed.launched():
                 return _run_rank(

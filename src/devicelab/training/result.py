@@ -50,7 +50,7 @@ class RunResult:
     data_mode: str = "device"  # "device" (rows copied there once) or "streamed" (from host memory)
     data_reason: str = ""  # why that mode (the rows' size against the device's free memory)
     world_size: int = 1  # processes that trained it together (torchrun + DDP)
-    folder: str | None = None  # the run folder, when the run was kept as it trained (training.session)
+    folder: Path | None = None  # the run folder: kept as it trained (training.session), or fit(runs_dir=)
     tensorboard: str | None = None  # its TensorBoard event files, when asked for
     # a file run's linear model on the same split (devicelab.training.baseline.Baseline.to_dict())
     baseline: dict | None = None

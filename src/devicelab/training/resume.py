@@ -209,6 +209,8 @@ def damaged(path: Path) -> Iterator[None]:
     """Turns a value of the wrong type or shape in a run folder's file into a UserError naming it."""
     try:
         yield
+    except UserError:  # (a ValueError too) already says what is wrong
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise UserError(
             f"{path} holds a value devicelab cannot use ({type(error).__name__}: {str(error)[:80]}): "

@@ -50,6 +50,7 @@ def write_run(result: RunResult, runs_dir: str | Path, name: str | None, folder:
     """Write every file of the run; into ``folder`` when it was made at the start of the run (``Autosave``),
     else into a new folder under ``runs_dir``. The last checkpoint, if any, goes once the folder is whole."""
     folder = folder or new_run_dir(runs_dir, name)
+    copy_model_source(result.config, folder)
     save_model(folder / MODEL, result.model)
     tensors, metadata = optimizer_tensors(result.optimizer_state)
     tensors.update({f"rng/{k}": v for k, v in result.rng_state.items()})
@@ -76,11 +77,13 @@ def _save_png(path: Path, result: RunResult) -> None:
 
 
 def preprocessing_record(result: RunResult) -> dict:
-    return preprocessing_of(result.dataset, result.model)
+    return preprocessing_of(result.dataset, result.model, result.config)
 
 
-def preprocessing_of(data: Dataset, model: nn.Module) -> dict:
-    """What predict needs to turn raw rows into model inputs and outputs back into labels."""
+def preprocessing_of(data: Dataset, model: nn.Module, config: TrainConfig | None = None) -> dict:
+    """What predict needs to turn raw rows into model inputs and outputs back into labels. A user's own
+    module (``config.extra["model"]``) is saved as where its class came from: ``{"user_model": ...}``."""
+    source = (config.extra if config else {}).get("model")
     return {
         "task": data.task,
         "feature_names": list(data.feature_names),
@@ -88,12 +91,20 @@ def preprocessing_of(data: Dataset, model: nn.Module) -> dict:
         "classes": list(data.classes) if data.classes is not None else None,
         "scaler": data.scaler.to_dict(),
         "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None,
-        "model_spec": getattr(model, "spec", {}),
+        "model_spec": {"user_model": source} if source else getattr(model, "spec", {}),
         "source": data.source,
         "roles": [role.to_dict() for role in data.roles],
         "preprocessing": data.preprocessor.to_dict() if data.preprocessor else None,
         "na_values": list(data.source.get("na_values", ())),  # cells that were missing in the target
     }
+
+
+def copy_model_source(config: TrainConfig, folder: Path) -> None:
+    """A user's module: a copy of its source file in the run folder (``model_source.py``)."""
+    if config.extra.get("model"):
+        from devicelab.training.user_model import copy_source
+
+        copy_source(config.extra["model"], folder)
 
 
 def config_record(result: RunResult) -> dict:

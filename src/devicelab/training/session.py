@@ -76,7 +76,7 @@ def keep_run(
         folder = _save(result, autosave.folder)
         if board:
             board.close(folder, result.status)
-    return replace(result, folder=str(folder), tensorboard=str(board.logdir) if board else None)
+    return replace(result, folder=Path(folder), tensorboard=str(board.logdir) if board else None)
 
 
 def check_runs_dir(runs_dir: str) -> None:

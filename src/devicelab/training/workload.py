@@ -22,6 +22,7 @@ from devicelab.training.epoch import make_epoch
 from devicelab.training.setup import build_model, make_loss, make_optimizer
 from devicelab.training.step import Step, make_plain_sgd_step, make_step
 from devicelab.training.stream import choose_data_mode, host_rows, make_stream_epoch
+from devicelab.training.user_model import UserModel
 
 # The kinds of eager step devicelab builds, keyed as ``Workload.kind``.
 STEP_KINDS = {
@@ -124,19 +125,46 @@ def build_workload(
     batch_factor: int = 1,
     width_factor: int = 1,
     data: str = "device",
+    user: UserModel | None = None,
 ) -> Workload:
-    """Model initialised from ``config.seed`` (as the lesson's), data copied to ``device`` once, a loss
-    buffer of ``n_epochs`` slots (default ``config.epochs``). ``batch_factor`` repeats the training rows
-    and ``width_factor`` multiplies the hidden widths (the regime probe's scaled copies). ``data``:
-    "device", "auto" (training rows too large for the device's free memory are streamed from host
-    memory) or "stream" (always streamed; see ``devicelab.training.stream``)."""
+    """devicelab's MLP initialised from ``config.seed`` (as the lesson's), or the user's module as given
+    (``user``: moved to ``device``, trained in place), assembled with the data by ``assemble_workload``.
+    ``width_factor`` multiplies the hidden widths of devicelab's MLP (the regime probe's scaled copies)."""
     if width_factor != 1:
         config = dataclasses.replace(config, hidden=tuple(h * width_factor for h in config.hidden))
+    if user is None:
+        model, loss_fn, optimizer = build_model(config, dataset).to(device), make_loss(dataset.task), None
+    else:  # (nn.Module.to keeps the Parameter objects, so an optimizer over them still holds them)
+        model, loss_fn, optimizer = (
+            user.module.to(device),
+            user.loss_fn or make_loss(dataset.task),
+            user.optimizer,
+        )
+    return assemble_workload(
+        config, dataset, device, model, loss_fn, optimizer, n_epochs, batch_factor=batch_factor, data=data
+    )
+
+
+def assemble_workload(
+    config: TrainConfig,
+    dataset: Dataset,
+    device: torch.device,
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    n_epochs: int | None = None,
+    *,
+    batch_factor: int = 1,
+    data: str = "device",
+) -> Workload:
+    """Any model, loss and optimizer (None: the config's) with the data copied to ``device`` once and a
+    loss buffer of ``n_epochs`` slots (default ``config.epochs``). ``batch_factor`` repeats the training
+    rows (the regime probe). ``data``: "device", "auto" (training rows too large for the device's free
+    memory are streamed from host memory) or "stream" (always streamed; see ``devicelab.training.stream``)."""
     n_epochs = config.epochs if n_epochs is None else n_epochs
-    model = build_model(config, dataset).to(device)
-    loss_fn = make_loss(dataset.task)
-    optimizer = None
-    if uses_plain_sgd(config):
+    if optimizer is not None:
+        kind, step = "optim", make_step(model, loss_fn, optimizer)
+    elif uses_plain_sgd(config):
         kind, step = "plain_sgd", make_plain_sgd_step(model, loss_fn, config.lr)
     else:  # (creating a torch.optim optimizer the first time also imports torch._dynamo: ~1 s)
         optimizer = make_optimizer(config, model.parameters())

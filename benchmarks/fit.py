@@ -1,0 +1,223 @@
+"""devicelab.fit on the user's own modules, side by side with the loops a user writes, in one process,
+interleaved repeats, medians, spread (IQR) and ratios.
+
+    python benchmarks/fit.py                      # all three parts, one CPU thread
+    python benchmarks/fit.py --part lesson --epochs 20000 --repeats 5 --json fit.json
+
+Parts:
+  lesson  the lesson's own ``class MLP`` (tests/seed_lesson.py) on its Iris split, full batch, SGD 0.01:
+          the lesson's loop (loss.item() every step) vs devicelab.fit(model, ...) vs devicelab.train's
+          built-in MLP (TrainConfig()). fit and train: the loop's clock (wall_s); compile time apart.
+  cnn     a small CNN on the 8×8 digits (1797 rows, mini-batches of 64, SGD 0.05): a plain eager loop
+          (randperm, index, step, loss.item() every step) vs devicelab.fit (eager, sync-free); skorch's
+          NeuralNetClassifier beside them when it is installed.
+  sweep   64 seeds of a small CNN on 32 and on 256 digits rows (full batch, SGD): torch.func
+          (stack_module_state + vmap over functional_call, devicelab.sweep.func_models.FuncModels) vs the
+          same models one by one (LoopModels); per model-epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import devicelab
+from devicelab.timing import Measurement
+from seed_lesson import lesson_data, lesson_model, lesson_train
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        self.conv = nn.Conv2d(1, channels, 3, padding=1)
+        self.fc = nn.Linear(channels * 16, 10)
+
+    def forward(self, x):
+        return self.fc(F.max_pool2d(F.relu(self.conv(x)), 2).flatten(1))
+
+
+def digits(n: int | None = None):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.data / 16, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    y = torch.tensor(d.target)
+    return (x, y) if n is None else (x[:n], y[:n])
+
+
+def lesson_part(epochs: int, repeats: int) -> tuple[str, dict[str, list[float]], dict]:
+    X, y, X_test, y_test = lesson_data("cpu")
+    times: dict[str, list[float]] = {
+        "lesson loop": [],
+        "devicelab.fit (lesson's class)": [],
+        "devicelab.train (built-in MLP)": [],
+    }
+    notes: dict = {"setup_s": []}
+    for i in range(repeats + 1):  # the first round warms up (numba cache, allocations) and is dropped
+        _, seconds = lesson_train(lesson_model("cpu"), X, y, epochs)
+        fit = devicelab.fit(lesson_model("cpu"), X, y, X_test=X_test, y_test=y_test, epochs=epochs, threads=1)
+        built = devicelab.train(devicelab.TrainConfig(epochs=epochs, device="cpu", threads=1, quiet=True))
+        if i:
+            times["lesson loop"].append(seconds / epochs)
+            times["devicelab.fit (lesson's class)"].append(fit.wall_s / epochs)
+            times["devicelab.train (built-in MLP)"].append(built.wall_s / epochs)
+            notes["setup_s"].append(fit.setup_s)
+        notes["fit path"], notes["train path"] = fit.path_reason, built.path_reason
+    return f"lesson MLP class, Iris, full batch, {epochs} epochs, s per epoch", times, notes
+
+
+def plain_cnn_loop(model, x, y, epochs: int, batch: int, lr: float) -> float:
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    criterion = nn.CrossEntropyLoss()
+    losses = []
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(x))
+        for first in range(0, len(x), batch):
+            rows = order[first : first + batch]
+            loss = criterion(model(x[rows]), y[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())  # the user's loop: a host read every step
+    return time.perf_counter() - start
+
+
+def skorch_seconds(x, y, epochs: int, batch: int, lr: float) -> float:
+    from skorch import NeuralNetClassifier
+
+    net = NeuralNetClassifier(
+        SmallCNN, max_epochs=epochs, batch_size=batch, lr=lr, optimizer=torch.optim.SGD,
+        train_split=None, verbose=0, criterion=nn.CrossEntropyLoss,
+    )  # fmt: skip
+    start = time.perf_counter()
+    net.fit(x, y)
+    return time.perf_counter() - start
+
+
+def cnn_part(epochs: int, repeats: int) -> tuple[str, dict[str, list[float]], dict]:
+    x, y = digits()
+    batch, lr = 64, 0.05
+    times: dict[str, list[float]] = {
+        "plain eager loop, .item() each step": [],
+        "devicelab.fit (eager, sync-free)": [],
+    }
+    has_skorch = importlib.util.find_spec("skorch") is not None
+    if has_skorch:
+        times["skorch NeuralNetClassifier"] = []
+    notes: dict = {
+        "skorch": "installed" if has_skorch else "not installed here: row skipped (pip install skorch)"
+    }
+    for i in range(repeats + 1):
+        torch.manual_seed(i)
+        model = SmallCNN()
+        seconds = plain_cnn_loop(model, x, y, epochs, batch, lr)
+        torch.manual_seed(i)
+        fit = devicelab.fit(
+            SmallCNN(), x, y, epochs=epochs, batch_size=batch, lr=lr, threads=1, log_every=epochs
+        )
+        skorch = skorch_seconds(x, y, epochs, batch, lr) if has_skorch else None
+        if i:
+            times["plain eager loop, .item() each step"].append(seconds / epochs)
+            times["devicelab.fit (eager, sync-free)"].append(fit.wall_s / epochs)
+            if skorch is not None:
+                times["skorch NeuralNetClassifier"].append(skorch / epochs)
+        notes["fit path"] = fit.path_reason
+    return (
+        f"small CNN, 8x8 digits ({len(x)} rows), batches of {batch}, {epochs} epochs, s per epoch",
+        times,
+        notes,
+    )
+
+
+def sweep_part(
+    epochs: int, repeats: int, rows: int, n_models: int = 64
+) -> tuple[str, dict[str, list[float]], dict]:
+    from devicelab.sweep.func_models import FuncModels, LoopModels, vmap_reason
+    from devicelab.training.config import TrainConfig
+
+    x, y = digits(rows)
+    config = TrainConfig(epochs=epochs, hidden=(), lr=0.05, device="cpu")
+    times: dict[str, list[float]] = {"one by one": [], "torch.func vmap": []}
+
+    def models():
+        out = []
+        for seed in range(n_models):
+            torch.manual_seed(seed)
+            out.append(SmallCNN(4))
+        return out
+
+    notes = {"vmap": vmap_reason(models()[:2], x, y, "classification") or "applies"}
+    for i in range(repeats + 1):
+        for name, cls in (("one by one", LoopModels), ("torch.func vmap", FuncModels)):
+            trained = cls(
+                models(), [0.05] * n_models, config, x, y, "classification", torch.Generator(), epochs
+            )
+            start = time.perf_counter()
+            trained.run(0, epochs)
+            seconds = time.perf_counter() - start
+            if i:
+                times[name].append(seconds / (epochs * n_models))
+    return (
+        f"{n_models} seeds of a small CNN, {rows} digits rows, full batch, {epochs} epochs, s per model-epoch",
+        times,
+        notes,
+    )
+
+
+def report(title: str, times: dict[str, list[float]], notes: dict) -> dict:
+    rows = {name: Measurement(tuple(t), name) for name, t in times.items() if t}
+    base_name = next(iter(rows))
+    base = rows[base_name].median
+    print(f"\n{title}")
+    print(f"{'':40}{'median µs':>12}{'IQR µs':>10}{f'{base_name[:14]} / this':>22}")
+    out = {"title": title, "rows": [], "notes": notes}
+    for name, m in rows.items():
+        flag = "  (noisy: IQR > 10% of median)" if m.noisy else ""
+        print(f"{name:40}{m.median * 1e6:12.2f}{m.iqr * 1e6:10.2f}{base / m.median:21.2f}x{flag}")
+        out["rows"].append({"name": name, **m.to_dict(), "ratio_first_over_this": base / m.median})
+    for key, value in notes.items():
+        if key == "setup_s" and value:
+            value = f"{Measurement(tuple(value)).median:.3f} s (median; not in the µs above)"
+        print(f"  {key}: {value}")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--part", choices=("all", "lesson", "cnn", "sweep"), default="all")
+    parser.add_argument("--epochs", type=int, help="default: lesson 20000, cnn 5, sweep 5")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # one CPU thread for every row (what devicelab picks on a small shared CPU)
+    print(f"torch {torch.__version__}, 1 CPU thread, {args.repeats} repeats after a warm-up round")
+    parts = [
+        ("lesson", lesson_part, 20000, {}),
+        ("cnn", cnn_part, 5, {}),
+        ("sweep", sweep_part, 5, {"rows": 32}),  # a step of little arithmetic: launch overhead decides
+        ("sweep", sweep_part, 5, {"rows": 256}),  # more arithmetic a step: vmap saves only the overhead
+    ]
+    results = []
+    for name, part, default_epochs, kwargs in parts:
+        if args.part in ("all", name):
+            results.append(report(*part(args.epochs or default_epochs, args.repeats, **kwargs)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""A sweep of the user's own module (``devicelab sweep --model FILE.py:Class``): the models of every seed
+trained together with ``torch.func`` (the PyTorch ensembling recipe: ``stack_module_state``, then
+``vmap`` over ``functional_call`` with ``grad_and_value``), or one after another where the module does
+not allow it (a forward that updates buffers in place, as batch norm does in training, or reads a value
+to the host), and the sweep says which.
+
+Both keep the layouts' contract (``devicelab.sweep.layouts``): an ``(M, epochs)`` loss buffer on the
+device, nothing read back between log points, the same per-model learning rates and optimizer formulas,
+the same row order from the split-seeded generator.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from devicelab.sweep.layouts import BmmModels, Buffers, _adam, _sgd
+from devicelab.training.config import TrainConfig
+from devicelab.training.setup import make_loss
+
+
+class FuncModels(BmmModels):
+    """Every model's step in one vmapped call: ``grad_and_value`` of one model's loss, vmapped over the
+    stacked parameters (the data shared)."""
+
+    name = "vmap"
+
+    def __init__(self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs) -> None:
+        super().__init__(models, lrs, config, x, y, task, generator, n_epochs)  # stacked params, lrs, buffers
+        self._params = [p.detach() for p in self._params]
+        self._call, self._buffers = functional(models, x.device)
+        self._grad = _vmapped_grad(self._call, make_loss(task))
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        grads, losses = self._grad(tuple(self._params), self._buffers, x, y)
+        self.steps += 1
+        update = _adam if self.config.optimizer in ("adam", "adamw") else _sgd
+        with torch.no_grad():
+            for p, g, lr, first, second in zip(
+                self._params, grads, self.lr, self.first, self.second, strict=True
+            ):
+                update(self.config, p, g, lr, first, second, self.steps)
+        return losses.detach()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(M, n, outputs)``: every model on ``x`` in eval mode (for the log points' metrics)."""
+        return _eval_forward(self._call, tuple(self._params), self._buffers, x)
+
+
+class LoopModels(BmmModels):
+    """The fallback: each model its own module, trained one after another on the same batches."""
+
+    name = "one-by-one"
+
+    def __init__(self, models, lrs, config: TrainConfig, x, y, task, generator, n_epochs) -> None:
+        super().__init__(models, lrs, config, x, y, task, generator, n_epochs)
+        device = x.device
+        self.models = [m.to(device) for m in models]
+        self._loss = make_loss(task)
+        self._per_model = [[p for p in m.parameters()] for m in self.models]
+        # optimizer state per model, viewed from the stacked buffers so that buffers() needs no copy
+        self._first = [[b[i] for b in self.first] for i in range(len(models))]
+        self._second = [[b[i] for b in self.second] for i in range(len(models))]
+        self._lrs = [[lr[i] for lr in self.lr] for i in range(len(models))]
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.steps += 1
+        update = _adam if self.config.optimizer in ("adam", "adamw") else _sgd
+        losses = []
+        for model, params, lrs, first, second in zip(
+            self.models, self._per_model, self._lrs, self._first, self._second, strict=True
+        ):
+            loss = self._loss(model(x), y)
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                for p, g, lr, a, b in zip(params, grads, lrs, first, second, strict=True):
+                    update(self.config, p, g, lr, a, b, self.steps)
+            losses.append(loss.detach())
+        return torch.stack(losses)
+
+    def params(self) -> list[torch.Tensor]:
+        return [
+            torch.stack([ps[i].detach() for ps in self._per_model]) for i in range(len(self._per_model[0]))
+        ]
+
+    def buffers(self) -> Buffers:
+        return Buffers(self.first, self.second, self.steps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = []
+        with torch.inference_mode():
+            for model in self.models:
+                was = model.training
+                model.eval()
+                outs.append(model(x))
+                model.train(was)
+        return torch.stack(outs)
+
+
+def functional(models: list[nn.Module], device: torch.device):
+    """``(call, buffers)``: ``call(params, buffers, x)`` runs one model (a stateless copy of the first,
+    on the meta device) with the given tensors; the buffers stacked per model."""
+    from torch.func import functional_call, stack_module_state
+
+    _, buffers = stack_module_state(models)
+    buffers = {k: v.to(device) for k, v in buffers.items()}
+    base = copy.deepcopy(models[0]).to("meta")
+    names = [name for name, _ in models[0].named_parameters()]
+
+    def call(params, model_buffers, x):
+        return functional_call(base, ({**dict(zip(names, params, strict=True)), **model_buffers}), (x,))
+
+    call.base = base  # type: ignore[attr-defined]
+    return call, buffers
+
+
+def _vmapped_grad(call, loss_fn):
+    from torch.func import grad_and_value, vmap
+
+    def one(params, model_buffers, x, y):
+        return loss_fn(call(params, model_buffers, x), y)
+
+    return vmap(grad_and_value(one), in_dims=(0, 0, None, None))
+
+
+def _eval_forward(call, params, buffers, x):
+    from torch.func import vmap
+
+    base = call.base
+    was = base.training
+    base.eval()
+    try:
+        with torch.inference_mode():
+            return vmap(call, in_dims=(0, 0, None))(params, buffers, x)
+    finally:
+        base.train(was)
+
+
+def vmap_reason(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, task: str) -> str:
+    """Why the models cannot train together under vmap ("" when they can), tried on copies of two of
+    them, on two rows, where the data is."""
+    copies = [copy.deepcopy(m) for m in models[:2]]
+    try:
+        call, buffers = functional(copies, x.device)
+        params = tuple(
+            torch.stack([p.detach() for p in ps]).to(x.device)
+            for ps in zip(*(m.parameters() for m in copies), strict=True)
+        )
+        _vmapped_grad(call, make_loss(task))(params, buffers, x[:2], y[:2])
+        _eval_forward(call, params, buffers, x[:2])
+    except Exception as error:  # an in-place buffer update, a host read, an op vmap has no rule for
+        first = (str(error).strip().splitlines() or [""])[0][:100]
+        return f"torch.func cannot vmap the module ({type(error).__name__}: {first})"
+    return ""
+
+
+def user_models(models, lrs, config: TrainConfig, x, y, task, generator, n_epochs):
+    """``(trained, (layout, why))``: together under vmap where the module allows it, else one by one."""
+    import numpy as np
+
+    why = vmap_reason(models, x, y, task)
+    lrs = np.asarray(lrs, np.float64)
+    if why:
+        return LoopModels(models, lrs, config, x, y, task, generator, n_epochs), (
+            "one-by-one",
+            f"one by one: {why}",
+        )
+    together = "together with torch.func (stack_module_state + vmap over functional_call)"
+    return FuncModels(models, lrs, config, x, y, task, generator, n_epochs), ("vmap", together)
+
+
+def seeded_user_model(source: dict, seed: int) -> nn.Module:
+    """The user's module built as ``devicelab train --model ... --seed SEED`` builds it."""
+    from devicelab.training.user_model import build
+
+    torch.manual_seed(seed)
+    return build(source)

@@ -1,0 +1,144 @@
+"""The rows ``devicelab.fit`` is given, as a ``Dataset``: arrays, tensors, DataFrames or a torch ``Dataset``,
+used as given (no scaling, no split) unless an argument asks. The task and the classes are inferred as
+``devicelab train`` infers them from a column (``devicelab.data.encode_target``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from devicelab.data import Dataset, Scaler, check_split_size, encode_target
+from devicelab.errors import UserError
+
+
+def dataset_from_arrays(
+    X, y, X_test=None, y_test=None, *, task: str | None = None, test_size: float | None = None,
+    seed: int = 42, scaler: str = "none",
+) -> Dataset:  # fmt: skip
+    """``X``/``y`` (and ``X_test``/``y_test``) as a Dataset; ``test_size``: split a test set off ``X`` as
+    train does (``train_test_split`` with ``seed``); ``scaler``: fitted on the training rows."""
+    if y is None:  # a torch Dataset of (x, y) pairs
+        X, y = _from_torch_dataset(X, "X")
+        if X_test is not None and y_test is None:
+            X_test, y_test = _from_torch_dataset(X_test, "X_test")
+    names = _column_names(X)
+    x, labels = _features(X, "X"), _values(y, "y")
+    _same_length(x, labels, "X", "y")
+    if (X_test is None) != (y_test is None):
+        raise UserError("X_test and y_test go together", hint="pass both, or neither")
+    if X_test is not None and test_size is not None:
+        raise UserError("test_size splits X, and X_test was given too", hint="pass one of them")
+    if X_test is not None:
+        x_test, labels_test = _features(X_test, "X_test"), _values(y_test, "y_test")
+        _same_length(x_test, labels_test, "X_test", "y_test")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise UserError(f"X_test's rows have shape {x_test.shape[1:]}, X's {x.shape[1:]}")
+    else:
+        x_test, labels_test = x[:0], labels[:0]
+    n_train = len(labels)
+    target = _target(np.concatenate([labels, labels_test]), task)
+    y_all = target.values.astype(np.int64 if target.task == "classification" else np.float32)
+    y_train, y_test_values = y_all[:n_train], y_all[n_train:]
+    if test_size is not None:
+        from sklearn.model_selection import train_test_split
+
+        check_split_size(n_train, test_size)
+        x, x_test, y_train, y_test_values = train_test_split(
+            x, y_train, test_size=test_size, random_state=seed
+        )
+    if scaler != "none" and x.ndim != 2:
+        raise UserError(f"scaler={scaler!r} scales columns, and X's rows have shape {x.shape[1:]}")
+    fitted = Scaler.fit(scaler, x.reshape(len(x), -1))  # "none": the identity, as saved with a run
+    if scaler != "none":
+        x, x_test = fitted.transform(x), fitted.transform(x_test)
+    return Dataset(
+        name="arrays",
+        task=target.task,
+        feature_names=names or tuple(f"x{i}" for i in range(x.shape[1] if x.ndim == 2 else 0)),
+        target_name=getattr(y, "name", None) or "y",
+        x_train=np.ascontiguousarray(x, np.float32),
+        x_test=np.ascontiguousarray(x_test, np.float32),
+        y_train=np.ascontiguousarray(y_train),
+        y_test=np.ascontiguousarray(y_test_values),
+        classes=target.classes,
+        scaler=fitted,
+        source={"kind": "arrays", "name": "arrays", "rows_train": len(x), "rows_test": len(x_test)},
+        x_val=np.zeros((0, *x.shape[1:]), np.float32),
+        y_val=y_train[:0],
+    )
+
+
+def _target(values: np.ndarray, task: str | None):
+    if values.ndim > 1:  # several numbers a row: regression on all of them
+        if task == "classification":
+            raise UserError(f"classification takes one label a row, and y has shape {values.shape}")
+        return _Multi(values.astype(np.float32))
+    found = encode_target(values, "y", task)
+    if found.n_missing:
+        raise UserError(f"y has {found.n_missing} missing values (NaN)", hint="drop those rows first")
+    return found
+
+
+class _Multi:
+    task, classes = "regression", None
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+
+def _features(data, what: str) -> np.ndarray:
+    array = _numpy(data, what)
+    if array.ndim < 2:
+        raise UserError(
+            f"{what} has shape {array.shape}: one row a sample is needed", hint=f"{what}.reshape(-1, 1)"
+        )
+    if array.dtype.kind not in "fiub":
+        raise UserError(f"{what} holds {array.dtype} values, not numbers", hint="encode text columns first")
+    return array.astype(np.float32, copy=False)
+
+
+def _values(data, what: str) -> np.ndarray:
+    array = _numpy(data, what)
+    return array.reshape(-1) if array.ndim == 2 and array.shape[1] == 1 else array
+
+
+def _numpy(data, what: str) -> np.ndarray:
+    if hasattr(data, "detach"):  # a torch tensor
+        # sync: a device tensor is copied to the host once, before training, to be checked and split
+        return data.detach().cpu().numpy()
+    if hasattr(data, "to_numpy"):  # pandas DataFrame / Series
+        return data.to_numpy()
+    try:
+        return np.asarray(data)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{what} is not an array ({type(data).__name__}: {error})") from None
+
+
+def _column_names(data) -> tuple[str, ...]:
+    columns = getattr(data, "columns", None)
+    return tuple(str(c) for c in columns) if columns is not None else ()
+
+
+def _same_length(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> None:
+    if len(x) != len(y):
+        raise UserError(
+            f"{x_name} has {len(x)} rows and {y_name} {len(y)}",
+            hint=f"{y_name} needs one target for each row of {x_name}",
+        )
+    if len(x) == 0:
+        raise UserError(f"{x_name} has no rows")
+
+
+def _from_torch_dataset(data, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``(x, y)`` item of a map-style torch Dataset, stacked (once, before training)."""
+    import torch
+
+    try:
+        items = [data[i] for i in range(len(data))]
+        xs = torch.stack([torch.as_tensor(item[0]) for item in items])
+        ys = torch.stack([torch.as_tensor(item[1]) for item in items])
+    except Exception as error:
+        raise UserError(
+            f"{what} is not a Dataset of (x, y) pairs ({type(error).__name__}: {error})",
+            hint="pass y, or a torch Dataset whose items are (features, target)",
+        ) from None
+    return xs.numpy(), ys.numpy()

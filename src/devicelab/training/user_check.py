@@ -1,0 +1,74 @@
+"""Before a user's module trains: one forward on two rows, so that a module that does not fit the data
+fails with one line that says which shape was expected and why, not a traceback an hour in."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from devicelab.data import Dataset
+from devicelab.errors import UserError
+
+
+def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: nn.Module | None) -> None:
+    """A UserError when ``module`` is on another device than ``device`` asks, cannot take the rows, or
+    gives outputs that do not fit the targets (and the loss)."""
+    where = _module_device(module)
+    if where is not None and where.type != "cpu" and device != "auto" and torch.device(device) != where:
+        raise UserError(
+            f"the model is on {where} but device={device!r} was asked for",
+            hint=f"leave the model on the CPU (devicelab moves it), or pass device={str(where)!r}",
+        )
+    x = torch.from_numpy(dataset.x_train[:2]).to(where or "cpu")
+    was_training = module.training
+    module.eval()  # no dropout draw and no batch-norm statistics changed by the probe
+    try:
+        with torch.no_grad():
+            out = module(x)
+    except Exception as error:
+        raise UserError(
+            f"the model cannot take the data: model(x) with x of shape {tuple(x.shape)} raised "
+            f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}",
+            hint=f"the data has {_features(dataset)}; make the model's input match",
+        ) from None
+    finally:
+        module.train(was_training)
+    if not isinstance(out, torch.Tensor):
+        raise UserError(
+            f"the model returns a {type(out).__name__}, not a tensor",
+            hint="its forward must return the predictions as one tensor",
+        )
+    if loss_fn is None:  # devicelab's loss for the task: its shape rule is known
+        _check_shape(tuple(out.shape), dataset)
+
+
+def _check_shape(shape: tuple[int, ...], dataset: Dataset) -> None:
+    n = 2 if len(dataset.x_train) >= 2 else len(dataset.x_train)
+    if dataset.task == "classification":
+        classes = len(dataset.classes)
+        if len(shape) != 2 or shape[1] < classes:
+            raise UserError(
+                f"the model's output has shape {shape} for {n} rows, expected ({n}, {classes}): "
+                f"cross-entropy needs one score per class, and the target has {classes} classes",
+                hint=f"make the last layer output {classes} values",
+            )
+        return
+    target = dataset.y_train.shape[1:]
+    if shape[1:] not in (target, (*target, 1)) or shape[:1] != (n,):
+        expected = (n, *target) if target else f"({n},) or ({n}, 1)"
+        raise UserError(
+            f"the model's output has shape {shape} for {n} rows, expected {expected}: the mean squared "
+            "error compares each output with its target",
+            hint="make the last layer output one value per target",
+        )
+
+
+def _module_device(module: nn.Module) -> torch.device | None:
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return None
+
+
+def _features(dataset: Dataset) -> str:
+    shape = dataset.x_train.shape[1:]
+    return f"{shape[0]} features a row" if len(shape) == 1 else f"rows of shape {tuple(shape)}"
