@@ -33,7 +33,7 @@ class FuncModels(BmmModels):
         self._call, self._buffers = functional(models, x.device)
         self._grad = _vmapped_grad(self._call, make_loss(task))
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         grads, losses = self._grad(tuple(self._params), self._buffers, x, y)
         self.steps += 1
         update = _adam if self.config.optimizer in ("adam", "adamw") else _sgd
@@ -65,7 +65,7 @@ class LoopModels(BmmModels):
         self._second = [[b[i] for b in self.second] for i in range(len(models))]
         self._lrs = [[lr[i] for lr in self.lr] for i in range(len(models))]
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         self.steps += 1
         update = _adam if self.config.optimizer in ("adam", "adamw") else _sgd
         losses = []

@@ -270,7 +270,9 @@ def _run(
         early.restore_best(work.model)  # the best validation point's weights, as Keras' restore_best_weights
     done = recorder.last
     # a linear model beside every file run, on the same rows and features (devicelab.training.baseline)
-    wanted = dataset.source.get("kind") != "builtin" and distributed.is_main()  # rank 0 alone reports it
+    # (a file's rows: not a built-in set, nor fit()'s arrays, which may have no test rows or be images)
+    wanted = dataset.source.get("kind") not in ("builtin", "arrays") and len(dataset.x_test) > 0
+    wanted = wanted and dataset.x_test.ndim == 2 and distributed.is_main()  # rank 0 alone reports it
     baseline = run_baseline(dataset, getattr(work.model, "module", work.model)) if wanted else None
     return RunResult(
         config=config,
