@@ -87,11 +87,10 @@ class TargetScaling:
         return how + (f" ({self.reason})" if self.reason else "")
 
     def to_dict(self) -> dict:
-        # numpy arrays on the host: .tolist() here is no sync
         return {
             "kind": self.kind,
-            "shift": self.shift.tolist(),
-            "scale": self.scale.tolist(),
+            "shift": self.shift.tolist(),  # numpy on the host: no device sync
+            "scale": self.scale.tolist(),  # numpy on the host: no device sync
             "reason": self.reason,
         }
 
