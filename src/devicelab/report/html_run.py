@@ -131,6 +131,8 @@ def run_summary_pairs(
         )
     final = summary.get("final") or {}
     pairs += [(metric_label(k), f"{v:.4f}") for k, v in final.items() if k not in ("epoch", "elapsed_s")]
+    if summary.get("no_test_metrics"):  # a run without test rows (devicelab.fit without X_test)
+        pairs.append((_("test metrics"), translate(summary["no_test_metrics"])))
     if isinstance(summary.get("baseline"), Mapping):
         pairs.append((_("linear baseline"), baseline_text(summary["baseline"])))
     return pairs

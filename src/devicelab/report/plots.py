@@ -22,7 +22,7 @@ def loss_figure(losses: np.ndarray, metrics: Sequence[dict], title: str = ""):
     epochs = np.arange(1, len(losses) + 1)
     loss_axes.plot(epochs, losses, color="tab:blue", linewidth=1, label="train loss (every epoch)")
     logged = [row["epoch"] for row in metrics]
-    if metrics:
+    if metrics and "test_loss" in metrics[0]:  # a run without test rows has none
         loss_axes.plot(
             logged,
             [row["test_loss"] for row in metrics],

@@ -67,6 +67,7 @@ def train_summary(result, folder: Path) -> str:
             )
         )
     from devicelab.report.run_lines import baseline_line, number
+    from devicelab.training.evaluate import NO_TEST_ROWS
     from devicelab.training.units import in_units
 
     # a regression's losses in the target's units, agreeing with its RMSE and R² (training/units.py)
@@ -76,6 +77,8 @@ def train_summary(result, folder: Path) -> str:
         for key, value in final.items()
         if key not in ("epoch", "elapsed_s")
     ]
+    if not len(result.dataset.x_test):
+        pairs.append((_("test metrics"), _(NO_TEST_ROWS)))
     if result.baseline:
         pairs.append((_("linear baseline"), baseline_line(result.baseline)))
     return format_key_values(pairs, indent="")

@@ -8,6 +8,11 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from devicelab.i18n import N_
+
+# a run without test rows (devicelab.fit without X_test) has no test metrics, rather than NaN ones; said once
+NO_TEST_ROWS = N_("none: no test rows (pass X_test and y_test, or test_size)")
+
 METRIC_NAMES: dict[str, tuple[str, ...]] = {
     "classification": ("test_loss", "test_accuracy"),
     "regression": ("test_loss", "test_rmse", "test_r2"),

@@ -55,9 +55,13 @@ class Recorder:
     def read(self, epoch: int) -> LogPoint | None:
         """Record epochs up to ``epoch``; None if a loss among them is NaN or infinite."""
         work, names = self.work, METRIC_NAMES[self.task]
-        test = evaluate(
-            work.model, work.loss_fn, work.x_test, work.y_test, self.task, self.y_scale, self.inverse
-        )
+        test = work.losses[:0]  # no test rows (fit() without X_test): no test metrics, rather than NaN
+        if len(work.x_test):
+            test = evaluate(
+                work.model, work.loss_fn, work.x_test, work.y_test, self.task, self.y_scale, self.inverse
+            )
+        else:
+            names = ()
         if len(work.x_val):  # the validation loss, read in the same copy
             names = ("val_loss", *names)
             val = evaluate(

@@ -12,6 +12,7 @@ from torch import nn
 from devicelab.data import Dataset, RoleTable
 from devicelab.training.config import TrainConfig
 from devicelab.training.device_choice import DeviceChoice
+from devicelab.training.evaluate import NO_TEST_ROWS
 
 # A validation loss this many times the training loss, and at least GAP_MIN above it, is worth a warning.
 GAP_RATIO, GAP_MIN = 1.5, 0.05
@@ -27,7 +28,8 @@ class RunResult:
     status: str  # one of STATUSES
     epochs_done: int
     losses: np.ndarray  # the training loss of every epoch done, float32
-    metrics: tuple[dict, ...]  # one row per log point: epoch, train_loss, test metrics, elapsed_s
+    # one row per log point: epoch, train_loss, (val_loss), test metrics (none without test rows), elapsed_s
+    metrics: tuple[dict, ...]
     choice: DeviceChoice
     wall_s: float  # this session's training loop, clock read after the last host sync
     session_epochs: int  # epochs run in this session (a resumed run counts only the new ones)
@@ -84,6 +86,7 @@ class RunResult:
             f"  data: {d.name} ({len(d.x_train)} train, {len(d.x_val)} validation, {len(d.x_test)} test rows; "
             f"{d.n_features} inputs; {kind})",
             f"  kept (epoch {self.final.get('epoch', '-')}{', best validation' if early else ''}): {final}",
+            *([f"  test metrics: {NO_TEST_ROWS}"] if not len(d.x_test) else []),
             f"  .roles ({len(d.roles)} columns), .metrics ({len(self.metrics)} log points), .losses "
             f"({len(self.losses)} epochs), .model, .plot(), .save()",
         ]

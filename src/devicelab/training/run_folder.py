@@ -21,6 +21,7 @@ import numpy as np
 from devicelab import __version__
 from devicelab.fsutil import atomic_write, atomic_write_json, atomic_write_text, new_run_dir
 from devicelab.training.checkpoint import optimizer_tensors, save_model, save_tensors
+from devicelab.training.evaluate import NO_TEST_ROWS
 from devicelab.training.units import in_units
 
 if TYPE_CHECKING:  # for annotations only: result.py imports this module (inside RunResult.save)
@@ -206,6 +207,7 @@ def summary_record(result: RunResult) -> dict:
         "data": {"mode": result.data_mode, "reason": result.data_reason},
         "distributed": {"world_size": result.world_size},
         "host_syncs": result.host_syncs,
+        "no_test_metrics": None if len(result.dataset.x_test) else NO_TEST_ROWS,
         "final": result.final,  # as metrics.csv has it (a regression's losses on the encoded target)
         "final_in_target_units": in_units(result.final, result.dataset.task, result.dataset.target_scaler),
         "baseline": result.baseline,
