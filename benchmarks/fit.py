@@ -1,7 +1,7 @@
 """devicelab.fit on the user's own modules, side by side with the loops a user writes, in one process,
 interleaved repeats, medians, spread (IQR) and ratios.
 
-    python benchmarks/fit.py                      # all three parts, one CPU thread
+    python benchmarks/fit.py                      # every part, one CPU thread
     python benchmarks/fit.py --part lesson --epochs 20000 --repeats 5 --json fit.json
 
 Parts:
@@ -9,8 +9,10 @@ Parts:
           the lesson's loop (loss.item() every step) vs devicelab.fit(model, ...) vs devicelab.train's
           built-in MLP (TrainConfig()). fit and train: the loop's clock (wall_s); compile time apart.
   cnn     a small CNN on the 8×8 digits (1797 rows, mini-batches of 64, SGD 0.05): a plain eager loop
-          (randperm, index, step, loss.item() every step) vs devicelab.fit (eager, sync-free); skorch's
-          NeuralNetClassifier beside them when it is installed.
+          (randperm, index, step, loss.item() every step) vs devicelab.fit (eager, sync-free) vs skorch's
+          NeuralNetClassifier(module).fit (same module, loss, SGD, batch size, epochs) when it is
+          installed, and the step alone on one fixed batch (the floor any loop over this step has).
+  rnn     the same four rows for an nn.RNN (hidden 32) on 2048 generated sine sequences of 20 steps.
   sweep   64 seeds of a small CNN on 32 and on 256 digits rows (full batch, SGD): torch.func
           (stack_module_state + vmap over functional_call, devicelab.sweep.func_models.FuncModels) vs the
           same models one by one (LoopModels); per model-epoch.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -76,7 +79,36 @@ def lesson_part(epochs: int, repeats: int) -> tuple[str, dict[str, list[float]],
     return f"lesson MLP class, Iris, full batch, {epochs} epochs, s per epoch", times, notes
 
 
-def plain_cnn_loop(model, x, y, epochs: int, batch: int, lr: float) -> float:
+class SmallRNN(nn.Module):
+    """An Elman RNN over a sequence, its last hidden state to the classes."""
+
+    def __init__(self, hidden: int = 32, classes: int = 4):
+        super().__init__()
+        self.rnn = nn.RNN(1, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[:, -1])
+
+
+def sequences(n: int = 2048, length: int = 20, classes: int = 4):
+    """Noisy sine waves of ``classes`` frequencies; the class is the frequency (generated, seeded)."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(classes, (n,), generator=g)
+    t = torch.arange(length, dtype=torch.float32)
+    phase = torch.rand(n, 1, generator=g) * 6.28
+    x = torch.sin((0.3 + 0.25 * y[:, None]) * t + phase) + 0.3 * torch.randn(n, length, generator=g)
+    return x.unsqueeze(-1), y
+
+
+WORKLOADS = {  # name: (module class, data, title)
+    "cnn": (SmallCNN, digits, "small CNN, 8x8 digits"),
+    "rnn": (SmallRNN, sequences, "RNN (hidden 32), sine sequences of 20 steps"),
+}
+
+
+def plain_loop(model, x, y, epochs: int, batch: int, lr: float) -> float:
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     criterion = nn.CrossEntropyLoss()
     losses = []
@@ -93,11 +125,26 @@ def plain_cnn_loop(model, x, y, epochs: int, batch: int, lr: float) -> float:
     return time.perf_counter() - start
 
 
-def skorch_seconds(x, y, epochs: int, batch: int, lr: float) -> float:
+def step_alone(model, x, y, epochs: int, batch: int, lr: float) -> float:
+    """The floor: the same number of steps on one batch made once (no shuffle, no indexing, no read),
+    plain SGD as ``p -= lr * grad``: what a step's arithmetic and autograd cost, whoever loops over it."""
+    params = list(model.parameters())
+    xb, yb = x[:batch].contiguous(), y[:batch]
+    steps = epochs * -(-len(x) // batch)
+    start = time.perf_counter()
+    for _ in range(steps):
+        grads = torch.autograd.grad(F.cross_entropy(model(xb), yb), params)
+        with torch.no_grad():
+            torch._foreach_add_(params, grads, alpha=-lr)
+    return time.perf_counter() - start
+
+
+def skorch_seconds(module: nn.Module, x, y, epochs: int, batch: int, lr: float) -> float:
+    """skorch's ``NeuralNetClassifier(module).fit(X, y)``: the same module object, loss, SGD, batches."""
     from skorch import NeuralNetClassifier
 
     net = NeuralNetClassifier(
-        SmallCNN, max_epochs=epochs, batch_size=batch, lr=lr, optimizer=torch.optim.SGD,
+        module, max_epochs=epochs, batch_size=batch, lr=lr, optimizer=torch.optim.SGD,
         train_split=None, verbose=0, criterion=nn.CrossEntropyLoss,
     )  # fmt: skip
     start = time.perf_counter()
@@ -105,39 +152,48 @@ def skorch_seconds(x, y, epochs: int, batch: int, lr: float) -> float:
     return time.perf_counter() - start
 
 
-def cnn_part(epochs: int, repeats: int) -> tuple[str, dict[str, list[float]], dict]:
-    x, y = digits()
+def module_part(epochs: int, repeats: int, kind: str = "cnn") -> tuple[str, dict[str, list[float]], dict]:
+    cls, data, title = WORKLOADS[kind]
+    x, y = data()
     batch, lr = 64, 0.05
-    times: dict[str, list[float]] = {
-        "plain eager loop, .item() each step": [],
-        "devicelab.fit (eager, sync-free)": [],
+    rows = {
+        "plain eager loop, .item() each step": lambda m: plain_loop(m, x, y, epochs, batch, lr),
+        "devicelab.fit (eager, sync-free)": lambda m: (
+            devicelab.fit(m, x, y, epochs=epochs, batch_size=batch, lr=lr, threads=1, log_every=epochs).wall_s
+        ),
+        "step alone (floor: no loop, no shuffle)": lambda m: step_alone(m, x, y, epochs, batch, lr),
     }
     has_skorch = importlib.util.find_spec("skorch") is not None
     if has_skorch:
-        times["skorch NeuralNetClassifier"] = []
+        rows["skorch NeuralNetClassifier"] = lambda m: skorch_seconds(m, x, y, epochs, batch, lr)
+    times: dict[str, list[float]] = {name: [] for name in rows}
     notes: dict = {
         "skorch": "installed" if has_skorch else "not installed here: row skipped (pip install skorch)"
     }
-    for i in range(repeats + 1):
-        torch.manual_seed(i)
-        model = SmallCNN()
-        seconds = plain_cnn_loop(model, x, y, epochs, batch, lr)
-        torch.manual_seed(i)
-        fit = devicelab.fit(
-            SmallCNN(), x, y, epochs=epochs, batch_size=batch, lr=lr, threads=1, log_every=epochs
-        )
-        skorch = skorch_seconds(x, y, epochs, batch, lr) if has_skorch else None
-        if i:
-            times["plain eager loop, .item() each step"].append(seconds / epochs)
-            times["devicelab.fit (eager, sync-free)"].append(fit.wall_s / epochs)
-            if skorch is not None:
-                times["skorch NeuralNetClassifier"].append(skorch / epochs)
-        notes["fit path"] = fit.path_reason
-    return (
-        f"small CNN, 8x8 digits ({len(x)} rows), batches of {batch}, {epochs} epochs, s per epoch",
-        times,
-        notes,
+    for i in range(repeats + 1):  # the first round warms up and is dropped; rows interleaved
+        for name, run in rows.items():
+            torch.manual_seed(i)
+            seconds = run(cls())  # every row from the same initial weights
+            if i:
+                times[name].append(seconds / epochs)
+        if i == 0:
+            torch.manual_seed(0)
+            notes["fit path"] = devicelab.fit(cls(), x, y, epochs=1, batch_size=batch, threads=1).path_reason
+    median = {name: Measurement(tuple(t)).median for name, t in times.items() if t}
+    fit_s, floor_s = (
+        median["devicelab.fit (eager, sync-free)"],
+        median["step alone (floor: no loop, no shuffle)"],
     )
+    if "skorch NeuralNetClassifier" in median:
+        skorch_s = median["skorch NeuralNetClassifier"]
+        notes["fit vs skorch"] = (
+            f"{skorch_s / fit_s:.2f}x (target >= 5x); the most any loop over this step could reach: "
+            f"skorch / step alone = {skorch_s / floor_s:.2f}x"
+        )
+    notes["fit's loop over the step alone"] = f"{(fit_s - floor_s) / fit_s:.0%} of fit's time"
+    steps = -(-len(x) // batch)
+    return (f"{title} ({len(x)} rows), batches of {batch} ({steps} steps an epoch), {epochs} epochs, s per epoch",
+            times, notes)  # fmt: skip
 
 
 def sweep_part(
@@ -197,16 +253,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--part", choices=("all", "lesson", "cnn", "sweep"), default="all")
-    parser.add_argument("--epochs", type=int, help="default: lesson 20000, cnn 5, sweep 5")
+    parser.add_argument("--part", choices=("all", "lesson", "cnn", "rnn", "sweep"), default="all")
+    parser.add_argument("--epochs", type=int, help="default: lesson 20000, cnn and rnn 5, sweep 5")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one CPU thread for every row (what devicelab picks on a small shared CPU)
     print(f"torch {torch.__version__}, 1 CPU thread, {args.repeats} repeats after a warm-up round")
+    print(f"load average {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs at the start")
     parts = [
         ("lesson", lesson_part, 20000, {}),
-        ("cnn", cnn_part, 5, {}),
+        ("cnn", module_part, 5, {"kind": "cnn"}),
+        ("rnn", module_part, 5, {"kind": "rnn"}),
         ("sweep", sweep_part, 5, {"rows": 32}),  # a step of little arithmetic: launch overhead decides
         ("sweep", sweep_part, 5, {"rows": 256}),  # more arithmetic a step: vmap saves only the overhead
     ]
@@ -214,6 +272,7 @@ def main() -> int:
     for name, part, default_epochs, kwargs in parts:
         if args.part in ("all", name):
             results.append(report(*part(args.epochs or default_epochs, args.repeats, **kwargs)))
+    print(f"\nload average {os.getloadavg()[0]:.2f} (1 min) at the end")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     return 0

@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from devicelab import __version__
-from devicelab.errors import UserError
+from devicelab.errors import DevicelabWarning, UserError
 from devicelab.i18n import _, set_language, translate
 
 COMMANDS = ("info", "train", "predict", "bench", "profile", "report", "sweep")
@@ -93,7 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return int(args.run(args) or 0)
     except UserError as error:
         print(_("devicelab: error: {message}").format(message=localized_one_line(error)), file=sys.stderr)
         return error.exit_code
@@ -103,6 +106,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # `devicelab info | head`: the reader went away; nothing left to say.
         return 0
+
+
+def _one_line_warnings(show):
+    """devicelab's own warnings as ``devicelab: warning: ...`` on stderr, each once (a check the CLI runs
+    before the run folder is made runs again in the library); any other as ``show`` does."""
+    said: set[str] = set()
+
+    def shown(message, category, filename, lineno, file=None, line=None) -> None:
+        if not issubclass(category, DevicelabWarning):
+            return show(message, category, filename, lineno, file, line)
+        if str(message) not in said:
+            said.add(str(message))
+            text = _("devicelab: warning: {warning}").format(warning=translate(str(message)))
+            print(text, file=file or sys.stderr, flush=True)
+
+    return shown
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ class UserError(ValueError):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+class DevicelabWarning(UserWarning):
+    """Something the user should know that does not stop the run (a softmax before cross-entropy).
+
+    The CLI prints ``devicelab: warning: <message>``; Python callers see an ordinary ``UserWarning``."""
+
+
 def one_line(error: BaseException, limit: int = 120) -> str:
     """``error`` as one line for a reason: its type and the first line of its message, cut at ``limit``."""
     first = (str(error).strip().splitlines() or [""])[0][:limit]

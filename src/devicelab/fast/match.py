@@ -80,6 +80,9 @@ def match_mlp(model: nn.Module) -> MlpMatch | str:
     named = _named_layer(model)
     if named:
         return f"the model has {named}"
+    frozen = next((name for name, p in model.named_parameters() if not p.requires_grad), None)
+    if frozen:  # the fused step updates every weight it holds
+        return f"its parameter {frozen} is frozen (requires_grad=False)"
     try:
         graph = torch.fx.symbolic_trace(model).graph
     except Exception as error:  # TraceError, a Proxy in an if, a call fx cannot follow
@@ -101,6 +104,11 @@ def _chain(model: nn.Module, nodes: list[torch.fx.Node]) -> MlpMatch | str:
     inputs = [n for n in nodes if n.op == "placeholder"]
     if len(inputs) != 1:
         return f"its forward takes {len(inputs)} inputs, not one tensor"
+    for node in nodes:  # a parameter or buffer the forward reads itself, outside its layers
+        if node.op == "get_attr":
+            params = dict(model.named_parameters())
+            what = "parameter" if str(node.target) in params else "buffer"
+            return f"its forward reads the {what} {node.target} outside a Linear layer"
     linears: list[nn.Linear] = []
     activations: list[str] = []
     pending: str | None = None  # the activation after the last Linear, not yet followed by one

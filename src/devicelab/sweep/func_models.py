@@ -32,16 +32,19 @@ class FuncModels(BmmModels):
         self._params = [p.detach() for p in self._params]
         self._call, self._buffers = functional(models, x.device)
         self._grad = _vmapped_grad(self._call, make_loss(task))
+        self._frozen = frozen(models[0])
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         grads, losses = self._grad(tuple(self._params), self._buffers, x, y)
         self.steps += 1
         update = _adam if self.config.optimizer in ("adam", "adamw") else _sgd
         with torch.no_grad():
-            for p, g, lr, first, second in zip(
-                self._params, grads, self.lr, self.first, self.second, strict=True
+            for p, g, lr, first, second, fixed in zip(
+                self._params, grads, self.lr, self.first, self.second, self._frozen, strict=True
             ):
-                update(self.config, p, g, lr, first, second, self.steps)
+                # a frozen parameter (requires_grad=False) stays as it is, as torch.optim leaves it
+                if not fixed:
+                    update(self.config, p, g, lr, first, second, self.steps)
         return losses.detach()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,6 +63,7 @@ class LoopModels(BmmModels):
         self.models = [m.to(device) for m in models]
         self._loss = make_loss(task)
         self._per_model = [[p for p in m.parameters()] for m in self.models]
+        self._frozen = frozen(models[0])
         # optimizer state per model, viewed from the stacked buffers so that buffers() needs no copy
         self._first = [[b[i] for b in self.first] for i in range(len(models))]
         self._second = [[b[i] for b in self.second] for i in range(len(models))]
@@ -73,10 +77,12 @@ class LoopModels(BmmModels):
             self.models, self._per_model, self._lrs, self._first, self._second, strict=True
         ):
             loss = self._loss(model(x), y)
-            grads = torch.autograd.grad(loss, params)
+            trained = [p for p, fixed in zip(params, self._frozen, strict=True) if not fixed]
+            grads = iter(torch.autograd.grad(loss, trained))
             with torch.no_grad():
-                for p, g, lr, a, b in zip(params, grads, lrs, first, second, strict=True):
-                    update(self.config, p, g, lr, a, b, self.steps)
+                for p, lr, a, b, fixed in zip(params, lrs, first, second, self._frozen, strict=True):
+                    if not fixed:
+                        update(self.config, p, next(grads), lr, a, b, self.steps)
             losses.append(loss.detach())
         return torch.stack(losses)
 
@@ -97,6 +103,11 @@ class LoopModels(BmmModels):
                 outs.append(model(x))
                 model.train(was)
         return torch.stack(outs)
+
+
+def frozen(model: nn.Module) -> list[bool]:
+    """For each parameter: the user froze it (``requires_grad=False``), so no step changes it."""
+    return [not p.requires_grad for p in model.parameters()]
 
 
 def functional(models: list[nn.Module], device: torch.device):

@@ -68,14 +68,9 @@ def train(
 
         def kept(callbacks_: Callbacks, flag: StopFlag, saving: Autosave | None) -> RunResult:
             return train(
-                config,
-                dataset=dataset,
-                resume=resume,
-                callbacks=callbacks_,
-                stop=flag,
-                autosave=saving,
+                config, dataset=dataset, resume=resume, callbacks=callbacks_, stop=flag, autosave=saving,
                 model=model,
-            )
+            )  # fmt: skip
 
         return keep_run(config, kept, keep, callbacks, stop)
     if resume:
@@ -98,17 +93,22 @@ def train(
         # device timing trains a copy of the user's module; the run trains the module itself
         return build_workload(config, dataset, device, n_epochs, data=data, user=model.copy())
 
-    return run_training(
-        config,
-        dataset,
-        partial(build_workload, config, dataset, user=model),
-        resume=resume,
-        callbacks=callbacks,
-        stop=stop,
-        autosave=autosave,
-        time_build=timed,
-        one_thread_kernel=lambda c, d: cpu_kernel_applies(c, d, user=model.copy()),
-    )
+    # in training mode (dropout on) whatever mode the module came in, as skorch and Lightning do; given back
+    was_training, _ = model.module.training, model.module.train()
+    try:
+        return run_training(
+            config,
+            dataset,
+            partial(build_workload, config, dataset, user=model),
+            resume=resume,
+            callbacks=callbacks,
+            stop=stop,
+            autosave=autosave,
+            time_build=timed,
+            one_thread_kernel=lambda c, d: cpu_kernel_applies(c, d, user=model.copy()),
+        )
+    finally:
+        model.module.train(was_training)
 
 
 def run_training(
@@ -210,19 +210,9 @@ def _run(
     if autosave:  # the folder's first files, before the clock starts and anything is said
         autosave.start(config, dataset, work.model, str(resume.run_dir) if resume else None)
     recorder = Recorder(work, dataset.task, start, total, previous, wall_before, y_scale, to_host, inverse)
+    rows = (len(dataset.x_train), len(dataset.x_test), len(dataset.x_val))
     callbacks.on_start(
-        StartInfo(
-            choice.device,
-            choice.threads,
-            choice.reason,
-            start,
-            total,
-            len(dataset.x_train),
-            len(dataset.x_test),
-            len(dataset.x_val),
-            runner.name,
-            path_reason,
-        )
+        StartInfo(choice.device, choice.threads, choice.reason, start, total, *rows, runner.name, path_reason)
     )
     patience = early_stop_patience(config)
     early = EarlyStopping(patience) if patience and len(dataset.x_val) else None
@@ -235,8 +225,8 @@ def _run(
     fallback = Fallback(work, runner) if runner.name != "eager" else None
     while epoch < total:
         next_log = min(total, (epoch // log_every + 1) * log_every)
-        if fallback:  # a fast path: the state of this log point, to go on from if it fails
-            fallback.mark()
+        if fallback:
+            fallback.mark()  # a fast path: the state of this log point, to go on from if it fails
         try:
             reached, point = _interval(runner, recorder, epoch, next_log, should_stop)
         except Exception as error:
@@ -316,11 +306,10 @@ def _interval(runner, recorder: Recorder, start: int, stop: int, should_stop):
 
 def _device_failed(work, reason: str, error: Exception, autosave) -> UserError:
     saved = autosave.folder if autosave and autosave.written else None
+    again = f"continue from the last checkpoint: devicelab train --resume {saved}" if saved else None
     return UserError(
         f"training on {work.device} failed: {reason}, and the eager step failed too ({one_line(error)})",
-        hint=f"continue from the last checkpoint: devicelab train --resume {saved}"
-        if saved
-        else "train again (with --fast off to leave the fast path out)",
+        hint=again or "train again (with --fast off to leave the fast path out)",
     )
 
 

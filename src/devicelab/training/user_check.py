@@ -3,11 +3,19 @@ fails with one line that says which shape was expected and why, not a traceback 
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
 from devicelab.data import Dataset
-from devicelab.errors import UserError
+from devicelab.errors import DevicelabWarning, UserError
+from devicelab.i18n import N_
+
+SOFTMAX_WARNING = N_(
+    "the model's outputs are probabilities (a softmax at its end?), and cross-entropy applies its own "
+    "log-softmax: the gradients shrink and training stalls; return the scores before the softmax (logits)"
+)
 
 
 def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: nn.Module | None) -> None:
@@ -40,6 +48,17 @@ def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: 
         )
     if loss_fn is None:  # devicelab's loss for the task: its shape rule is known
         _check_shape(tuple(out.shape), dataset)
+    cross_entropy = loss_fn is None or isinstance(loss_fn, nn.CrossEntropyLoss)
+    if dataset.task == "classification" and cross_entropy and _probabilities(out):
+        warnings.warn(SOFTMAX_WARNING, DevicelabWarning, stacklevel=4)  # at the fit() call
+
+
+def _probabilities(out: torch.Tensor) -> bool:
+    """The rows are probabilities (non-negative, summing to 1): a softmax at the model's end."""
+    if out.ndim != 2 or out.shape[1] < 2 or not out.is_floating_point():
+        return False
+    sums_to_one = (out >= 0).all() & ((out.sum(dim=1) - 1).abs() < 1e-4).all()
+    return bool(sums_to_one)  # sync: once, on the probe's two rows, before training
 
 
 def _check_shape(shape: tuple[int, ...], dataset: Dataset) -> None:

@@ -1,0 +1,123 @@
+"""Unfamiliar user modules (tests/user_models.py): the fx matcher takes the MLPs and only those, with the
+right reason for the rest; frozen layers, eval mode and a softmax at the end handled as a plain loop (or a
+warning) would have them; a sweep leaves a frozen layer alone. The whole table, through the CLI too:
+scripts/fit_robustness.py."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import devicelab
+import user_models
+from devicelab.errors import DevicelabWarning
+from devicelab.fast.match import MlpMatch, match_mlp
+from seed_lesson import lesson_data
+
+EPOCHS = 30
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _build(name: str) -> nn.Module:
+    torch.manual_seed(0)
+    model = getattr(user_models, name.split(".")[0])()
+    return model.eval() if name.endswith(".eval()") else model
+
+
+def _plain_loop(model: nn.Module, x, y, epochs: int = EPOCHS, lr: float = 0.1) -> list[float]:
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(epochs):
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize(
+    "name", [n for n, (want, _) in user_models.EXPECT.items() if want != "refused" and "." not in n]
+)
+def test_the_matcher_takes_the_mlps_and_says_why_not_for_the_rest(name):
+    want, fragment = user_models.EXPECT[name]
+    found = match_mlp(_build(name))
+    if want == "mlp":
+        assert isinstance(found, MlpMatch), found
+    else:
+        assert isinstance(found, str) and fragment.lower() in found.lower(), found
+
+
+@pytest.mark.parametrize("name", ["Frozen", "ListOfLinears", "WithDropout.eval()", "Scaled"])
+def test_fit_equals_the_users_plain_loop(name):
+    X, y, X_test, y_test = lesson_data("cpu")
+    model, reference = _build(name), _build(name)
+    frozen_before = copy.deepcopy(model.fc1.weight) if name == "Frozen" else None
+    torch.manual_seed(1)  # the same dropout draws in both
+    result = devicelab.fit(model, X, y, X_test=X_test, y_test=y_test, epochs=EPOCHS, lr=0.1, threads=1)
+    torch.manual_seed(1)
+    expected = _plain_loop(reference, X, y)
+    np.testing.assert_allclose(result.losses, expected, atol=1e-5)
+    assert (result.path == "numba") == (user_models.EXPECT[name][0] == "mlp"), result.path_reason
+    if frozen_before is not None:  # the fused kernel would have trained it: the matcher sends it eager
+        torch.testing.assert_close(model.fc1.weight, frozen_before, rtol=0, atol=0)
+    assert model.training == (not name.endswith(".eval()"))  # handed back in the mode it came in
+
+
+def test_a_softmax_before_cross_entropy_is_warned_and_a_tuple_refused(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from devicelab.cli import main
+
+    X, y, _, _ = lesson_data("cpu")
+    with pytest.warns(DevicelabWarning, match="a softmax at its end"):
+        devicelab.fit(_build("Softmaxed"), X, y, epochs=5, threads=1)
+    with pytest.raises(devicelab.UserError, match="returns a tuple, not a tensor"):
+        devicelab.fit(_build("ReturnsTuple"), X, y, epochs=5)
+
+    shutil.copy(user_models.__file__, tmp_path / "mine.py")
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "--epochs", "5", "--quiet", "--threads", "1"]
+    assert main([*base, "--model", "mine.py:Softmaxed"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        err.count("devicelab: warning: the model's outputs are probabilities") == 1 and "Traceback" not in err
+    )
+    assert main([*base, "--model", "mine.py:ReturnsDict"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "devicelab: error: the model returns a dict, not a tensor (its forward must return the predictions "
+        "as one tensor)"
+    ]
+
+
+@pytest.mark.parametrize("layout", ["vmap", "one-by-one"])
+def test_a_sweep_leaves_a_frozen_layer_alone(layout):
+    from devicelab.sweep.func_models import FuncModels, LoopModels
+    from devicelab.training.config import TrainConfig
+
+    X, y, _, _ = lesson_data("cpu")
+    models = [_build("Frozen") for _ in range(2)]
+    torch.manual_seed(5)
+    models[1] = user_models.Frozen()
+    references = [copy.deepcopy(m) for m in models]
+    cls = FuncModels if layout == "vmap" else LoopModels
+    config = TrainConfig(epochs=EPOCHS, hidden=(), lr=0.1, device="cpu")
+    trained = cls(models, np.full(2, 0.1), config, X, y, "classification", torch.Generator(), EPOCHS)
+    trained.run(0, EPOCHS)
+    names = [n for n, _ in models[0].named_parameters()]
+    for i, reference in enumerate(references):
+        _plain_loop(reference, X, y)
+        for name, stacked in zip(names, trained.params(), strict=True):
+            torch.testing.assert_close(stacked[i], reference.get_parameter(name), atol=1e-5, rtol=1e-5)

@@ -1,0 +1,211 @@
+"""Modules in the styles people write them, for devicelab.fit and ``train --model user_models.py:NAME``
+(tests/test_fit_robust.py, benchmarks/fit_robustness.py). Each takes the Iris rows (4 features, 3 classes)
+by default; ``EXPECT`` says which the fx matcher must take as an MLP (and which must go eager, why)."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LoopSequential(nn.Module):
+    """nn.Sequential built in a loop."""
+
+    def __init__(self, inputs: int = 4, widths: tuple = (16, 16), classes: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for width in widths:
+            layers += [nn.Linear(inputs, width), nn.ReLU()]
+            inputs = width
+        layers.append(nn.Linear(inputs, classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class ListOfLinears(nn.Module):
+    """A ModuleList of Linear layers with a forward loop."""
+
+    def __init__(self, sizes: tuple = (4, 12, 12, 3)):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
+
+    def forward(self, x):
+        for layer in self.layers[:-1]:
+            x = torch.tanh(layer(x))
+        return self.layers[-1](x)
+
+
+class SharedGelu(nn.Module):
+    """``self.act = nn.GELU()`` used after each hidden layer."""
+
+    def __init__(self, hidden: int = 10):
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(4, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 3)
+        self.act = nn.GELU()
+
+    def forward(self, x):
+        return self.out(self.act(self.fc2(self.act(self.fc1(x)))))
+
+
+class Leaky(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 10), nn.LeakyReLU(0.1), nn.Linear(10, 3))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class WithDropout(nn.Module):
+    def __init__(self, p: float = 0.2):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(p), nn.Linear(16, 3))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class WithBatchNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Kwargs(nn.Module):
+    """A forward that takes ``**kwargs`` (a flag the user's own code passes sometimes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 10), nn.Linear(10, 3)
+
+    def forward(self, x, **kwargs):
+        h = F.relu(self.fc1(x))
+        return self.fc2(h) / kwargs.get("temperature", 1.0)
+
+
+class ReturnsTuple(nn.Module):
+    """Returns (logits, hidden): no single prediction tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 10), nn.Linear(10, 3)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        return self.fc2(h), h
+
+
+class ReturnsDict(ReturnsTuple):
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        return {"logits": self.fc2(h)}
+
+
+class Standardises(nn.Module):
+    """Buffers: the input's mean and scale, kept with the weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.full((4,), 0.5))
+        self.register_buffer("scale", torch.full((4,), 2.0))
+        self.fc1, self.fc2 = nn.Linear(4, 10), nn.Linear(10, 3)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1((x - self.mean) * self.scale)))
+
+
+class UnusedBuffer(nn.Module):
+    """An MLP with a buffer its forward never reads (a counter the user keeps)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+        self.fc1, self.fc2 = nn.Linear(4, 10), nn.Linear(10, 3)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class Scaled(nn.Module):
+    """A learned temperature: a parameter outside any Linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 10), nn.Linear(10, 3)
+        self.scale = nn.Parameter(torch.tensor(1.5))
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x))) * self.scale
+
+
+class Embedded(nn.Module):
+    """Each of the 4 columns an integer code (0..9) with its own embedding."""
+
+    def __init__(self, codes: int = 10, dim: int = 3):
+        super().__init__()
+        self.embed = nn.Embedding(codes, dim)
+        self.fc = nn.Linear(4 * dim, 3)
+
+    def forward(self, x):
+        return self.fc(self.embed(x.long()).flatten(1))
+
+
+class Softmaxed(nn.Module):
+    """Ends in a softmax: cross-entropy then applies its log-softmax to probabilities."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 10), nn.Linear(10, 3)
+
+    def forward(self, x):
+        return F.softmax(self.fc2(F.relu(self.fc1(x))), dim=1)
+
+
+class Frozen(nn.Module):
+    """A first layer the user froze (``requires_grad=False``): only the last one learns."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 10), nn.Linear(10, 3)
+        self.fc1.requires_grad_(False)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def make_mlp(num_classes: int = 3, width: int = 8, depth: int = 1, **kwargs) -> nn.Module:
+    """A torchvision-like factory: keyword arguments, some ignored (``**kwargs``)."""
+    layers: list[nn.Module] = [nn.Linear(4, width), nn.ReLU()]
+    for _ in range(depth - 1):
+        layers += [nn.Linear(width, width), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(width, num_classes))
+
+
+# name -> (what fit must do: "mlp", "eager" (a fragment of the reason), or "refused" (of the error))
+EXPECT = {
+    "LoopSequential": ("mlp", ""),
+    "ListOfLinears": ("mlp", ""),
+    "SharedGelu": ("mlp", ""),
+    "UnusedBuffer": ("mlp", ""),
+    "make_mlp": ("mlp", ""),
+    "Leaky": ("eager", "LeakyReLU"),
+    "WithDropout": ("eager", "dropout"),
+    "WithDropout.eval()": ("eager", "dropout"),  # handed over in eval mode: trained in training mode
+    "WithBatchNorm": ("eager", "batch normalisation"),
+    "Kwargs": ("eager", "inputs"),
+    "Standardises": ("eager", "buffer"),
+    "Scaled": ("eager", "parameter"),
+    "Embedded": ("eager", "embedding"),
+    "Softmaxed": ("eager", "softmax"),
+    "Frozen": ("eager", "frozen"),
+    "ReturnsTuple": ("refused", "returns a tuple"),
+    "ReturnsDict": ("refused", "returns a dict"),
+}
