@@ -14,8 +14,9 @@ Parts:
           installed, and the step alone on one fixed batch (the floor any loop over this step has).
   rnn     the same four rows for an nn.RNN (hidden 32) on 2048 generated sine sequences of 20 steps.
   sweep   64 seeds of a small CNN on 32 and on 256 digits rows (full batch, SGD): torch.func
-          (stack_module_state + vmap over functional_call, devicelab.sweep.func_models.FuncModels) vs the
-          same models one by one (LoopModels); per model-epoch.
+          (stack_module_state + vmap over functional_call, devicelab.sweep.func_models.FuncModels, the
+          models in groups whose activations fit the caches) vs the same models one by one (LoopModels)
+          and one model's step alone; per model-epoch.
 """
 
 from __future__ import annotations
@@ -204,7 +205,12 @@ def sweep_part(
 
     x, y = digits(rows)
     config = TrainConfig(epochs=epochs, hidden=(), lr=0.05, device="cpu")
-    times: dict[str, list[float]] = {"one by one": [], "torch.func vmap": []}
+    layouts = {  # name: (class, all models in one vmapped group)
+        "one by one": (LoopModels, False),
+        "torch.func vmap": (FuncModels, False),
+        "torch.func vmap, all in one group": (FuncModels, True),
+    }
+    times: dict[str, list[float]] = {name: [] for name in layouts}
 
     def models():
         out = []
@@ -213,12 +219,17 @@ def sweep_part(
             out.append(SmallCNN(4))
         return out
 
-    notes = {"vmap": vmap_reason(models()[:2], x, y, "classification") or "applies"}
+    notes: dict = {"vmap": vmap_reason(models()[:2], x, y, "classification") or "applies", "rows": rows}
     for i in range(repeats + 1):
-        for name, cls in (("one by one", LoopModels), ("torch.func vmap", FuncModels)):
+        for name, (cls, one_group) in layouts.items():
             trained = cls(
                 models(), [0.05] * n_models, config, x, y, "classification", torch.Generator(), epochs
             )
+            if one_group:
+                trained.chunks = [slice(0, n_models)]
+            elif cls is FuncModels:
+                sizes = sorted({c.stop - c.start for c in trained.chunks}, reverse=True)
+                notes["vmap groups"] = f"{len(trained.chunks)} of {sizes[0]} models (func_models.chunks)"
             start = time.perf_counter()
             trained.run(0, epochs)
             seconds = time.perf_counter() - start
@@ -228,6 +239,26 @@ def sweep_part(
         f"{n_models} seeds of a small CNN, {rows} digits rows, full batch, {epochs} epochs, s per model-epoch",
         times,
         notes,
+    )
+
+
+def ceiling(sweeps: dict[int, dict]) -> str:
+    """Where the one-by-one time goes at the larger size: a model-step costs about ``a + b * rows`` (a:
+    per-op overhead, which vmap removes; b: arithmetic a row), from the two sizes. vmap gains
+    ``(a + b * rows) / (b * rows)`` by removing the overhead alone, more only where its batched kernels
+    (one convolution of every model's channels) do the arithmetic faster than one model's."""
+    (small, s_run), (large, l_run) = sorted(sweeps.items())
+    t_small, t_large = (
+        next(r["median_s"] for r in run["rows"] if r["name"] == "one by one") for run in (s_run, l_run)
+    )
+    b = (t_large - t_small) / (large - small)
+    if b <= 0:
+        return "\none by one: the times do not grow with the rows (noise); no split"
+    a = t_small - b * small
+    return (
+        f"\none by one at {large} rows, split by the {small}-row run: per model-step {a * 1e6:.0f} µs of "
+        f"overhead + {b * large * 1e6:.0f} µs of arithmetic; removing the overhead alone gains "
+        f"{t_large / (b * large):.2f}x"
     )
 
 
@@ -272,6 +303,9 @@ def main() -> int:
     for name, part, default_epochs, kwargs in parts:
         if args.part in ("all", name):
             results.append(report(*part(args.epochs or default_epochs, args.repeats, **kwargs)))
+    sweeps = {r["notes"]["rows"]: r for r in results if "rows" in r["notes"]}
+    if len(sweeps) == 2:
+        print(ceiling(sweeps))
     print(f"\nload average {os.getloadavg()[0]:.2f} (1 min) at the end")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))

@@ -102,20 +102,26 @@ def test_a_softmax_before_cross_entropy_is_warned_and_a_tuple_refused(tmp_path, 
     ]
 
 
-@pytest.mark.parametrize("layout", ["vmap", "one-by-one"])
-def test_a_sweep_leaves_a_frozen_layer_alone(layout):
+@pytest.mark.parametrize("layout", ["vmap", "vmap in chunks", "one-by-one"])
+def test_a_sweep_leaves_a_frozen_layer_alone(layout, monkeypatch):
+    from devicelab.sweep import func_models
     from devicelab.sweep.func_models import FuncModels, LoopModels
     from devicelab.training.config import TrainConfig
+
+    if layout == "vmap in chunks":  # each model a chunk of its own, as many rows would make them
+        monkeypatch.setattr(func_models, "CHUNK_BYTES", 1)
 
     X, y, _, _ = lesson_data("cpu")
     models = [_build("Frozen") for _ in range(2)]
     torch.manual_seed(5)
     models[1] = user_models.Frozen()
     references = [copy.deepcopy(m) for m in models]
-    cls = FuncModels if layout == "vmap" else LoopModels
+    cls = LoopModels if layout == "one-by-one" else FuncModels
     config = TrainConfig(epochs=EPOCHS, hidden=(), lr=0.1, device="cpu")
     trained = cls(models, np.full(2, 0.1), config, X, y, "classification", torch.Generator(), EPOCHS)
     trained.run(0, EPOCHS)
+    if layout != "one-by-one":
+        assert len(trained.chunks) == (2 if layout == "vmap in chunks" else 1)
     names = [n for n, _ in models[0].named_parameters()]
     for i, reference in enumerate(references):
         _plain_loop(reference, X, y)

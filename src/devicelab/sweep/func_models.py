@@ -20,6 +20,9 @@ from devicelab.sweep.layouts import BmmModels, Buffers, _adam, _sgd
 from devicelab.training.config import TrainConfig
 from devicelab.training.setup import make_loss
 
+# a vmapped step's group of models on the CPU: their largest layer output about this size (chunks())
+CHUNK_BYTES = 4 << 20
+
 
 class FuncModels(BmmModels):
     """Every model's step in one vmapped call: ``grad_and_value`` of one model's loss, vmapped over the
@@ -33,19 +36,24 @@ class FuncModels(BmmModels):
         self._call, self._buffers = functional(models, x.device)
         self._grad = _vmapped_grad(self._call, make_loss(task))
         self._frozen = frozen(models[0])
+        self.chunks = chunks(len(models), self.batch, x, models[0])
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        grads, losses = self._grad(tuple(self._params), self._buffers, x, y)
         self.steps += 1
         update = _adam if self.config.optimizer in ("adam", "adamw") else _sgd
-        with torch.no_grad():
-            for p, g, lr, first, second, fixed in zip(
-                self._params, grads, self.lr, self.first, self.second, self._frozen, strict=True
-            ):
-                # a frozen parameter (requires_grad=False) stays as it is, as torch.optim leaves it
-                if not fixed:
-                    update(self.config, p, g, lr, first, second, self.steps)
-        return losses.detach()
+        losses = []
+        for part in self.chunks:  # views of the stacked tensors: the updates land in them
+            params = tuple(p[part] for p in self._params)
+            grads, loss = self._grad(params, {k: v[part] for k, v in self._buffers.items()}, x, y)
+            with torch.no_grad():
+                for p, g, lr, first, second, fixed in zip(
+                    params, grads, self.lr, self.first, self.second, self._frozen, strict=True
+                ):
+                    # a frozen parameter (requires_grad=False) stays as it is, as torch.optim leaves it
+                    if not fixed:
+                        update(self.config, p, g, lr[part], first[part], second[part], self.steps)
+            losses.append(loss.detach())
+        return torch.cat(losses)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(M, n, outputs)``: every model on ``x`` in eval mode (for the log points' metrics)."""
@@ -103,6 +111,34 @@ class LoopModels(BmmModels):
                 outs.append(model(x))
                 model.train(was)
         return torch.stack(outs)
+
+
+def chunks(n_models: int, rows: int, x: torch.Tensor, model: nn.Module) -> list[slice]:
+    """The models in groups whose activations stay in the CPU's caches: the vmapped step makes every layer's
+    output for all models at once, and 64 small CNNs on 256 rows (16 MB a layer) ran at 1.2x one by one
+    where groups of 16 ran at 1.6x (benchmarks/fit.py, sweep part). On a GPU: all together."""
+    if x.device.type != "cpu":
+        return [slice(0, n_models)]
+    size = max(1, min(n_models, CHUNK_BYTES // max(1, rows * activation_bytes(model, x))))
+    return [slice(i, min(i + size, n_models)) for i in range(0, n_models, size)]
+
+
+def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """The largest output of any of ``model``'s layers, in bytes a row (one forward of a copy, hooked)."""
+    largest = 0
+
+    def hook(_module, _inputs, out) -> None:
+        nonlocal largest
+        if isinstance(out, torch.Tensor):
+            largest = max(largest, out.numel() * out.element_size())
+
+    probe = copy.deepcopy(model).to(x.device)
+    for module in probe.modules():
+        module.register_forward_hook(hook)
+    rows = min(2, len(x))
+    with torch.no_grad():
+        probe(x[:rows])
+    return largest // max(1, rows)
 
 
 def frozen(model: nn.Module) -> list[bool]:
