@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import csv
 import io
+import json
 import shutil
 import sys
 import tempfile
@@ -45,7 +46,7 @@ def plain_loop(model: nn.Module, x, y, epochs: int, lr: float) -> list[float]:
 
 def build(name: str) -> nn.Module:
     torch.manual_seed(0)
-    model = getattr(user_models, name.split(".")[0])()
+    model = getattr(user_models, name.split(".")[0])(**user_models.ARGS.get(name, {}))
     return model.eval() if name.endswith(".eval()") else model
 
 
@@ -56,7 +57,10 @@ def through_fit(name: str, epochs: int, lr: float) -> dict:
     model, reference = build(name), build(name)
     torch.manual_seed(1)  # the same dropout draws in both
     try:
-        result = devicelab.fit(model, X, y, X_test=X_test, y_test=y_test, epochs=epochs, lr=lr, threads=1)
+        result = devicelab.fit(
+            model, X, y, X_test=X_test, y_test=y_test, epochs=epochs, lr=lr, threads=1,
+            model_args=user_models.ARGS.get(name, {}),
+        )  # fmt: skip
     except devicelab.UserError as error:
         return {"path": "refused", "reason": str(error).splitlines()[0], "diff": None}
     torch.manual_seed(1)
@@ -79,7 +83,8 @@ def cli(*argv: str) -> tuple[int, str]:
 def through_cli(name: str, epochs: int, folder: Path, rows: Path) -> dict:
     spec = f"{folder / 'user_models.py'}:{name}"
     common = ["--epochs", str(epochs), "--log-every", str(epochs), "--quiet", "--threads", "1"]
-    code, line = cli("train", "--model", spec, *common, "--name", name, "--runs-dir", str(folder / "runs"))
+    spec_args = ["--model", spec, "--model-args", json.dumps(user_models.ARGS.get(name, {}))]
+    code, line = cli("train", *spec_args, *common, "--name", name, "--runs-dir", str(folder / "runs"))
     out = {"train": code, "line": line}
     if code != 0:
         return out
@@ -87,7 +92,7 @@ def through_cli(name: str, epochs: int, folder: Path, rows: Path) -> dict:
     out["predict"] = cli("predict", str(run), "--data", str(rows), "--out", str(folder / f"{name}.csv"))[0]
     resumed = ["train", "--resume", str(run), "--epochs", str(2 * epochs), "--quiet", "--threads", "1"]
     out["resume"] = cli(*resumed)[0]
-    sweep = ["sweep", "--model", spec, "--seeds", "0-2", "--epochs", str(epochs), "--quiet"]
+    sweep = ["sweep", *spec_args, "--seeds", "0-2", "--epochs", str(epochs), "--quiet"]
     out["sweep"] = cli(*sweep, "--runs-dir", str(folder / "sweeps"), "--name", name)[0]
     return out
 

@@ -31,7 +31,7 @@ def one_thread():
 
 def _build(name: str) -> nn.Module:
     torch.manual_seed(0)
-    model = getattr(user_models, name.split(".")[0])()
+    model = getattr(user_models, name.split(".")[0])(**user_models.ARGS.get(name, {}))
     return model.eval() if name.endswith(".eval()") else model
 
 

@@ -189,6 +189,9 @@ def make_mlp(num_classes: int = 3, width: int = 8, depth: int = 1, **kwargs) -> 
     return nn.Sequential(*layers, nn.Linear(width, num_classes))
 
 
+# constructor keyword arguments (fit's model_args=, the CLI's --model-args), where a module takes some
+ARGS = {"make_mlp": {"width": 12, "depth": 2, "weights": None}}
+
 # name -> (what fit must do: "mlp", "eager" (a fragment of the reason), or "refused" (of the error))
 EXPECT = {
     "LoopSequential": ("mlp", ""),
