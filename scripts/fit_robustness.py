@@ -121,7 +121,7 @@ def main_() -> int:
     shutil.copy(user_models.__file__, folder / "user_models.py")
     iris_rows(folder / "rows.csv")
     print(
-        f"{'module':16}{'expected':10}{'fit path':9}{'max |Δloss|':>13}  cli train/predict/resume/sweep  reason"
+        f"{'module':20}{'expected':10}{'fit path':9}{'max |Δloss|':>13}  cli train/predict/resume/sweep  reason"
     )
     for name, (want, fragment) in user_models.EXPECT.items():
         if args.only and name not in args.only:
@@ -136,7 +136,7 @@ def main_() -> int:
             want != "mlp" and fragment.lower() in found["reason"].lower()
         )
         print(
-            f"{name:16}{want:10}{found['path']:9}{diff_text:>13}  {codes:30} {'' if ok else '!! '}{found['reason']}"
+            f"{name:20}{want:10}{found['path']:9}{diff_text:>13}  {codes:30} {'' if ok else '!! '}{found['reason']}"
         )
     shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -102,6 +102,29 @@ def test_a_softmax_before_cross_entropy_is_warned_and_a_tuple_refused(tmp_path, 
     ]
 
 
+def test_a_class_without_a_source_file_and_an_embedding_given_floats(tmp_path):
+    """A class from a notebook cell (its module has no file) trains; an embedding indexed with the float32
+    rows is one line that says to index it with x.long()."""
+    import sys
+    import types
+
+    cell = types.ModuleType("notebook_cell")  # as Jupyter's __main__: no __file__
+    sys.modules["notebook_cell"] = cell
+    try:
+        exec(
+            "import torch.nn as nn\nclass Cell(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.fc = nn.Linear(4, 3)\n    def forward(self, x):\n        return self.fc(x)\n",
+            cell.__dict__,
+        )
+        X, y, _, _ = lesson_data("cpu")
+        result = devicelab.fit(cell.Cell(), X, y, epochs=5, threads=1, runs_dir=tmp_path)
+        assert result.epochs_done == 5 and not (result.folder / "model_source.py").exists()
+    finally:
+        del sys.modules["notebook_cell"]
+    with pytest.raises(devicelab.UserError, match=r"indices.*index it with x\.long\(\)"):
+        devicelab.fit(_build("RawEmbedding"), X * 9, y, epochs=5)
+
+
 @pytest.mark.parametrize("layout", ["vmap", "vmap in chunks", "one-by-one"])
 def test_a_sweep_leaves_a_frozen_layer_alone(layout, monkeypatch):
     from devicelab.sweep import func_models

@@ -158,6 +158,13 @@ class Embedded(nn.Module):
         return self.fc(self.embed(x.long()).flatten(1))
 
 
+class RawEmbedding(Embedded):
+    """Indexes its embedding with the rows as they come (float32 from devicelab: refused in one line)."""
+
+    def forward(self, x):
+        return self.fc(self.embed(x).flatten(1))
+
+
 class Softmaxed(nn.Module):
     """Ends in a softmax: cross-entropy then applies its log-softmax to probabilities."""
 
@@ -211,4 +218,5 @@ EXPECT = {
     "Frozen": ("eager", "frozen"),
     "ReturnsTuple": ("refused", "returns a tuple"),
     "ReturnsDict": ("refused", "returns a dict"),
+    "RawEmbedding": ("refused", "x.long()"),
 }

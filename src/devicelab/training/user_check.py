@@ -37,7 +37,7 @@ def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: 
         raise UserError(
             f"the model cannot take the data: model(x) with x of shape {tuple(x.shape)} raised "
             f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}",
-            hint=f"the data has {_features(dataset)}; make the model's input match",
+            hint=_input_hint(error, dataset),
         ) from None
     finally:
         module.train(was_training)
@@ -80,6 +80,12 @@ def _check_shape(shape: tuple[int, ...], dataset: Dataset) -> None:
             "error compares each output with its target",
             hint="make the last layer output one value per target",
         )
+
+
+def _input_hint(error: Exception, dataset: Dataset) -> str:
+    if "'indices'" in str(error):  # an embedding given the float32 rows devicelab trains on
+        return "the rows reach the model as float32; an embedding takes integer codes: index it with x.long()"
+    return f"the data has {_features(dataset)}; make the model's input match"
 
 
 def _module_device(module: nn.Module) -> torch.device | None:

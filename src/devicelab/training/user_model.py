@@ -81,7 +81,10 @@ def record_of(module: nn.Module, args: dict | None = None) -> dict:
     """Where an already built module's class is defined (``devicelab.fit``); ``args``: its constructor's
     arguments when known (None: not known, so the run cannot rebuild it by itself)."""
     cls = type(module)
-    path = inspect.getsourcefile(cls) if cls.__module__ != "builtins" else None
+    try:
+        path = inspect.getsourcefile(cls) if cls.__module__ != "builtins" else None
+    except (OSError, TypeError):  # a class from a notebook cell, `python -c` or exec: no file to keep
+        path = None
     found = {"kind": "class", "module": cls.__module__, "name": cls.__qualname__, "args": args}
     if path and Path(path).is_file():
         found |= {"path": str(Path(path).resolve()), "sha256": _sha(Path(path))}
