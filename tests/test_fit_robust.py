@@ -86,6 +86,11 @@ def test_a_softmax_before_cross_entropy_is_warned_and_a_tuple_refused(tmp_path, 
         devicelab.fit(_build("Softmaxed"), X, y, epochs=5, threads=1)
     with pytest.raises(devicelab.UserError, match="returns a tuple, not a tensor"):
         devicelab.fit(_build("ReturnsTuple"), X, y, epochs=5)
+    binary = nn.Linear(4, 1)  # a loss that does not fit the output and targets: one line, before training
+    with pytest.raises(devicelab.UserError, match=r"BCEWithLogitsLoss of an output of shape \(2, 1\)"):
+        devicelab.fit(binary, X, y, loss=nn.BCEWithLogitsLoss(), epochs=5)
+    with pytest.raises(devicelab.UserError, match=r"the loss returns \(2,\), not one number"):
+        devicelab.fit(_build("Leaky"), X, y, loss=nn.CrossEntropyLoss(reduction="none"), epochs=5)
 
     shutil.copy(user_models.__file__, tmp_path / "mine.py")
     monkeypatch.chdir(tmp_path)

@@ -48,9 +48,32 @@ def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: 
         )
     if loss_fn is None:  # devicelab's loss for the task: its shape rule is known
         _check_shape(tuple(out.shape), dataset)
+    else:  # the user's loss: tried on the probe's output, so that a mismatch is one line, not a traceback
+        _check_loss(loss_fn, out, dataset)
     cross_entropy = loss_fn is None or isinstance(loss_fn, nn.CrossEntropyLoss)
     if dataset.task == "classification" and cross_entropy and _probabilities(out):
         warnings.warn(SOFTMAX_WARNING, DevicelabWarning, stacklevel=4)  # at the fit() call
+
+
+def _check_loss(loss_fn, out: torch.Tensor, dataset: Dataset) -> None:
+    y = torch.from_numpy(dataset.y_train[: len(out)]).to(out.device)
+    try:
+        with torch.no_grad():
+            loss = loss_fn(out, y)
+    except Exception as error:
+        raise UserError(
+            f"the loss cannot take the model's output and the targets: {type(loss_fn).__name__} of an output of "
+            f"shape {tuple(out.shape)} and targets of shape {tuple(y.shape)} ({y.dtype}) raised "
+            f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}",
+            hint="make the model's output fit the loss and the targets (cross-entropy: a score per class and "
+            "a class index a row; MSE: a number a target)",
+        ) from None
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise UserError(
+            f"the loss returns {shape}, not one number to minimise",
+            hint="use its reduction='mean' (the default)",
+        )
 
 
 def _probabilities(out: torch.Tensor) -> bool:
