@@ -60,7 +60,7 @@ def test_the_matcher_takes_the_mlps_and_says_why_not_for_the_rest(name):
         assert isinstance(found, str) and fragment.lower() in found.lower(), found
 
 
-@pytest.mark.parametrize("name", ["Frozen", "ListOfLinears", "WithDropout.eval()", "Scaled"])
+@pytest.mark.parametrize("name", ["Frozen", "ListOfLinears", "Masked", "WithDropout.eval()", "Scaled"])
 def test_fit_equals_the_users_plain_loop(name):
     X, y, X_test, y_test = lesson_data("cpu")
     model, reference = _build(name), _build(name)
@@ -86,6 +86,8 @@ def test_a_softmax_before_cross_entropy_is_warned_and_a_tuple_refused(tmp_path, 
         devicelab.fit(_build("Softmaxed"), X, y, epochs=5, threads=1)
     with pytest.raises(devicelab.UserError, match="returns a tuple, not a tensor"):
         devicelab.fit(_build("ReturnsTuple"), X, y, epochs=5)
+    with pytest.raises(devicelab.UserError, match=r"torch.float64 .*pass model.float\(\)"):
+        devicelab.fit(_build("float64_mlp"), X, y, epochs=5)
     binary = nn.Linear(4, 1)  # a loss that does not fit the output and targets: one line, before training
     with pytest.raises(devicelab.UserError, match=r"BCEWithLogitsLoss of an output of shape \(2, 1\)"):
         devicelab.fit(binary, X, y, loss=nn.BCEWithLogitsLoss(), epochs=5)

@@ -52,6 +52,19 @@ class SharedGelu(nn.Module):
         return self.out(self.act(self.fc2(self.act(self.fc1(x)))))
 
 
+class Masked(nn.Module):
+    """An optional second argument (``mask=None``) that devicelab never passes."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 10), nn.Linear(10, 3)
+
+    def forward(self, x, mask=None):
+        if mask is not None:
+            x = x * mask
+        return self.fc2(F.relu(self.fc1(x)))
+
+
 class Leaky(nn.Module):
     def __init__(self):
         super().__init__()
@@ -196,6 +209,11 @@ def make_mlp(num_classes: int = 3, width: int = 8, depth: int = 1, **kwargs) -> 
     return nn.Sequential(*layers, nn.Linear(width, num_classes))
 
 
+def float64_mlp() -> nn.Module:
+    """Built in double precision (devicelab trains float32 rows: refused in one line)."""
+    return nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 3)).double()
+
+
 # constructor keyword arguments (fit's model_args=, the CLI's --model-args), where a module takes some
 ARGS = {"make_mlp": {"width": 12, "depth": 2, "weights": None}}
 
@@ -206,6 +224,7 @@ EXPECT = {
     "SharedGelu": ("mlp", ""),
     "UnusedBuffer": ("mlp", ""),
     "make_mlp": ("mlp", ""),
+    "Masked": ("mlp", ""),
     "Leaky": ("eager", "LeakyReLU"),
     "WithDropout": ("eager", "dropout"),
     "WithDropout.eval()": ("eager", "dropout"),  # handed over in eval mode: trained in training mode
@@ -219,4 +238,5 @@ EXPECT = {
     "ReturnsTuple": ("refused", "returns a tuple"),
     "ReturnsDict": ("refused", "returns a dict"),
     "RawEmbedding": ("refused", "x.long()"),
+    "float64_mlp": ("refused", "model.float()"),
 }

@@ -84,11 +84,24 @@ def match_mlp(model: nn.Module) -> MlpMatch | str:
     if frozen:  # the fused step updates every weight it holds
         return f"its parameter {frozen} is frozen (requires_grad=False)"
     try:
-        graph = torch.fx.symbolic_trace(model).graph
+        graph = torch.fx.symbolic_trace(model, concrete_args=_defaults(model)).graph
     except Exception as error:  # TraceError, a Proxy in an if, a call fx cannot follow
         first = (str(error).strip().splitlines() or [""])[0][:90]
         return f"torch.fx cannot trace its forward, which may branch on the data ({type(error).__name__}: {first})"
     return _chain(model, list(graph.nodes))
+
+
+def _defaults(model: nn.Module) -> dict | None:
+    """The forward's arguments after the first that have defaults (``mask=None``), traced as those values:
+    devicelab calls ``model(x)`` alone, so a branch on them is decided."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    found = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    return found or None
 
 
 def _named_layer(model: nn.Module) -> str:
@@ -101,7 +114,10 @@ def _named_layer(model: nn.Module) -> str:
 
 def _chain(model: nn.Module, nodes: list[torch.fx.Node]) -> MlpMatch | str:
     """Walk the graph: every node must consume the one before it, as a Linear or an activation."""
-    inputs = [n for n in nodes if n.op == "placeholder"]
+    # an argument traced as its default (``mask=None``) is a placeholder used only by fx's guard on it
+    guards = {n for n in nodes if getattr(n.target, "__name__", "") == "_assert_is_none"}
+    nodes = [n for n in nodes if n not in guards]
+    inputs = [n for n in nodes if n.op == "placeholder" and set(n.users) - guards]
     if len(inputs) != 1:
         return f"its forward takes {len(inputs)} inputs, not one tensor"
     for node in nodes:  # a parameter or buffer the forward reads itself, outside its layers

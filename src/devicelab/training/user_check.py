@@ -37,7 +37,7 @@ def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: 
         raise UserError(
             f"the model cannot take the data: model(x) with x of shape {tuple(x.shape)} raised "
             f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}",
-            hint=_input_hint(error, dataset),
+            hint=_input_hint(error, dataset, module),
         ) from None
     finally:
         module.train(was_training)
@@ -105,9 +105,12 @@ def _check_shape(shape: tuple[int, ...], dataset: Dataset) -> None:
         )
 
 
-def _input_hint(error: Exception, dataset: Dataset) -> str:
+def _input_hint(error: Exception, dataset: Dataset, module: nn.Module) -> str:
     if "'indices'" in str(error):  # an embedding given the float32 rows devicelab trains on
         return "the rows reach the model as float32; an embedding takes integer codes: index it with x.long()"
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+    if dtype != torch.float32:
+        return f"the model's parameters are {dtype} and devicelab trains on float32 rows: pass model.float()"
     return f"the data has {_features(dataset)}; make the model's input match"
 
 
