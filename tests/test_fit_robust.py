@@ -60,6 +60,11 @@ def test_the_matcher_takes_the_mlps_and_says_why_not_for_the_rest(name):
         assert isinstance(found, str) and fragment.lower() in found.lower(), found
 
 
+def test_a_compiled_module_is_said_to_be_compiled():
+    found = match_mlp(torch.compile(_build("make_mlp")))  # (compiled lazily: nothing compiles here)
+    assert isinstance(found, str) and "torch.compile'd" in found
+
+
 @pytest.mark.parametrize("name", ["Frozen", "ListOfLinears", "Masked", "WithDropout.eval()", "Scaled"])
 def test_fit_equals_the_users_plain_loop(name):
     X, y, X_test, y_test = lesson_data("cpu")

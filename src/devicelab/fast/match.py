@@ -77,6 +77,10 @@ def has_hooks(model: nn.Module) -> bool:
 
 def match_mlp(model: nn.Module) -> MlpMatch | str:
     """The MLP ``model`` computes, or why it is not one (a short phrase for the ``step:`` line)."""
+    if isinstance(
+        getattr(model, "_orig_mod", None), nn.Module
+    ):  # torch.compile's wrapper: fx cannot trace it
+        return "it is torch.compile'd (pass the module itself, before torch.compile, to have it traced)"
     named = _named_layer(model)
     if named:
         return f"the model has {named}"
