@@ -124,14 +124,20 @@ def phases(repeats: int, steps: int) -> None:
 
 def reference_layers(model, x, y, loss_fn, steps: int) -> dict[str, float]:
     """torch.profiler: per step, each leaf's forward operators (inside a record_function range opened by
-    plain forward hooks) plus the backward operators of the same autograd nodes (by sequence_nr)."""
+    plain forward hooks) plus the backward operators of the same autograd nodes (by sequence_nr); the
+    median over the steps."""
     from torch.autograd.profiler import record_function
     from torch.profiler import profile
 
     from devicelab.profile.hooks import named_leaves
     from devicelab.profile.phases import _quiet_stderr
 
-    names = {id(m): n for n, m in named_leaves([model])}
+    called: set[int] = set()
+    handles = [m.register_forward_pre_hook(lambda m, a: called.add(id(m))) for m in model.modules()]
+    model(x)  # the leaves as the watch names them: modules called, none of whose children were
+    for h in handles:
+        h.remove()
+    names = {id(m): n for n, m in named_leaves([model], lambda m: id(m) in called)}
     open_ranges, handles = {}, []
 
     def pre(m, a):
@@ -146,41 +152,48 @@ def reference_layers(model, x, y, loss_fn, steps: int) -> dict[str, float]:
     step = make_step(model, x, y, loss_fn)
     step()
     with _quiet_stderr(), profile() as prof:
-        for _ in range(steps):
-            step()
+        for i in range(steps):
+            with record_function(f"step::{i}"):
+                step()
     for h in handles:
         h.remove()
     events = prof.events()
-    by_seq: dict[int, str] = {}
-    totals: dict[str, float] = {n: 0.0 for n in names.values()}
-    for e in events:  # forward: the operators directly in a layer's range; their autograd nodes, at any depth
+
+    def ancestors(e):
         parent, depth = e.cpu_parent, 1
-        while parent is not None and not parent.name.startswith("layer::"):
+        while parent is not None:
+            yield parent, depth
             parent, depth = parent.cpu_parent, depth + 1
-        if e.name.startswith("aten::") and parent is not None:
-            layer = parent.name.removeprefix("layer::")
-            if depth == 1:
-                totals[layer] += e.cpu_time_total
+
+    def step_of(e) -> int:
+        return next(
+            int(p.name.removeprefix("step::")) for p, _ in ancestors(e) if p.name.startswith("step::")
+        )
+
+    by_seq: dict[int, str] = {}
+    totals: dict[str, list[float]] = {n: [0.0] * steps for n in names.values()}
+    for e in events:  # forward: the operators directly in a layer's range; their autograd nodes, at any depth
+        if not e.name.startswith("aten::"):
+            continue
+        layer = next(((p, d) for p, d in ancestors(e) if p.name.startswith("layer::")), None)
+        if layer is not None:
+            name = layer[0].name.removeprefix("layer::")
+            if layer[1] == 1:
+                totals[name][step_of(e)] += e.cpu_time_total
             if e.sequence_nr >= 0:
-                by_seq[e.sequence_nr] = layer
+                by_seq[e.sequence_nr] = name
     for e in events:  # backward: the engine's evaluation of those nodes
         if e.name.startswith("autograd::engine::evaluate_function") and e.sequence_nr in by_seq:
-            totals[by_seq[e.sequence_nr]] += e.cpu_time_total
-    return {n: t / 1e6 / steps for n, t in totals.items()}
+            totals[by_seq[e.sequence_nr]][step_of(e)] += e.cpu_time_total
+    # the median step, as devicelab reports medians: robust to the machine's other processes
+    return {n: statistics.median(t) / 1e6 for n, t in totals.items()}
 
 
 def _watched_layers(watch) -> dict[str, float]:
-    """Seconds per step of each layer row, forward + backward: every call's stamps summed (as the
-    reference sums its operators), from the watch's own tape."""
-    from devicelab.profile.hooks import named_leaves
-
-    tape, clock = watch.tape, watch.tape.clock
-    out = {}
-    for name, module in named_leaves(tape.roots):
-        t = tape.tapes.get(id(module))
-        pairs = (t.forward + t.backward) if t is not None else []
-        out[name] = sum(clock.seconds(a, b) for a, b in pairs) / tape.steps
-    return out
+    """Seconds per step of each layer row, forward + backward, as the watch reports them (median per call
+    x calls per step, the hooks' own cost taken off)."""
+    profile = watch.tape.profile()
+    return {r.name: ((r.forward_s or 0.0) + (r.backward_s or 0.0)) * r.calls for r in profile.layers}
 
 
 def layers(repeats: int, steps: int) -> None:

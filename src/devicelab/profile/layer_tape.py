@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from devicelab.profile.clocks import Clock
+from devicelab.profile.hook_cost import Probe
 from devicelab.profile.hooks import Tape, activation_stats
 from devicelab.profile.layers import LayerProfile, collect
 from devicelab.profile.macs import first_tensor, module_macs
@@ -33,6 +34,7 @@ class LayerTape:
         self._no_input_grad: set[int] = set()
         self._dangling: tuple[Tape, int] | None = None
         self._inplace: list[nn.Module] = []
+        self.probe: Probe | None = None  # empty modules the watcher calls: what the hooks cost
 
     def _tape(self, module: nn.Module) -> Tape:
         tape = self.tapes.get(id(module))
@@ -107,4 +109,7 @@ class LayerTape:
         if not self.roots or self.steps == 0:
             return None
         self.clock.read()
-        return collect(self.roots, self.tapes, self.clock, self.steps, self.backward_calls)
+        cost = self.probe.cost(self.tapes, self.clock) if self.probe is not None else None
+        return collect(
+            self.roots, self.tapes, self.clock, self.steps, self.backward_calls, cost, self._no_input_grad
+        )

@@ -31,7 +31,7 @@ import torch
 from torch.nn.modules import module as nn_module
 from torch.optim import optimizer as optim_module
 
-from devicelab.profile import phase_patches, sync_audit
+from devicelab.profile import hook_cost, phase_patches, sync_audit
 from devicelab.profile.clocks import EventClock, clock_for
 from devicelab.profile.layer_tape import LayerTape
 from devicelab.profile.macs import first_tensor
@@ -49,6 +49,12 @@ _OUR_WARNINGS = (
     "Dynamo does not know how to trace the builtin `_thread.get_ident",
     "Full backward hook is firing when gradients are computed",
 )
+
+
+def _forward_backward(module, x) -> None:
+    out = module(x)
+    if out.requires_grad:
+        out.backward()
 
 
 class StopProgram(BaseException):
@@ -159,6 +165,7 @@ class Watch:
                 if self._watched:
                     self.meter.resume()  # last: installing is no part of the step
         elif window == "layers":
+            self._probe_hooks()
             self.tape.steps += 1
             self.device_syncs.step = self.tape.steps
             if self.tape.steps >= self.steps:
@@ -173,6 +180,10 @@ class Watch:
         elif window == "layers":
             self._open_layers()
         self._set_forward_hooks()
+        if window == "layers" and self.tape.clock.kind == "perf_counter":
+            # on a device clock the hooks' host time overlaps the queued work: nothing fixed to take off
+            self.tape.probe = hook_cost.Probe(_forward_backward, self.device or "cpu")
+            self._probe_hooks(hook_cost.SKIPPED)  # the first calls also record shapes: left out
         if window == "done" and self.stop_after:
             raise StopProgram  # control flow out of the user's program: the only way to end it from a hook
 
@@ -226,6 +237,20 @@ class Watch:
         warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
         stack.enter_context(watch_device_syncs(self.device or torch.device("cpu"), self._device_sync))
         self._window.add(stack.close)
+
+    def _probe_hooks(self, calls: int | None = None) -> None:
+        """Empty modules through the layer hooks (``hook_cost``: what the hooks cost, to take off): inside
+        a call of no module of the program (no root, no step), ``backward()`` let straight through."""
+        if self.tape.probe is None:
+            return
+        self._fstack.append((None, True))
+        self._backward_depth += 1
+        try:
+            with torch.enable_grad():  # an inference program may be under no_grad here
+                self.tape.probe.step(calls)
+        finally:
+            self._backward_depth -= 1
+            self._fstack.pop()
 
     def _device_type(self) -> str:
         return (self.device or torch.device("cpu")).type

@@ -1,0 +1,132 @@
+"""What the watcher's own hooks add to the layer times they take, measured once, to be subtracted.
+
+A layer's time is the interval between two clock stamps taken inside hooks, so it also holds part of the
+hooks themselves and the module-call machinery they bring with them (a full backward hook wraps the
+layer's inputs and outputs in autograd nodes). For a large layer that is noise; for a ``ReLU`` or a
+``Flatten`` it is most of the interval. ``measure`` times the same hooks on modules that do nothing:
+
+- ``One`` (``x * 1.0``): its forward interval less the same operator timed bare beside it is the hooks'
+  cost inside a call's own interval (``forward_s``; ``forward_no_grad_s`` on an input that needs no
+  gradient, which the backward hooks leave alone): the hooks' code, and what they add to the first
+  operator on the input (which they wrap); ``Empty`` (returns its input): its backward interval
+  (``backward_s``);
+- ``Around(Empty)`` (calls ``Empty``): its interval less ``Empty``'s own is what one hooked call adds to
+  the interval of the call around it (``nested_forward_s``, ``nested_backward_s``): a model's total holds
+  that once for every layer call inside it.
+
+The probe runs in bursts of ``BURST`` calls at the first steps of the layer window, ``CALLS`` in all,
+beside the program's layers (so one slow moment of the machine does not decide it); medians after the
+first ``SKIPPED`` (those also record shapes and statistics). The host clock only: on a device clock the hooks' host time overlaps the device's queued work, so there is
+nothing fixed to take away.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+CALLS, SKIPPED, BURST = 40, 5, 4
+
+
+class Empty(nn.Module):
+    def forward(self, x):
+        return x
+
+
+class Around(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = Empty()
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+@dataclass(frozen=True)
+class HookCost:
+    forward_s: float  # inside a hooked call's own interval
+    forward_no_grad_s: float  # the same for a call none of whose inputs needs a gradient (the first layer)
+    backward_s: float
+    nested_forward_s: float  # what a hooked call adds to the interval of the call around it
+    nested_backward_s: float
+
+    def corrected(self, pairs, clock, starts: list[int], backward: bool, hooked: bool, input_grad: bool):
+        """Each interval of ``pairs`` less the hooks' cost: its own (``hooked``: the pairs are a hooked
+        call's, not a ``backward()`` call's; ``input_grad``: some input of the call needs a gradient), and
+        that of every hooked call that started inside it (``starts``: the sorted start stamps of every
+        call of the window)."""
+        if backward:
+            own, nested = self.backward_s, self.nested_backward_s
+        else:
+            own, nested = self.forward_s if input_grad else self.forward_no_grad_s, self.nested_forward_s
+        own = own if hooked else 0.0
+        return [max(0.0, clock.seconds(a, b) - own - nested * _inside(starts, a, b)) for a, b in pairs]
+
+
+def _inside(starts: list[int], a: int, b: int) -> int:
+    return bisect_left(starts, b) - bisect_right(starts, a)
+
+
+class One(nn.Module):
+    """One operator on its input: every layer runs at least one, and the hooks make that first one dearer
+    (its input is the hooks' wrapped view)."""
+
+    def forward(self, x):
+        return x * 1.0
+
+
+class Probe:
+    """The probe modules, called through the watcher's hooks a few times at each of the first steps of
+    the layer window, and the cost read from their tapes once the window is over."""
+
+    def __init__(self, run: Callable[[nn.Module, torch.Tensor], None], device) -> None:
+        self.run = run
+        self.outer, self.one, self.one_no_grad = Around(), One(), One()
+        self.x = torch.zeros((), device=device, requires_grad=True)
+        self.bare: dict[bool, list[float]] = {True: [], False: []}  # x * 1.0 outside any module
+        self.calls = 0
+        self._cost: HookCost | None = None
+
+    def step(self, calls: int | None = None) -> None:
+        """``calls`` calls, or a burst of ``BURST`` at each of the window's first steps, to ``CALLS``."""
+        if calls is None:
+            calls = BURST if self.calls < SKIPPED + CALLS else 0
+        held = self.x * 1.0  # a tensor with a gradient function, as a layer's input has
+        for _ in range(calls):
+            self.run(self.outer, self.x)
+            self.run(self.one, self.x)
+            self.run(self.one_no_grad, self.x.detach())
+            for grad, x in ((True, held), (False, held.detach())):
+                start = time.perf_counter()
+                x * 1.0
+                self.bare[grad].append(time.perf_counter() - start)
+            self.calls += 1
+
+    def cost(self, tapes: dict, clock) -> HookCost | None:
+        """The hooks' cost from the probes' tapes (``{id(module): Tape}``), which are taken out of
+        ``tapes``; None when the window ended before any call after the first ones."""
+        if self._cost is None and self.calls > SKIPPED:
+            modules = (self.outer, self.outer.inner, self.one, self.one_no_grad)
+            around, empty, one, one_no_grad = (tapes.pop(id(m)) for m in modules)
+
+            def median(values) -> float:
+                return statistics.median(values[SKIPPED:])
+
+            def interval(pairs) -> float:
+                return median([clock.seconds(s, e) for s, e in pairs])
+
+            inner_f, inner_b = interval(empty.forward), interval(empty.backward)
+            self._cost = HookCost(
+                forward_s=max(0.0, interval(one.forward) - median(self.bare[True])),
+                forward_no_grad_s=max(0.0, interval(one_no_grad.forward) - median(self.bare[False])),
+                backward_s=inner_b,
+                nested_forward_s=max(0.0, interval(around.forward) - inner_f),
+                nested_backward_s=max(0.0, interval(around.backward) - inner_b),
+            )
+        return self._cost
