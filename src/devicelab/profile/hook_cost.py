@@ -25,7 +25,8 @@ from __future__ import annotations
 import statistics
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -81,27 +82,45 @@ class One(nn.Module):
         return x * 1.0
 
 
+@contextmanager
+def outside_the_program(watch) -> Iterator[None]:
+    """Calls of the watcher's own (probes) while its hooks are on: inside a call of no module of the
+    program (no root, no step), with ``backward()`` let straight through, gradients on (an inference
+    program may be under ``no_grad``)."""
+    watch._fstack.append((None, True))
+    watch._backward_depth += 1
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        watch._backward_depth -= 1
+        watch._fstack.pop()
+
+
 class Probe:
     """The probe modules, called through the watcher's hooks a few times at each of the first steps of
     the layer window, and the cost read from their tapes once the window is over."""
 
-    def __init__(self, run: Callable[[nn.Module, torch.Tensor], None], device) -> None:
-        self.run = run
+    def __init__(self, watch) -> None:
+        self.watch = watch
         self.outer, self.one, self.one_no_grad = Around(), One(), One()
-        self.x = torch.zeros((), device=device, requires_grad=True)
+        self.x = torch.zeros((), device=watch.device or "cpu", requires_grad=True)
         self.bare: dict[bool, list[float]] = {True: [], False: []}  # x * 1.0 outside any module
         self.calls = 0
         self._cost: HookCost | None = None
 
-    def step(self, calls: int | None = None) -> None:
-        """``calls`` calls, or a burst of ``BURST`` at each of the window's first steps, to ``CALLS``."""
-        if calls is None:
-            calls = BURST if self.calls < SKIPPED + CALLS else 0
+    def step(self) -> None:
+        """A burst of ``BURST`` calls at each of the window's first steps, to ``SKIPPED + CALLS``."""
+        if self.calls < SKIPPED + CALLS:
+            with outside_the_program(self.watch):
+                self._calls(BURST + (SKIPPED if self.calls == 0 else 0))
+
+    def _calls(self, calls: int) -> None:
         held = self.x * 1.0  # a tensor with a gradient function, as a layer's input has
         for _ in range(calls):
-            self.run(self.outer, self.x)
-            self.run(self.one, self.x)
-            self.run(self.one_no_grad, self.x.detach())
+            self.outer(self.x).backward()
+            self.one(self.x).backward()
+            self.one_no_grad(self.x.detach())
             for grad, x in ((True, held), (False, held.detach())):
                 start = time.perf_counter()
                 x * 1.0
@@ -129,4 +148,57 @@ class Probe:
                 nested_forward_s=max(0.0, interval(around.forward) - inner_f),
                 nested_backward_s=max(0.0, interval(around.backward) - inner_b),
             )
+        return self._cost
+
+
+@dataclass(frozen=True)
+class SwitchCost:
+    """What one phase switch of the phase window costs (a wrapped call: a ``push`` and a ``pop``)."""
+
+    inner_s: float  # in the phase's own segment
+    outer_s: float  # in the segment around it (taken off the segment after the switch)
+
+
+def _nothing() -> None:
+    return None
+
+
+class SwitchProbe:
+    """Empty calls through the watcher's phase wrapper, on a scratch meter, in a burst at each of the
+    phase window's first watched steps' ends: the wrapped call less the same call bare is one switch's
+    cost; its own segment's time is the part inside the phase."""
+
+    def __init__(self, watch) -> None:
+        self.watch = watch
+        self.bare: list[float] = []
+        self.wrapped: list[float] = []
+        self.inner: list[float] = []
+        self._cost: SwitchCost | None = None
+
+    def step(self) -> None:
+        if len(self.bare) >= SKIPPED + CALLS:
+            return
+        from devicelab.profile.phase_meter import PhaseMeter
+        from devicelab.profile.phase_patches import _phase as phase_wrapper
+
+        watch = self.watch
+        saved, watch.meter, watch._watched = (watch.meter, watch._watched), PhaseMeter(), True
+        try:
+            wrapped = phase_wrapper(watch, "data")(_nothing)
+            for _ in range(BURST + (SKIPPED if not self.bare else 0)):
+                start = time.perf_counter()
+                _nothing()
+                middle = time.perf_counter()
+                wrapped()
+                self.wrapped.append(time.perf_counter() - middle)
+                self.bare.append(middle - start)
+            self.inner += [s.host_s for s in watch.meter.segments if s.phase == "data"]
+        finally:
+            watch.meter, watch._watched = saved
+
+    def cost(self) -> SwitchCost | None:
+        if self._cost is None and len(self.bare) > SKIPPED:
+            each = statistics.median(self.wrapped[SKIPPED:]) - statistics.median(self.bare[SKIPPED:])
+            inner = min(statistics.median(self.inner[SKIPPED:]), max(0.0, each))
+            self._cost = SwitchCost(inner, max(0.0, each - inner))
         return self._cost

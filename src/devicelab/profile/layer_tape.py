@@ -34,7 +34,7 @@ class LayerTape:
         self._no_input_grad: set[int] = set()
         self._dangling: tuple[Tape, int] | None = None
         self._inplace: list[nn.Module] = []
-        self.probe: Probe | None = None  # empty modules the watcher calls: what the hooks cost
+        self.probe: Probe | None = None  # probe modules the watcher calls: what the hooks cost
 
     def _tape(self, module: nn.Module) -> Tape:
         tape = self.tapes.get(id(module))
@@ -89,6 +89,11 @@ class LayerTape:
                 self._dangling = (tape, tape._open_backward.pop())
             else:
                 tape.backward.append((tape._open_backward.pop(), self.clock.mark()))
+
+    def step_ends(self) -> None:
+        self.steps += 1
+        if self.probe is not None:  # between the program's steps: the probe's calls are in none
+            self.probe.step()
 
     def backward_call_starts(self) -> None:
         self._open_call = self.clock.mark()

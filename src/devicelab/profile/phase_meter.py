@@ -7,6 +7,9 @@ Python: the loop, logging, ``losses.append(loss.item())``). Each switch closes a
 ``perf_counter`` stamp and, on CUDA, a CUDA event (read once, at the end), so every moment of a step
 belongs to exactly one phase: the phases add up to the step.
 
+The watcher's own cost is taken off the host times: each wrapped call (a push and its pop) costs what
+``hook_cost.SwitchProbe`` measured on empty calls through the same wrapper.
+
 The loss is found when ``backward()`` is called: the module whose output it differentiates (then that
 module's forward segments are "loss"), or else the code that ran between the last forward and
 ``backward()`` (a loss function: those "other" segments become "loss").
@@ -30,11 +33,13 @@ class Segment:
     host_s: float
     step: int
     module: int = 0  # id() of the top-level module of a forward segment
+    switch: bool = False  # closed by a pop: a wrapped call's own segment (the watcher's switch cost)
 
 
 class PhaseMeter:
-    def __init__(self, events: EventClock | None = None) -> None:
+    def __init__(self, events: EventClock | None = None, probe=None) -> None:
         self.events = events
+        self.probe = probe  # hook_cost.SwitchProbe: the cost of a switch, taken off the host times
         self.segments: list[Segment] = []
         self.stack = ["other"]
         self.step = 0
@@ -73,6 +78,7 @@ class PhaseMeter:
         self._close(module)
         if len(self.stack) > 1:
             self.stack.pop()
+            self.segments[-1].switch = True
         if module:
             self._forward_end = len(self.segments)
 
@@ -101,6 +107,8 @@ class PhaseMeter:
         self.step += 1
         self._forward_end = self._step_start = len(self.segments)
         self._forwarded = False
+        if self.probe is not None:  # between steps: its calls are in none
+            self.probe.step()
 
     def _phase(self, segment: Segment) -> str:
         if segment.phase == "forward" and segment.module in self.loss_modules:
@@ -111,14 +119,36 @@ class PhaseMeter:
         """Seconds per phase, one value per completed step: host, and device (CUDA events) or None."""
         host = {p: [0.0] * self.step for p in PHASES}
         device = {p: [0.0] * self.step for p in PHASES} if self.events is not None else None
+        own = self._own_cost()
         for i, segment in enumerate(self.segments):
             if segment.step >= self.step or segment.phase == PAUSED:
                 continue  # a step the window did not finish, or a bare one
             phase = self._phase(segment)
-            host[phase][segment.step] += segment.host_s
+            host[phase][segment.step] += max(0.0, segment.host_s - own[i])
             if device is not None:
                 device[phase][segment.step] += self.events.seconds(i, i + 1)
         return host, device
+
+    def switch_cost(self):
+        """The measured cost of one switch (``hook_cost.SwitchCost``), or None."""
+        return self.probe.cost() if self.probe is not None else None
+
+    def switches_per_step(self) -> float:
+        done = [s for s in self.segments if s.step < self.step and s.switch]
+        return len(done) / self.step if self.step else 0.0
+
+    def _own_cost(self) -> list[float]:
+        """The watcher's own host time in each segment: a switch's inner part in the wrapped call's
+        segment, its outer part in the segment after it (where the pop's stamp leaves it)."""
+        own = [0.0] * len(self.segments)
+        cost = self.switch_cost()
+        if cost is not None:
+            for i, segment in enumerate(self.segments):
+                if segment.switch:
+                    own[i] += cost.inner_s
+                    if i + 1 < len(own):
+                        own[i + 1] += cost.outer_s
+        return own
 
     def step_seconds(self) -> list[float]:
         host, _ = self.per_step()

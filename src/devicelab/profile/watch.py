@@ -51,12 +51,6 @@ _OUR_WARNINGS = (
 )
 
 
-def _forward_backward(module, x) -> None:
-    out = module(x)
-    if out.requires_grad:
-        out.backward()
-
-
 class StopProgram(BaseException):
     """Raised from a hook to end the watched program once it is measured (``stop_after``); a
     BaseException so that the program's own ``except Exception`` does not swallow it."""
@@ -165,8 +159,7 @@ class Watch:
                 if self._watched:
                     self.meter.resume()  # last: installing is no part of the step
         elif window == "layers":
-            self._probe_hooks()
-            self.tape.steps += 1
+            self.tape.step_ends()
             self.device_syncs.step = self.tape.steps
             if self.tape.steps >= self.steps:
                 self._open("done")
@@ -180,10 +173,6 @@ class Watch:
         elif window == "layers":
             self._open_layers()
         self._set_forward_hooks()
-        if window == "layers" and self.tape.clock.kind == "perf_counter":
-            # on a device clock the hooks' host time overlaps the queued work: nothing fixed to take off
-            self.tape.probe = hook_cost.Probe(_forward_backward, self.device or "cpu")
-            self._probe_hooks(hook_cost.SKIPPED)  # the first calls also record shapes: left out
         if window == "done" and self.stop_after:
             raise StopProgram  # control flow out of the user's program: the only way to end it from a hook
 
@@ -217,7 +206,7 @@ class Watch:
 
     def _open_phases(self) -> None:
         """The first step of the window runs bare; ``_boundary`` turns the watching on and off."""
-        self.meter = PhaseMeter(self._events(16 * self.steps + 16))
+        self.meter = PhaseMeter(self._events(16 * self.steps + 16), hook_cost.SwitchProbe(self))
         self.recorder = sync_audit.Recorder(self._device_type())
         self._watched = False
         stack = contextlib.ExitStack()
@@ -227,6 +216,7 @@ class Watch:
 
     def _open_layers(self) -> None:
         self.tape = LayerTape(clock_for(self.device or torch.device("cpu"), 64 * self.steps + 64))
+        self.tape.probe = hook_cost.Probe(self) if self.tape.clock.kind == "perf_counter" else None
         self.device_syncs = sync_audit.Recorder(self._device_type())
         self._window.hook(nn_module.register_module_full_backward_pre_hook(self._backward_pre))
         self._window.hook(nn_module.register_module_full_backward_hook(self._backward_post))
@@ -237,20 +227,6 @@ class Watch:
         warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
         stack.enter_context(watch_device_syncs(self.device or torch.device("cpu"), self._device_sync))
         self._window.add(stack.close)
-
-    def _probe_hooks(self, calls: int | None = None) -> None:
-        """Empty modules through the layer hooks (``hook_cost``: what the hooks cost, to take off): inside
-        a call of no module of the program (no root, no step), ``backward()`` let straight through."""
-        if self.tape.probe is None:
-            return
-        self._fstack.append((None, True))
-        self._backward_depth += 1
-        try:
-            with torch.enable_grad():  # an inference program may be under no_grad here
-                self.tape.probe.step(calls)
-        finally:
-            self._backward_depth -= 1
-            self._fstack.pop()
 
     def _device_type(self) -> str:
         return (self.device or torch.device("cpu")).type
