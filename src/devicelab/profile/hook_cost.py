@@ -1,9 +1,10 @@
-"""What the watcher's own hooks add to the layer times they take, measured once, to be subtracted.
+"""What the watcher's own instrumentation adds to the times it takes, measured in the same run, to be
+taken off.
 
 A layer's time is the interval between two clock stamps taken inside hooks, so it also holds part of the
 hooks themselves and the module-call machinery they bring with them (a full backward hook wraps the
 layer's inputs and outputs in autograd nodes). For a large layer that is noise; for a ``ReLU`` or a
-``Flatten`` it is most of the interval. ``measure`` times the same hooks on modules that do nothing:
+``Flatten`` it is most of the interval. ``Probe`` calls probe modules through the same hooks:
 
 - ``One`` (``x * 1.0``): its forward interval less the same operator timed bare beside it is the hooks'
   cost inside a call's own interval (``forward_s``; ``forward_no_grad_s`` on an input that needs no
@@ -14,10 +15,13 @@ layer's inputs and outputs in autograd nodes). For a large layer that is noise; 
   the interval of the call around it (``nested_forward_s``, ``nested_backward_s``): a model's total holds
   that once for every layer call inside it.
 
-The probe runs in bursts of ``BURST`` calls at the first steps of the layer window, ``CALLS`` in all,
-beside the program's layers (so one slow moment of the machine does not decide it); medians after the
-first ``SKIPPED`` (those also record shapes and statistics). The host clock only: on a device clock the hooks' host time overlaps the device's queued work, so there is
-nothing fixed to take away.
+A phase of a watched step is the time between two switches of the phase meter, made by the watcher's
+wrappers; ``SwitchProbe`` times the same wrapper on empty calls (``SwitchCost``).
+
+Both probes run in bursts of ``BURST`` calls at the first steps of their window, ``CALLS`` in all, beside
+the program's own calls (so one slow moment of the machine does not decide it); medians after the first
+``SKIPPED`` (those also record shapes and statistics). The host clock only: on a device clock the hooks'
+host time overlaps the device's queued work, so there is nothing fixed to take away.
 """
 
 from __future__ import annotations
