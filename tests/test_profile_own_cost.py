@@ -115,3 +115,33 @@ def test_the_probes_leave_the_program_as_it_runs_unwatched_and_say_what_they_too
     screen = str(report)
     assert "measured on probe modules through the same hooks" in screen
     assert "measured on empty calls through its wrapper" in screen
+
+
+def test_once_measured_nothing_of_the_watcher_is_left_in_the_program():
+    """After the windows, the first backward() takes the hooks and patches off: the rest of a long script
+    runs on torch's own functions (the program's warning filters stay until the block ends)."""
+    import warnings
+
+    from torch.optim import optimizer as optim_module
+
+    real_backward = torch.autograd.backward
+    hooks_before = (
+        len(optim_module._global_optimizer_pre_hooks),
+        len(optim_module._global_optimizer_post_hooks),
+    )
+    model = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(8, 3)
+    with devicelab.watch(warmup=0, steps=2, layers=False) as w:
+        warnings.filterwarnings("ignore", message="the program's own filter")
+        for _ in range(10):
+            loss = model(x).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        assert w.watch.window == "done"
+        assert torch.autograd.backward is real_backward
+        hooks = len(optim_module._global_optimizer_pre_hooks), len(optim_module._global_optimizer_post_hooks)
+        assert hooks == hooks_before
+        assert any(f[1] is not None and f[1].pattern == "the program's own filter" for f in warnings.filters)
+    assert w.report().breakdown.steps == 2

@@ -15,9 +15,9 @@ Steps then pass through windows after ``warmup`` steps:
 2. layers, ``steps`` steps: every module's forward and backward (``LayerTape``), and on CUDA the device's
    own sync reports;
 
-then everything but two no-op optimizer hooks is removed and the program runs at full speed (with
-``stop_after``, it is stopped there instead). Every change to torch is one ``Patches``, undone in one
-``finally`` when the block ends, however it ends.
+then all is removed at the program's next ``backward()`` (where no hook list of torch's is being walked)
+and it runs at full speed (with ``stop_after``, it is stopped instead). Every change to torch is one
+``Patches``, undone in one ``finally`` when the block ends, however it ends.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ class Watch:
         self.device: torch.device | None = None
         self.notes: list[str] = []
         self.optimizers: list[str] = []
-        self._always = Patches()
+        self._always = Patches()  # off at the first backward() once measured (_watched_backward)
+        self._quiet = Patches()  # warning filters: off only as the block ends (the program's are in them)
         self._window = Patches()
         self._syncs = Patches()  # the sync-causing calls, over the whole phase window
         self._forward_hooks: Patches | None = None
@@ -91,11 +92,7 @@ class Watch:
         self._always.hook(optim_module.register_optimizer_step_post_hook(self._optimizer_ends))
         for name in ("backward", "grad"):
             self._always.replace(torch.autograd, name, self._watched_backward)
-        quiet = warnings.catch_warnings()
-        quiet.__enter__()
-        self._always.add(lambda: quiet.__exit__(None, None, None))
-        for message in _OUR_WARNINGS:  # what torch says about the watcher's own hooks, not the program
-            warnings.filterwarnings("ignore", message=message)
+        self._quiet.ignore_warnings(_OUR_WARNINGS)  # torch's words on the watcher's hooks, not the program's
         self._set_forward_hooks()
         return self
 
@@ -111,6 +108,7 @@ class Watch:
                 self._forward_hooks.undo()
                 self._forward_hooks = None
             self._always.undo()
+            self._quiet.undo()
         return False
 
     @property
@@ -299,6 +297,8 @@ class Watch:
 
     def _watched_backward(self, original):
         def backward(tensors, *args, **kwargs):
+            if self._idle and self._ours():  # measured, and nothing can restart the count: all off
+                self._always.undo()
             if self._idle or self._backward_depth or not self._ours():  # full speed once measured
                 return original(tensors, *args, **kwargs)
             self._backward_starts(tensors)
