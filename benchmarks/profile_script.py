@@ -82,6 +82,16 @@ def loop_seconds(step, n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
+def median_step_seconds(step, n: int) -> float:
+    """The median of ``n`` steps timed one by one: robust to the other processes of a shared machine."""
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def run_watch(step, warmup: int, steps: int, layers: bool) -> Watch:
     watch = Watch(warmup=warmup, steps=steps, layers=layers, stop_after=True)
     with watch:
@@ -103,7 +113,8 @@ def _spread(values: list[float]) -> str:
 
 def overhead(repeats: int, n: int) -> None:
     """Pairs of blocks of ``n`` steps, in turn (which goes first alternates): plain, and under a watch
-    whose windows are done (warm-up 0, windows of 5 steps), what a long script runs at after them."""
+    whose windows are done (warm-up 0, windows of 5 steps), what a long script runs at after them; each
+    block's median step."""
     for name, build in (("lesson MLP", lesson), ("MLP 64-256-256-10", mlp)):
         step = make_step(*build())
         loop_seconds(step, 100)
@@ -112,16 +123,16 @@ def overhead(repeats: int, n: int) -> None:
             times = {}
             for kind in ("plain", "watched") if i % 2 == 0 else ("watched", "plain"):
                 if kind == "plain":
-                    times[kind] = loop_seconds(step, n)
+                    times[kind] = median_step_seconds(step, n)
                     continue
                 watch = Watch(warmup=0, steps=5)
                 with watch:
                     while watch.window != "done":
                         step()
-                    times[kind] = loop_seconds(step, n)
+                    times[kind] = median_step_seconds(step, n)
             ratios.append(times["plain"] / times["watched"])
         print(f"1. {name}, outside the window: plain / watched step time {_spread(ratios)} "
-              f"({repeats} pairs of {n} steps; target >= 0.98; {_load()})")  # fmt: skip
+              f"({repeats} pairs of {n} steps, median step of each; target >= 0.98; {_load()})")  # fmt: skip
 
 
 def phases(repeats: int, steps: int) -> None:
