@@ -10,15 +10,17 @@ belongs to exactly one phase: the phases add up to the step.
 The watcher's own cost is taken off the host times: each wrapped call (a push and its pop) costs what
 ``hook_cost.SwitchProbe`` measured on empty calls through the same wrapper.
 
-The loss is found when ``backward()`` is called: the module whose output it differentiates (then that
-module's forward segments are "loss"), or else the code that ran between the last forward and
-``backward()`` (a loss function: those "other" segments become "loss").
+The loss is found from each ``backward()`` call, when the step has ended (walking the graph is no part of
+the step): the module whose output it differentiates (then that module's forward segments are "loss"), or
+else the code that ran between the last forward and ``backward()`` (a loss function: those "other"
+segments become "loss").
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from devicelab.profile.clocks import EventClock
@@ -44,6 +46,7 @@ class PhaseMeter:
         self.stack = ["other"]
         self.step = 0
         self.loss_modules: set[int] = set()
+        self._losses: list[tuple[Callable[[], int | None], int, int]] = []  # backward() calls of the step
         self._forward_end = 0  # index of the first segment after the last top-level forward
         self._step_start = 0  # index of the step's first segment
         self._forwarded = False  # a top-level forward ran in this step
@@ -90,20 +93,30 @@ class PhaseMeter:
         self.stack = ["other"]
         self._forward_end = self._step_start = len(self.segments)
         self._forwarded = False
+        self._losses.clear()
 
-    def backward_starts(self, loss_module: int | None) -> None:
-        """``backward()`` was called on the output of ``loss_module`` (None: of a loss function)."""
-        if loss_module is not None:
-            self.loss_modules.add(loss_module)
-            return
+    def backward_starts(self, loss_module: Callable[[], int | None]) -> None:
+        """``backward()`` was called; ``loss_module()`` says on the output of which module (None: of a loss
+        function, whose time is then the code between the last forward and here). It walks the graph, so
+        it runs when the step has ended, outside its time."""
         self._close()
-        for segment in self.segments[self._forward_end :]:
-            if segment.phase == "other" and segment.step == self.step:
-                segment.phase = "loss"
+        self._losses.append((loss_module, self._forward_end, len(self.segments)))
         self._forward_end = len(self.segments)
+
+    def _find_losses(self) -> None:
+        for loss_module, start, end in self._losses:
+            module = loss_module()
+            if module is not None:
+                self.loss_modules.add(module)
+                continue
+            for segment in self.segments[start:end]:
+                if segment.phase == "other" and segment.step == self.step:
+                    segment.phase = "loss"
+        self._losses.clear()
 
     def step_ends(self) -> None:
         self._close()
+        self._find_losses()
         self.step += 1
         self._forward_end = self._step_start = len(self.segments)
         self._forwarded = False

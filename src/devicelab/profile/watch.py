@@ -317,7 +317,7 @@ class Watch:
             self.device = loss.device
         self._promote("backward", None)
         if self._watched:
-            self.meter.backward_starts(loss_module(loss, self._out_fns))
+            self.meter.backward_starts(lambda outputs=self._out_fns: loss_module(loss, outputs))
             self.meter.push("backward")
         elif self.window == "layers":
             self.tape.backward_call_starts()
