@@ -34,6 +34,9 @@ def test_each_interval_loses_its_own_cost_and_that_of_the_calls_inside_it():
     )
     # the root: 300 less its own 10 and 2 x 25 for the calls inside; a layer of 2 µs cannot go below 0
     assert got == pytest.approx([240 * US, 20 * US, 0.0])
+    # the first layer's input needs no gradient: its hooks cost 10 - 4 less, in its parent's time too
+    light = cost.corrected([(0, 5)], clock, starts, backward=False, hooked=True, input_grad=True, light=[1])
+    assert light == pytest.approx([246 * US])
     no_grad = cost.corrected([(1, 2)], clock, starts, backward=False, hooked=True, input_grad=False)
     assert no_grad == pytest.approx([26 * US])
     call = cost.corrected([(6, 9)], clock, [7], backward=True, hooked=False, input_grad=True)

@@ -61,17 +61,34 @@ class HookCost:
     nested_forward_s: float  # what a hooked call adds to the interval of the call around it
     nested_backward_s: float
 
-    def corrected(self, pairs, clock, starts: list[int], backward: bool, hooked: bool, input_grad: bool):
+    def corrected(
+        self,
+        pairs,
+        clock,
+        starts: list[int],
+        backward: bool,
+        hooked: bool,
+        input_grad: bool,
+        light: list[int] = (),
+    ):
         """Each interval of ``pairs`` less the hooks' cost: its own (``hooked``: the pairs are a hooked
         call's, not a ``backward()`` call's; ``input_grad``: some input of the call needs a gradient), and
         that of every hooked call that started inside it (``starts``: the sorted start stamps of every
-        call of the window)."""
+        call of the window; ``light``: those of calls on inputs that need no gradient, which cost the
+        difference less)."""
         if backward:
-            own, nested = self.backward_s, self.nested_backward_s
+            own, nested, lighter = self.backward_s, self.nested_backward_s, 0.0
         else:
             own, nested = self.forward_s if input_grad else self.forward_no_grad_s, self.nested_forward_s
+            lighter = self.forward_s - self.forward_no_grad_s
         own = own if hooked else 0.0
-        return [max(0.0, clock.seconds(a, b) - own - nested * _inside(starts, a, b)) for a, b in pairs]
+        return [
+            max(
+                0.0,
+                clock.seconds(a, b) - own - nested * _inside(starts, a, b) + lighter * _inside(light, a, b),
+            )
+            for a, b in pairs
+        ]
 
 
 def _inside(starts: list[int], a: int, b: int) -> int:

@@ -144,17 +144,21 @@ class _Timer:
     """Median seconds per call of a tape's stamp pairs, less the hooks' own cost where it was measured
     (``devicelab.profile.hook_cost``)."""
 
-    def __init__(self, tapes: dict[int, hooks.Tape], clock, cost: HookCost | None) -> None:
+    def __init__(self, tapes: dict[int, hooks.Tape], clock, cost: HookCost | None, no_input_grad) -> None:
         self.clock, self.cost = clock, cost
         self.starts = {
             backward: sorted(a for t in tapes.values() for a, _ in (t.backward if backward else t.forward))
             for backward in (False, True)
         }
+        self.light = sorted(a for k, t in tapes.items() if k in no_input_grad for a, _ in t.forward)
 
     def seconds(self, pairs, backward: bool, hooked: bool = True, input_grad: bool = True) -> list[float]:
         if self.cost is None:
             return [self.clock.seconds(a, b) for a, b in pairs]
-        return self.cost.corrected(pairs, self.clock, self.starts[backward], backward, hooked, input_grad)
+        light = [] if backward else self.light
+        return self.cost.corrected(
+            pairs, self.clock, self.starts[backward], backward, hooked, input_grad, light
+        )
 
     def median(self, pairs, backward: bool, input_grad: bool = True) -> float | None:
         return statistics.median(self.seconds(pairs, backward, input_grad=input_grad)) if pairs else None
@@ -190,7 +194,7 @@ def collect(
     the hooks' own (measured on empty modules), is taken off every interval (``no_input_grad``: the ids
     of modules called on inputs that need no gradient, whose hooks cost less)."""
     stats = _read_stats(tapes)
-    timer = _Timer(tapes, clock, cost)
+    timer = _Timer(tapes, clock, cost, no_input_grad)
     empty = hooks.Tape(nn.Identity())
 
     def record(label: str, module: nn.Module, params: int) -> LayerRecord:
@@ -230,4 +234,12 @@ def collect(
             total, backward_s=sum(timer.seconds(backward_calls, backward=True, hooked=False)) / steps
         )
     total = replace(total, macs=None if None in macs else round(sum(macs)))  # MACs of one step's forward
+    if cost is not None:  # with the hooks' cost taken off by estimate: the whole holds at least its layers
+        total = replace(total, forward_s=_at_least(total.forward_s, [(x.forward_s, x.calls) for x in layers]),
+                        backward_s=_at_least(total.backward_s, [(x.backward_s, x.calls) for x in layers]))  # fmt: skip
     return LayerProfile(layers, total, steps, clock.kind, cost)
+
+
+def _at_least(total: float | None, parts: list[tuple[float | None, float]]) -> float | None:
+    known = [t * calls for t, calls in parts if t is not None]
+    return None if total is None else max(total, sum(known))
