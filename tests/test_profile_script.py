@@ -107,7 +107,9 @@ def test_the_lessons_script_item_at_the_losses_append_line(in_scripts, capsys):
         ("fc2", (120, 3), 33, 3600, 1.0),
         ("CrossEntropyLoss", (), 0, 0, 1.0),
     ]
-    assert all(x.forward_s > 0 and x.backward_s > 0 for x in layers.values())
+    # the hooks' own cost is taken off each call: a layer of a few µs can read 0, the model cannot
+    assert all(x.forward_s >= 0 and x.backward_s >= 0 for x in layers.values())
+    assert sum(x.forward_s for x in layers.values()) > 0 and sum(x.backward_s for x in layers.values()) > 0
 
 
 def test_phases_add_up_to_the_watched_steps(in_scripts):

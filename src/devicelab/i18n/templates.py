@@ -113,6 +113,18 @@ TEMPLATES = (
     # the sweep's layout (devicelab.sweep.layouts)
     N_("batched matmuls (baddbmm) on {device}"),
     N_("batched matmuls: numba could not compile the kernel ({error})"),
+    # the advice and regime of a watched program (devicelab.profile.advice)
+    N_("defer the {kind} at {where}: {fix}"),
+    N_("{count}, ~{wait} µs of {step} µs here; on a GPU each waits for all queued work"),
+    N_("{count}, ~{wait} µs of {step} µs"),
+    N_("{n} sync a step"),
+    N_("{n} syncs a step"),
+    N_("data takes {share} of the step"),
+    N_("evaluation under no_grad takes {share} of the step"),
+    N_("use one CPU thread (torch.set_num_threads(1)): tiny operators pay for waking {n} threads"),
+    N_("the host waits in syncs {wait} µs of the {step} µs step"),
+    N_("loading and copying data takes {share} of the step"),
+    N_("{rate} GFLOP/s reached, {share} of the device's {peak} GFLOP/s"),
 )
 WORDS = (  # whole details and parts of them that hold no value
     N_("numbers"),
@@ -135,6 +147,23 @@ WORDS = (  # whole details and parts of them that hold no value
     N_("the fused kernel runs on one thread, so no thread count was timed"),  # training.device_choice
     N_("numba kernel, the models side by side in SIMD lanes"),  # sweep.layouts
     N_("streamed from host memory: asked for"),  # training.stream
+    # the advice of a watched program (devicelab.profile.advice): fixes, whole findings, regimes
+    N_("keep the value on the device (losses.append(loss.detach())) and read it at log points"),
+    N_("copy to the host only at log points, many values at once"),
+    N_("decide on the device (torch.where) or check less often"),
+    N_("keep the value on the device and read it at log points"),
+    N_("print only at log points"),
+    N_("move it out of the step or to a log point"),
+    N_(
+        "load data ahead of the step: DataLoader(num_workers=..., pin_memory=True), or keep the rows on the device"
+    ),
+    N_("evaluate less often"),
+    N_("capture the step in a CUDA graph (torch.cuda.graphs), or train on the CPU"),
+    N_("use a larger batch (more rows per step, fewer steps): the step's time is fixed cost"),
+    N_("the layers' arithmetic is unknown: no rate to compare"),
+    N_("sync-bound"),
+    N_("input-bound"),
+    N_("compute-bound"),
 )
 
 

@@ -89,18 +89,19 @@ FIXES = {
 
 def _sync_advice(breakdown, syncs) -> list[Advice]:
     out = []
+    step = f"{breakdown.step_s * 1e6:,.1f}"
     for s in syncs:
         if s.per_step < 0.5:
             continue  # a log point's read: that is where a read belongs
         where = f"{short_path(s.file)}:{s.line}"
         fix = FIXES.get(s.kind, "move it out of the step or to a log point")
-        n = f"{s.per_step:g} sync{'s' if s.per_step != 1 else ''} a step"
-        cost = f"~{s.wait_s * 1e6:,.1f} µs of {breakdown.step_s * 1e6:,.1f} µs"
+        n, wait = f"{s.per_step:g}", f"{s.wait_s * 1e6:,.1f}"
+        count = f"{n} sync a step" if s.per_step == 1 else f"{n} syncs a step"
         if s.would_sync:
-            cost += " here; on a GPU each waits for all queued work"
-        out.append(
-            Advice(f"defer the {s.kind} at {where}: {fix}", f"{n}, {cost}", s.wait_s, breakdown.step_s)
-        )
+            evidence = f"{count}, ~{wait} µs of {step} µs here; on a GPU each waits for all queued work"
+        else:
+            evidence = f"{count}, ~{wait} µs of {step} µs"
+        out.append(Advice(f"defer the {s.kind} at {where}: {fix}", evidence, s.wait_s, breakdown.step_s))
     return out
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from devicelab.profile.clocks import Clock
+from devicelab.profile.hook_cost import Probe
 from devicelab.profile.hooks import Tape, activation_stats
 from devicelab.profile.layers import LayerProfile, collect
 from devicelab.profile.macs import first_tensor, module_macs
@@ -33,6 +34,7 @@ class LayerTape:
         self._no_input_grad: set[int] = set()
         self._dangling: tuple[Tape, int] | None = None
         self._inplace: list[nn.Module] = []
+        self.probe: Probe | None = None  # probe modules the watcher calls: what the hooks cost
 
     def _tape(self, module: nn.Module) -> Tape:
         tape = self.tapes.get(id(module))
@@ -88,6 +90,11 @@ class LayerTape:
             else:
                 tape.backward.append((tape._open_backward.pop(), self.clock.mark()))
 
+    def step_ends(self) -> None:
+        self.steps += 1
+        if self.probe is not None:  # between the program's steps: the probe's calls are in none
+            self.probe.step()
+
     def backward_call_starts(self) -> None:
         self._open_call = self.clock.mark()
 
@@ -107,4 +114,7 @@ class LayerTape:
         if not self.roots or self.steps == 0:
             return None
         self.clock.read()
-        return collect(self.roots, self.tapes, self.clock, self.steps, self.backward_calls)
+        cost = self.probe.cost(self.tapes, self.clock) if self.probe is not None else None
+        return collect(
+            self.roots, self.tapes, self.clock, self.steps, self.backward_calls, cost, self._no_input_grad
+        )

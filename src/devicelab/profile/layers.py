@@ -21,6 +21,7 @@ from torch import nn
 
 from devicelab.profile import hooks
 from devicelab.profile.clocks import clock_for
+from devicelab.profile.hook_cost import HookCost
 from devicelab.profile.macs import parameter_count
 
 
@@ -59,6 +60,7 @@ class LayerProfile:
     total: LayerRecord  # the model: its own time, all parameters, the sum of the layers' MACs
     steps: int
     clock: str  # "perf_counter" | "cuda_events"
+    hook_cost: HookCost | None = None  # taken off every time above (None: nothing taken off)
 
     def forward_share(self, layer: LayerRecord) -> float | None:
         """The layer's share of the model's forward time (all its calls in one step)."""
@@ -84,6 +86,7 @@ class LayerProfile:
                 for layer in self.layers
             ],
             "total": self.total.to_dict(),
+            "hook_cost": asdict(self.hook_cost) if self.hook_cost is not None else None,
         }
 
 
@@ -137,10 +140,28 @@ def _forward_backward(model, x, loss, backward: bool) -> None:
         value.backward()
 
 
-def _median_seconds(pairs: list[tuple[int, int]], clock) -> float | None:
-    if not pairs:
-        return None
-    return statistics.median(clock.seconds(a, b) for a, b in pairs)
+class _Timer:
+    """Median seconds per call of a tape's stamp pairs, less the hooks' own cost where it was measured
+    (``devicelab.profile.hook_cost``)."""
+
+    def __init__(self, tapes: dict[int, hooks.Tape], clock, cost: HookCost | None, no_input_grad) -> None:
+        self.clock, self.cost = clock, cost
+        self.starts = {
+            backward: sorted(a for t in tapes.values() for a, _ in (t.backward if backward else t.forward))
+            for backward in (False, True)
+        }
+        self.light = sorted(a for k, t in tapes.items() if k in no_input_grad for a, _ in t.forward)
+
+    def seconds(self, pairs, backward: bool, hooked: bool = True, input_grad: bool = True) -> list[float]:
+        if self.cost is None:
+            return [self.clock.seconds(a, b) for a, b in pairs]
+        light = [] if backward else self.light
+        return self.cost.corrected(
+            pairs, self.clock, self.starts[backward], backward, hooked, input_grad, light
+        )
+
+    def median(self, pairs, backward: bool, input_grad: bool = True) -> float | None:
+        return statistics.median(self.seconds(pairs, backward, input_grad=input_grad)) if pairs else None
 
 
 def _read_stats(tapes: dict[int, hooks.Tape]) -> dict[int, ActivationStats]:
@@ -164,11 +185,16 @@ def collect(
     clock,
     steps: int,
     backward_calls: list[tuple[int, int]] | None = None,
+    cost: HookCost | None = None,
+    no_input_grad: set[int] | frozenset[int] = frozenset(),
 ) -> LayerProfile:
     """The layer table from hook tapes (``{id(module): Tape}``) of the ``roots`` (the top-level modules
     called, in order) over ``steps`` steps: a row per leaf, and the roots' total. Used on the passes of
-    ``profile_layers`` and on the stamps the watcher's global hooks took while a program ran."""
+    ``profile_layers`` and on the stamps the watcher's global hooks took while a program ran; ``cost``,
+    the hooks' own (measured on empty modules), is taken off every interval (``no_input_grad``: the ids
+    of modules called on inputs that need no gradient, whose hooks cost less)."""
     stats = _read_stats(tapes)
+    timer = _Timer(tapes, clock, cost, no_input_grad)
     empty = hooks.Tape(nn.Identity())
 
     def record(label: str, module: nn.Module, params: int) -> LayerRecord:
@@ -180,15 +206,15 @@ def collect(
             params=params,
             macs=tape.macs,
             calls=len(tape.forward) / steps,
-            forward_s=_median_seconds(tape.forward, clock),
-            backward_s=_median_seconds(tape.backward, clock),
+            forward_s=timer.median(tape.forward, backward=False, input_grad=id(module) not in no_input_grad),
+            backward_s=timer.median(tape.backward, backward=True),
             stats=stats.get(id(module)),
         )
 
     leaves = hooks.named_leaves(roots, lambda m: bool(tapes.get(id(m), empty).forward))
     if len(roots) == 1 and leaves == [(type(roots[0]).__name__, roots[0])]:  # the model is a single layer
         only = record(type(roots[0]).__name__, roots[0], parameter_count(roots[0], recurse=True))
-        return LayerProfile((only,), only, steps, clock.kind)
+        return LayerProfile((only,), only, steps, clock.kind, cost)
     layers = tuple(record(name, m, parameter_count(m)) for name, m in leaves)
     macs = [None if layer.macs is None else layer.macs * layer.calls for layer in layers]
     totals = [record("", root, parameter_count(root, recurse=True)) for root in roots]
@@ -204,6 +230,16 @@ def collect(
             None if None in forward else sum(forward), sum(backward) if backward else None, None,
         )  # fmt: skip
     if backward_calls:  # the backward() calls themselves: a root whose input needs no gradient ends early
-        total = replace(total, backward_s=sum(clock.seconds(a, b) for a, b in backward_calls) / steps)
+        total = replace(
+            total, backward_s=sum(timer.seconds(backward_calls, backward=True, hooked=False)) / steps
+        )
     total = replace(total, macs=None if None in macs else round(sum(macs)))  # MACs of one step's forward
-    return LayerProfile(layers, total, steps, clock.kind)
+    if cost is not None:  # with the hooks' cost taken off by estimate: the whole holds at least its layers
+        total = replace(total, forward_s=_at_least(total.forward_s, [(x.forward_s, x.calls) for x in layers]),
+                        backward_s=_at_least(total.backward_s, [(x.backward_s, x.calls) for x in layers]))  # fmt: skip
+    return LayerProfile(layers, total, steps, clock.kind, cost)
+
+
+def _at_least(total: float | None, parts: list[tuple[float | None, float]]) -> float | None:
+    known = [t * calls for t, calls in parts if t is not None]
+    return None if total is None else max(total, sum(known))

@@ -7,6 +7,7 @@ in reverse order, whatever happened in between (``devicelab.profile.watch`` call
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 
@@ -38,6 +39,15 @@ class Patches:
 
     def add(self, undo: Callable[[], None]) -> None:
         self._undo.append(undo)
+
+    def ignore_warnings(self, messages: tuple[str, ...]) -> None:
+        """Warnings matching ``messages`` (regular expressions) ignored until undone; every filter added
+        meanwhile (the program's too) goes when undone, as ``warnings.catch_warnings`` does."""
+        saved = warnings.catch_warnings()
+        saved.__enter__()
+        self._undo.append(lambda: saved.__exit__(None, None, None))
+        for message in messages:
+            warnings.filterwarnings("ignore", message=message)
 
     def undo(self) -> None:
         """Undo every change, newest first; every undo runs even if one fails (the first error is raised)."""

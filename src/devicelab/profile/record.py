@@ -66,6 +66,9 @@ class WatchReport:
     regime: advice_rules.Verdict | None
     advice: tuple[advice_rules.Advice, ...]
     notes: tuple[str, ...] = ()
+    # the watcher's own cost taken off each watched step's phases (measured on empty calls: hook_cost)
+    own_cost_s: float | None = None
+    switches_per_step: float = 0.0
 
     def __str__(self) -> str:
         from devicelab.report.profile_watch import format_watch
@@ -88,6 +91,8 @@ class WatchReport:
             "regime": asdict(self.regime) if self.regime else None,
             "advice": [asdict(a) for a in self.advice],
             "notes": list(self.notes),
+            "own_cost_s": self.own_cost_s,
+            "switches_per_step": self.switches_per_step,
         }
 
 
@@ -166,4 +171,12 @@ def build(watch, profiled: Profiled) -> WatchReport:
         regime=regime,
         advice=tips,
         notes=tuple(watch.notes),
+        **_own_cost(watch.meter),
     )
+
+
+def _own_cost(meter) -> dict:
+    cost = meter.switch_cost() if meter is not None else None
+    if cost is None:
+        return {}
+    return {"own_cost_s": cost.inner_s + cost.outer_s, "switches_per_step": meter.switches_per_step()}

@@ -3,10 +3,11 @@
 Two detectors, used together where they exist:
 
 - **Calls** (every device): while the audit runs, the tensor methods that force a sync on an accelerator
-  (``SYNC_CALLS``: ``.item()``, ``.cpu()``, ``.tolist()``, ``bool(t)``/``if t:``,
+  (``SYNC_CALLS``: ``.item()``, ``.cpu()``, ``.tolist()``, ``.numpy()``, ``bool(t)``/``if t:``,
   ``float(t)``, ``int(t)``, ``f"{t:.4f}"``, ``print(t)``, ``.nonzero()``) are wrapped so each call records
   the caller's file and line. On the CPU nothing really waits, so these are the calls that *would* sync on
-  a GPU. Calls made by torch itself on host tensors (an optimizer's step counter) are not counted; calls
+  a GPU (``.numpy()`` there: on a GPU the script needs a copy to the host first, the one sync; a
+  ``.numpy()`` on the same line as a counted ``.cpu()``, as in ``t.cpu().numpy()``, is that copy's). Calls made by torch itself on host tensors (an optimizer's step counter) are not counted; calls
   torch makes on device tensors are charged to the first line outside torch that led to them.
 - **CUDA** (``devicelab.syncs.watch_device_syncs``, the watcher ``bench`` counts with too):
   ``torch.cuda.set_sync_debug_mode("warn")`` makes CUDA report every synchronizing operation it knows of
@@ -41,6 +42,7 @@ SYNC_CALLS: dict[str, str] = {
     "item": ".item()",
     "tolist": ".tolist()",
     "cpu": ".cpu()",
+    "numpy": ".numpy()",
     "nonzero": ".nonzero()",
     "__bool__": "bool(tensor)",
     "__float__": "float(tensor)",
@@ -60,6 +62,10 @@ _LIBRARY_DIRS = tuple(
 )
 # devicelab's own instrumentation: a sync it makes (or passes on) is charged to the code that called it
 INSTRUMENTATION_FILES: set[str] = {__file__, watch_device_syncs.__code__.co_filename}
+# devicelab's CPU-only fast path (the fused kernel's runner and its plan): its tensors never live on a
+# device, so its reads of them (``.numpy()`` views) are no syncs anywhere, as torch's own host reads are not
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST_ONLY_FILES: set[str] = {os.path.join(_PACKAGE_DIR, "fast", f) for f in ("cpu_runner.py", "plan.py")}
 
 
 def library_file(filename: str) -> bool:
@@ -129,6 +135,7 @@ class Recorder:
         self.wait_s: defaultdict[SiteKey, float] = defaultdict(float)
         self.per_step: defaultdict[SiteKey, Counter[int]] = defaultdict(Counter)
         self.step = 0
+        self.last_copy: tuple[int, int] | None = None  # (id of the frame, line) of the last counted .cpu()
         self._local = threading.local()
 
     @property
@@ -149,11 +156,20 @@ class Recorder:
         self.wait_s[key] += wait_s
         return key
 
-    def counts_call(self, tensor: torch.Tensor, caller: FrameType | None) -> bool:
+    def counts_call(self, tensor: torch.Tensor, caller: FrameType | None, kind: str = "") -> bool:
         if not self.enabled or self.depth > 0 or tensor.device.type != self.device_type:
             return False  # off, inside another watched call, or a host tensor during a GPU watch
-        # torch's own reads of host tensors (an optimizer's step counter) sync nothing
-        return not (self.device_type == "cpu" and library_file(caller.f_code.co_filename if caller else ""))
+        # torch's own reads of host tensors (an optimizer's step counter) sync nothing, nor do devicelab's
+        # CPU-only fast path's
+        file = caller.f_code.co_filename if caller else ""
+        if self.device_type == "cpu" and (library_file(file) or file in HOST_ONLY_FILES):
+            return False
+        here = (id(caller), caller.f_lineno) if caller is not None else None
+        if kind == ".numpy()" and here is not None and self.last_copy == here:
+            return False  # t.cpu().numpy(): one copy to the host, counted at its .cpu()
+        if kind == ".cpu()":
+            self.last_copy = here
+        return True
 
     def sites(self) -> tuple[SyncSite, ...]:
         return tuple(
@@ -165,7 +181,7 @@ class Recorder:
 def _wrapped(original: Callable, kind: str, recorder: Recorder) -> Callable:
     def watched(self, *args, **kwargs):
         caller = sys._getframe(1)
-        if not recorder.counts_call(self, caller):
+        if not recorder.counts_call(self, caller, kind):
             recorder.depth += 1
             try:
                 return original(self, *args, **kwargs)

@@ -15,9 +15,9 @@ Steps then pass through windows after ``warmup`` steps:
 2. layers, ``steps`` steps: every module's forward and backward (``LayerTape``), and on CUDA the device's
    own sync reports;
 
-then everything but two no-op optimizer hooks is removed and the program runs at full speed (with
-``stop_after``, it is stopped there instead). Every change to torch is one ``Patches``, undone in one
-``finally`` when the block ends, however it ends.
+then all is removed at the program's next ``backward()`` (where no hook list of torch's is being walked)
+and it runs at full speed (with ``stop_after``, it is stopped instead). Every change to torch is one
+``Patches``, undone in one ``finally`` when the block ends, however it ends.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 from torch.nn.modules import module as nn_module
 from torch.optim import optimizer as optim_module
 
-from devicelab.profile import phase_patches, sync_audit
+from devicelab.profile import hook_cost, phase_patches, sync_audit
 from devicelab.profile.clocks import EventClock, clock_for
 from devicelab.profile.layer_tape import LayerTape
 from devicelab.profile.macs import first_tensor
@@ -72,7 +72,8 @@ class Watch:
         self.device: torch.device | None = None
         self.notes: list[str] = []
         self.optimizers: list[str] = []
-        self._always = Patches()
+        self._always = Patches()  # off at the first backward() once measured (_watched_backward)
+        self._quiet = Patches()  # warning filters: off only as the block ends (the program's are in them)
         self._window = Patches()
         self._syncs = Patches()  # the sync-causing calls, over the whole phase window
         self._forward_hooks: Patches | None = None
@@ -91,11 +92,7 @@ class Watch:
         self._always.hook(optim_module.register_optimizer_step_post_hook(self._optimizer_ends))
         for name in ("backward", "grad"):
             self._always.replace(torch.autograd, name, self._watched_backward)
-        quiet = warnings.catch_warnings()
-        quiet.__enter__()
-        self._always.add(lambda: quiet.__exit__(None, None, None))
-        for message in _OUR_WARNINGS:  # what torch says about the watcher's own hooks, not the program
-            warnings.filterwarnings("ignore", message=message)
+        self._quiet.ignore_warnings(_OUR_WARNINGS)  # torch's words on the watcher's hooks, not the program's
         self._set_forward_hooks()
         return self
 
@@ -111,6 +108,7 @@ class Watch:
                 self._forward_hooks.undo()
                 self._forward_hooks = None
             self._always.undo()
+            self._quiet.undo()
         return False
 
     @property
@@ -159,7 +157,7 @@ class Watch:
                 if self._watched:
                     self.meter.resume()  # last: installing is no part of the step
         elif window == "layers":
-            self.tape.steps += 1
+            self.tape.step_ends()
             self.device_syncs.step = self.tape.steps
             if self.tape.steps >= self.steps:
                 self._open("done")
@@ -206,7 +204,7 @@ class Watch:
 
     def _open_phases(self) -> None:
         """The first step of the window runs bare; ``_boundary`` turns the watching on and off."""
-        self.meter = PhaseMeter(self._events(16 * self.steps + 16))
+        self.meter = PhaseMeter(self._events(16 * self.steps + 16), hook_cost.SwitchProbe(self))
         self.recorder = sync_audit.Recorder(self._device_type())
         self._watched = False
         stack = contextlib.ExitStack()
@@ -216,6 +214,7 @@ class Watch:
 
     def _open_layers(self) -> None:
         self.tape = LayerTape(clock_for(self.device or torch.device("cpu"), 64 * self.steps + 64))
+        self.tape.probe = hook_cost.Probe(self) if self.tape.clock.kind == "perf_counter" else None
         self.device_syncs = sync_audit.Recorder(self._device_type())
         self._window.hook(nn_module.register_module_full_backward_pre_hook(self._backward_pre))
         self._window.hook(nn_module.register_module_full_backward_hook(self._backward_post))
@@ -298,6 +297,8 @@ class Watch:
 
     def _watched_backward(self, original):
         def backward(tensors, *args, **kwargs):
+            if self._idle and self._ours():  # measured, and nothing can restart the count: all off
+                self._always.undo()
             if self._idle or self._backward_depth or not self._ours():  # full speed once measured
                 return original(tensors, *args, **kwargs)
             self._backward_starts(tensors)
@@ -316,7 +317,7 @@ class Watch:
             self.device = loss.device
         self._promote("backward", None)
         if self._watched:
-            self.meter.backward_starts(loss_module(loss, self._out_fns))
+            self.meter.backward_starts(lambda outputs=self._out_fns: loss_module(loss, outputs))
             self.meter.push("backward")
         elif self.window == "layers":
             self.tape.backward_call_starts()

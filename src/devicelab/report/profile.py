@@ -93,7 +93,15 @@ def format_layers(profile) -> str:
         )
     clock = "CUDA events" if profile.clock == "cuda_events" else "perf_counter"
     title = f"Layers (module hooks; {clock}; median per call over {profile.steps} steps; MACs per call)"
-    return title + "\n" + format_table(rows, headers, indent="  ")
+    table = title + "\n" + format_table(rows, headers, indent="  ")
+    cost = getattr(profile, "hook_cost", None)
+    if cost is not None:  # hooks' own cost, measured on probe modules through the same hooks
+        table += (
+            f"\n  taken off each call: the hooks' own {_us(cost.forward_s)} µs forward "
+            f"({_us(cost.forward_no_grad_s)} on inputs without gradient), {_us(cost.backward_s)} µs backward, "
+            f"measured on probe modules through the same hooks"
+        )
+    return table
 
 
 def _gap(total: float | None, parts: list[tuple[float | None, float]]) -> float | None:

@@ -4,7 +4,7 @@ from a ``WatchReport`` (nothing is measured here)."""
 
 from __future__ import annotations
 
-from devicelab.i18n import _
+from devicelab.i18n import _, translate
 from devicelab.profile.sync_audit import short_path
 from devicelab.report.profile import _num, _pct, _us, format_layers
 from devicelab.report.tables import format_table
@@ -80,6 +80,18 @@ def format_watch_phases(report) -> str:
                 step=_us(report.step_s),
             )
         )
+    if report.own_cost_s is not None and report.switches_per_step:
+        lines.append(
+            "  "
+            + _(
+                "taken off the phases: the watcher's own {total} µs a step ({n} phase switches × {each} µs, "
+                "measured on empty calls through its wrapper)"
+            ).format(
+                total=_us(report.own_cost_s * report.switches_per_step),
+                n=_num(report.switches_per_step),
+                each=_us(report.own_cost_s),
+            )
+        )
     return "\n".join(lines)
 
 
@@ -119,14 +131,15 @@ def format_watch_advice(report) -> str:
     if report.regime is not None:
         lines.append(
             _("Regime: {regime} — {evidence}").format(
-                regime=report.regime.regime, evidence=report.regime.evidence
+                regime=translate(report.regime.regime), evidence=translate(report.regime.evidence)
             )
         )
+    # the record keeps the English sentences (the JSON's); the screen says them in its language
     if report.advice:
         lines.append(_("Advice (ranked by the time it saves per step):"))
         for i, tip in enumerate(report.advice, 1):
-            lines.append(f"  {i}. {tip.finding}")
-            lines.append(f"     {tip.evidence}")
+            lines.append(f"  {i}. {translate(tip.finding)}")
+            lines.append(f"     {translate(tip.evidence)}")
     return "\n".join(lines)
 
 
