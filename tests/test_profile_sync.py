@@ -61,6 +61,9 @@ def test_devicelab_training_syncs_only_at_log_points(seed):
     """The real training loop (``devicelab.train``), not a copy: one read per log point, nothing else."""
     config, dataset = seed
     run = replace(config, epochs=20, log_every=5, device="cpu", threads=1, quiet=True)
+    # the fast step's self-check (3 epochs against the eager step, before training, once per process and shape)
+    # reads its figures back; run it first, whichever test ran before, so the audit sees the training loop alone
+    train(run, dataset=dataset)
     result = sync_audit.audit("devicelab", lambda: train(run, dataset=dataset), CPU, 20)
     read_line = line_of(recorder._copy_to_host, ".cpu()")  # the log point's one read (Recorder.read)
     assert [(site.file, site.line, site.kind, site.count) for site in result.sites] == [
