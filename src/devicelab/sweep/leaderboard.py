@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from devicelab.i18n import _, ngettext, pgettext, translate
-from devicelab.i18n.labels import device_label, metric_label, status_text
+from devicelab.i18n.labels import device_label, metric_label, metric_word, status_text
 from devicelab.report.tables import format_key_values, format_table
 
 
@@ -63,7 +63,7 @@ def summary(result, folder: Path) -> str:
 
 
 def _ranked_by(metric: str) -> str:
-    name = metric.split("_", 1)[1]
+    name = metric_word(metric.split("_", 1)[1])
     if metric.startswith("val_"):
         return _("final validation {name} (the test metrics are shown beside it, not used to choose)").format(
             name=name
