@@ -84,6 +84,11 @@ def test_a_small_file_is_cross_validated_then_refit_on_every_training_row(tmp_pa
     assert summary["rows"] == {"train": 120, "test": 30, "val": 0, "dropped": 0}
     assert summary["epochs_done"] == folds["best_epoch"] == summary["epochs_total"]
     assert folds["best_epoch"] % 20 == 0 and folds["best_epoch"] <= folds["stopped_epoch"] <= 400
+    # the HTML report says it too (the estimate with its spread across the folds)
+    report = run_cli("report", "runs/r", "-o", "r.html", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "cross-validation" in html and f"{folds['mean']:.4f} ± {folds['std']:.4f} across the folds" in html
 
 
 def _rows(train: int, val: int):
