@@ -72,11 +72,14 @@ def test_a_small_file_is_cross_validated_then_refit_on_every_training_row(tmp_pa
     folds = summary["cross_validation"]
     # model choice: the default shape and a linear model, the network kept only when clearly better
     tried = {c["name"]: c for c in folds["candidates"]}
-    assert set(tried) == {"hidden 10", "linear"} and int(line[2]) == folds["best_epoch"]
+    # (and, on fewer than cv.DECAY_BELOW rows, the network with each of cv.DECAYS)
+    decays = {f"hidden 10 --weight-decay {d:g}" for d in cv.DECAYS}
+    assert set(tried) == {"hidden 10", "linear", *decays} and int(line[2]) == folds["best_epoch"]
     chosen = tried[folds["model"]]
     assert chosen["best_epoch"] == folds["best_epoch"] and chosen["per_fold"] == folds["per_fold"]
     config = json.loads((tmp_path / "runs" / "r" / "config.json").read_text())
     assert config["config"]["hidden"] == folds["hidden"]  # the refit trains the chosen model
+    assert config["config"]["weight_decay"] == folds["weight_decay"] == chosen["weight_decay"]
     assert folds["folds"] == 5 and folds["rows"] == 120 and len(folds["per_fold"]) == 5
     assert folds["mean"] == pytest.approx(np.mean(folds["per_fold"]))
     assert folds["std"] == pytest.approx(np.std(folds["per_fold"], ddof=1))
@@ -115,3 +118,21 @@ def test_python_api_result_carries_the_estimate(tmp_path):
     result = train(config)
     assert result.cross_validation["metric"] == "val_accuracy"
     assert result.config.epochs == result.cross_validation["best_epoch"] and len(result.dataset.x_val) == 0
+
+
+def _tried(*losses):
+    return [cv.Candidate((10,) if i else (), 0.0, 100, 100, float(np.mean(f)), tuple(f), tuple(f))
+            for i, f in enumerate(losses)]  # fmt: skip
+
+
+def test_the_simplest_model_within_one_standard_error_of_the_best_is_chosen():
+    best = [0.20, 0.22, 0.18, 0.21, 0.19]
+    # the first (simplest) is worse by 0.01 on every fold: a difference with no spread, beyond its noise
+    assert cv.one_standard_error(_tried([v + 0.01 for v in best], best)).val_loss == pytest.approx(0.2)
+    # worse on average by 0.004, but by -0.02..+0.03 fold to fold: within the noise, the simpler one
+    noisy = [0.23, 0.20, 0.20, 0.19, 0.20]
+    diff = np.subtract(noisy, best)
+    assert 0 < diff.mean() <= np.std(diff, ddof=1) / np.sqrt(5)
+    assert cv.one_standard_error(_tried(noisy, best)).hidden == ()
+    # among three, the first within the noise of the best, not the best itself
+    assert cv.one_standard_error(_tried([v + 0.05 for v in best], noisy, best)).per_fold_loss == tuple(noisy)
