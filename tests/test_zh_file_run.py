@@ -115,6 +115,7 @@ def test_the_lines_that_were_english_say_it_in_chinese(outputs):
     assert "size:2 个单元格中有 1 个缺失或不是数字,已用训练集中位数" in predict
     assert "扫描 2 个模型(1 种结构)" in sweep and "从 shop 读取 80 行" in sweep and "列        角色" in sweep
     assert re.search(r"排序依据: +最终验证集 准确率", sweep)
+    assert re.search(r"小数据: +按 10 行验证集排序,在这么少的行上准确率的标准误最高可达 ±0\.16", sweep)
     assert "扫描 2 个模型(1 种结构)" in sweep and "名次  模型" in sweep and "扫描文件夹:" in sweep
     assert "排行榜" in outputs["sweep.html"] and "学习率" in outputs["sweep.html"]
     assert "列" in outputs["run.html"].splitlines() and "验证损失(记录点)" in outputs["run.html"]
