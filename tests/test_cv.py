@@ -136,3 +136,31 @@ def test_the_simplest_model_within_one_standard_error_of_the_best_is_chosen():
     assert cv.one_standard_error(_tried(noisy, best)).hidden == ()
     # among three, the first within the noise of the best, not the best itself
     assert cv.one_standard_error(_tried([v + 0.05 for v in best], noisy, best)).per_fold_loss == tuple(noisy)
+
+
+def test_the_decays_trained_in_one_stack_equal_each_decay_trained_alone(tmp_path):
+    """One stack of 3 decays x 5 folds (a decay per model in numba's kernel) gives each candidate what its
+    own stack gives; and a decay's fold equals torch's SGD(weight_decay=) on the fold's rows (the reference)."""
+    config = TrainConfig(data=str(iris_csv(tmp_path / "iris.csv")), target="species", lr=0.1, epochs=40,
+                         log_every=20, early_stop=100)  # fmt: skip
+    data = load_dataset(config)
+    decays = (1e-1, 1e-2, 0.0)
+    together = cv._stack(config, data, (10,), decays, None)
+    for d, candidate in zip(decays, together, strict=True):
+        (alone,) = cv._stack(config, data, (10,), (d,), None)
+        assert candidate.weight_decay == d and candidate.best_epoch == alone.best_epoch
+        np.testing.assert_allclose(candidate.per_fold_loss, alone.per_fold_loss, rtol=0, atol=1e-6)
+    assert together[0].per_fold_loss != together[2].per_fold_loss  # the decay did something
+    x = torch.from_numpy(np.concatenate([data.x_train, data.x_val]))
+    y = torch.from_numpy(np.concatenate([data.y_train, data.y_val]))
+    fold = cv.fold_of(y.numpy(), "classification", config.seed)
+    model = build_model(config, data)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-1)
+    loss_fn = make_loss("classification")
+    for _ in range(40):  # fold 0 of the strongest decay, trained alone by the lesson's loop
+        optimizer.zero_grad()
+        loss_fn(model(x[fold != 0]), y[fold != 0]).backward()
+        optimizer.step()
+    with torch.no_grad():
+        held = loss_fn(model(x[fold == 0]), y[fold == 0]).item()  # sync: a test's read
+    assert together[0].best_epoch == 40 and together[0].per_fold_loss[0] == pytest.approx(held, abs=1e-5)
