@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -164,3 +165,15 @@ def test_the_decays_trained_in_one_stack_equal_each_decay_trained_alone(tmp_path
     with torch.no_grad():
         held = loss_fn(model(x[fold == 0]), y[fold == 0]).item()  # sync: a test's read
     assert together[0].best_epoch == 40 and together[0].per_fold_loss[0] == pytest.approx(held, abs=1e-5)
+
+
+def test_the_linear_candidate_trains_all_its_epochs_and_keeps_its_best_point():
+    """A linear model's held-out loss can rise and fall again (Linnerud's, a corpus file: lowest at epoch
+    400, then higher until 2,000): a patience of one log point would stop at 500; the linear model's folds go
+    on, and its best point is still the one kept."""
+    corpus = Path(__file__).parent / "data" / "corpus"
+    config = TrainConfig(data=str(corpus / "linnerud.csv"), target="Weight", epochs=2000, early_stop=1)
+    data = load_dataset(config)
+    (linear,) = cv._stack(config, data, (), (0.0,), None)
+    # no better point for 16 log points after 400, with a patience of 1: it went on (and kept 400)
+    assert linear.stopped_epoch == 2000 and linear.best_epoch == 400

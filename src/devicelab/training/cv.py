@@ -229,7 +229,8 @@ def _stack(config: TrainConfig, dataset: Dataset, hidden, decays: tuple[float, .
         losses.append(loss.reshape(k, FOLDS))
         metrics.append(metric.reshape(k, FOLDS))
         for c in np.flatnonzero(stopped == 0):  # each candidate's early stopping, as one stack's would be
-            mean, kept = losses[-1][c].mean(), losses[best[c]][c].mean()
+            # (the first log point is compared with nothing, as EarlyStopping's first is with inf)
+            mean, kept = losses[-1][c].mean(), losses[best[c]][c].mean() if len(losses) > 1 else np.inf
             if np.isfinite(mean) and mean < kept:
                 best[c], worse[c] = len(losses) - 1, 0
             elif np.isfinite(mean) or not np.isfinite(kept):
