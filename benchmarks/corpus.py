@@ -40,11 +40,11 @@ def baseline(path: Path, target: str, data) -> float:
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     from devicelab.data import encode_target, read_frame
+    from devicelab.data.split import split, stratified_split
     from devicelab.data.transforms import DATE_PARTS, _part
 
     frame = read_frame(path, target=target)
@@ -68,7 +68,12 @@ def baseline(path: Path, target: str, data) -> float:
     for j, values in enumerate(numeric + text):
         x[:, j] = values[keep]
     rows = np.arange(len(x))
-    train, test = train_test_split(rows, test_size=0.2, random_state=42)
+    # devicelab's split (the lesson's train_test_split; stratified by class for a file's classes, as
+    # train_test_split(..., stratify=y) draws it): the same test rows, or the comparison is noise
+    if y.task == "classification":
+        train, test = stratified_split(rows, y.values, 0.2, 42)
+    else:
+        train, test = split(rows, 0.2, 42)
     parts = []
     if numeric:
         parts.append(

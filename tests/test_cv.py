@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -72,11 +73,14 @@ def test_a_small_file_is_cross_validated_then_refit_on_every_training_row(tmp_pa
     folds = summary["cross_validation"]
     # model choice: the default shape and a linear model, the network kept only when clearly better
     tried = {c["name"]: c for c in folds["candidates"]}
-    assert set(tried) == {"hidden 10", "linear"} and int(line[2]) == folds["best_epoch"]
+    # (and, on fewer than cv.DECAY_BELOW rows, the network with each of cv.DECAYS)
+    decays = {f"hidden 10 --weight-decay {d:g}" for d in cv.DECAYS}
+    assert set(tried) == {"hidden 10", "linear", *decays} and int(line[2]) == folds["best_epoch"]
     chosen = tried[folds["model"]]
     assert chosen["best_epoch"] == folds["best_epoch"] and chosen["per_fold"] == folds["per_fold"]
     config = json.loads((tmp_path / "runs" / "r" / "config.json").read_text())
     assert config["config"]["hidden"] == folds["hidden"]  # the refit trains the chosen model
+    assert config["config"]["weight_decay"] == folds["weight_decay"] == chosen["weight_decay"]
     assert folds["folds"] == 5 and folds["rows"] == 120 and len(folds["per_fold"]) == 5
     assert folds["mean"] == pytest.approx(np.mean(folds["per_fold"]))
     assert folds["std"] == pytest.approx(np.std(folds["per_fold"], ddof=1))
@@ -84,6 +88,11 @@ def test_a_small_file_is_cross_validated_then_refit_on_every_training_row(tmp_pa
     assert summary["rows"] == {"train": 120, "test": 30, "val": 0, "dropped": 0}
     assert summary["epochs_done"] == folds["best_epoch"] == summary["epochs_total"]
     assert folds["best_epoch"] % 20 == 0 and folds["best_epoch"] <= folds["stopped_epoch"] <= 400
+    # the HTML report says it too (the estimate with its spread across the folds)
+    report = run_cli("report", "runs/r", "-o", "r.html", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "cross-validation" in html and f"{folds['mean']:.4f} ± {folds['std']:.4f} across the folds" in html
 
 
 def _rows(train: int, val: int):
@@ -110,3 +119,61 @@ def test_python_api_result_carries_the_estimate(tmp_path):
     result = train(config)
     assert result.cross_validation["metric"] == "val_accuracy"
     assert result.config.epochs == result.cross_validation["best_epoch"] and len(result.dataset.x_val) == 0
+
+
+def _tried(*losses):
+    return [cv.Candidate((10,) if i else (), 0.0, 100, 100, float(np.mean(f)), tuple(f), tuple(f))
+            for i, f in enumerate(losses)]  # fmt: skip
+
+
+def test_the_simplest_model_within_one_standard_error_of_the_best_is_chosen():
+    best = [0.20, 0.22, 0.18, 0.21, 0.19]
+    # the first (simplest) is worse by 0.01 on every fold: a difference with no spread, beyond its noise
+    assert cv.one_standard_error(_tried([v + 0.01 for v in best], best)).val_loss == pytest.approx(0.2)
+    # worse on average by 0.004, but by -0.02..+0.03 fold to fold: within the noise, the simpler one
+    noisy = [0.23, 0.20, 0.20, 0.19, 0.20]
+    diff = np.subtract(noisy, best)
+    assert 0 < diff.mean() <= np.std(diff, ddof=1) / np.sqrt(5)
+    assert cv.one_standard_error(_tried(noisy, best)).hidden == ()
+    # among three, the first within the noise of the best, not the best itself
+    assert cv.one_standard_error(_tried([v + 0.05 for v in best], noisy, best)).per_fold_loss == tuple(noisy)
+
+
+def test_the_decays_trained_in_one_stack_equal_each_decay_trained_alone(tmp_path):
+    """One stack of 3 decays x 5 folds (a decay per model in numba's kernel) gives each candidate what its
+    own stack gives; and a decay's fold equals torch's SGD(weight_decay=) on the fold's rows (the reference)."""
+    config = TrainConfig(data=str(iris_csv(tmp_path / "iris.csv")), target="species", lr=0.1, epochs=40,
+                         log_every=20, early_stop=100)  # fmt: skip
+    data = load_dataset(config)
+    decays = (1e-1, 1e-2, 0.0)
+    together = cv._stack(config, data, (10,), decays, None)
+    for d, candidate in zip(decays, together, strict=True):
+        (alone,) = cv._stack(config, data, (10,), (d,), None)
+        assert candidate.weight_decay == d and candidate.best_epoch == alone.best_epoch
+        np.testing.assert_allclose(candidate.per_fold_loss, alone.per_fold_loss, rtol=0, atol=1e-6)
+    assert together[0].per_fold_loss != together[2].per_fold_loss  # the decay did something
+    x = torch.from_numpy(np.concatenate([data.x_train, data.x_val]))
+    y = torch.from_numpy(np.concatenate([data.y_train, data.y_val]))
+    fold = cv.fold_of(y.numpy(), "classification", config.seed)
+    model = build_model(config, data)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-1)
+    loss_fn = make_loss("classification")
+    for _ in range(40):  # fold 0 of the strongest decay, trained alone by the lesson's loop
+        optimizer.zero_grad()
+        loss_fn(model(x[fold != 0]), y[fold != 0]).backward()
+        optimizer.step()
+    with torch.no_grad():
+        held = loss_fn(model(x[fold == 0]), y[fold == 0]).item()  # sync: a test's read
+    assert together[0].best_epoch == 40 and together[0].per_fold_loss[0] == pytest.approx(held, abs=1e-5)
+
+
+def test_the_linear_candidate_trains_all_its_epochs_and_keeps_its_best_point():
+    """A linear model's held-out loss can rise and fall again (Linnerud's, a corpus file: lowest at epoch
+    400, then higher until 2,000): a patience of one log point would stop at 500; the linear model's folds go
+    on, and its best point is still the one kept."""
+    corpus = Path(__file__).parent / "data" / "corpus"
+    config = TrainConfig(data=str(corpus / "linnerud.csv"), target="Weight", epochs=2000, early_stop=1)
+    data = load_dataset(config)
+    (linear,) = cv._stack(config, data, (), (0.0,), None)
+    # no better point for 16 log points after 400, with a patience of 1: it went on (and kept 400)
+    assert linear.stopped_epoch == 2000 and linear.best_epoch == 400

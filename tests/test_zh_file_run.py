@@ -21,7 +21,7 @@ CPU1 = ("--device", "cpu", "--threads", "1")
 
 def shop_csv(n: int = 80) -> str:
     """Numbers with gaps, a category with gaps, a date, an ID, text labels, and a row without a label."""
-    lines = ["order_id,size,city,day,label"]
+    lines = ["order_id,size,city,placed,label"]
     for i in range(n):
         size = "" if i % 9 == 0 else str(10 + (i * 7) % 50)
         city = "" if i % 11 == 0 else ("paris", "rome", "oslo")[i % 3]
@@ -60,7 +60,9 @@ def outputs(tmp_path_factory):
     """What each command printed (stdout and stderr) and each report's text, under --lang zh."""
     folder = tmp_path_factory.mktemp("zh")
     (folder / "shop.csv").write_text(shop_csv())
-    (folder / "new.csv").write_text("order_id,size,city,day\nB1,12,lima,2024-03-04\nB2,,,2024-05-06\n")
+    (folder / "new.csv").write_text(
+        "order_id,size,city,placed,label\nB1,12,lima,2024-03-04,small\nB2,,,2024-05-06,large\n"
+    )
     runs = {
         "train": ("train", "--data", "shop.csv", "--target", "label", "--val-size", "0.15", "--epochs", "40", "--log-every", "10",
                   *CPU1, "--name", "r"),
@@ -85,6 +87,17 @@ def test_every_line_of_a_file_run_is_in_chinese(outputs):
     assert not untranslated, "untranslated English under --lang zh:\n" + "\n".join(untranslated)
 
 
+# English words that once passed between Chinese ones (a date's parts, a metric's name): alone, each is too
+# short to be a sentence, so they are looked for by name (the file's column names hold none of them)
+ENGLISH_WORDS = re.compile(r"\b(year|month|day|weekday|hour|minute|accuracy|loss|rmse|validation|rows?)\b")
+
+
+def test_no_english_word_between_chinese_ones(outputs):
+    found = [f"{name}: {line}" for name, text in outputs.items() for line in text.splitlines()
+             if ENGLISH_WORDS.search(line)]  # fmt: skip
+    assert not found, "English words under --lang zh:\n" + "\n".join(found)
+
+
 def test_the_lines_that_were_english_say_it_in_chinese(outputs):
     """The role table, the rows line, the early-stopping line, predict's counts, the sweep's lines."""
     train, predict, sweep = outputs["train"], outputs["predict"], outputs["sweep"]
@@ -94,11 +107,15 @@ def test_the_lines_that_were_english_say_it_in_chinese(outputs):
     assert "已丢弃" in table["order_id"] and "ID(每行唯一)" in table["order_id"]
     assert "数值" in table["size"] and "缺失 -> 中位数" in table["size"]
     assert "独热编码" in table["city"] and "缺失 -> 单独一类" in table["city"]
-    assert "日期/时间 -> " in table["day"]
+    assert "日期/时间 -> 月, 日, 星期几" in table["placed"]
     assert "分类:2 个类别" in table["label"] and "丢弃了 1 行没有目标值的行" in table["label"]
     assert "提前停止:" in train and "耐心值" in train
+    assert re.search(r"2 条预测\(对照文件中的目标列,准确率 [01]\.\d{4}\)", predict)
     assert "city:2 个单元格中有 1 个是训练中未见过的类别" in predict
     assert "size:2 个单元格中有 1 个缺失或不是数字,已用训练集中位数" in predict
+    assert "扫描 2 个模型(1 种结构)" in sweep and "从 shop 读取 80 行" in sweep and "列        角色" in sweep
+    assert re.search(r"排序依据: +最终验证集 准确率", sweep)
+    assert re.search(r"小数据: +按 10 行验证集排序,在这么少的行上准确率的标准误最高可达 ±0\.16", sweep)
     assert "扫描 2 个模型(1 种结构)" in sweep and "名次  模型" in sweep and "扫描文件夹:" in sweep
     assert "排行榜" in outputs["sweep.html"] and "学习率" in outputs["sweep.html"]
     assert "列" in outputs["run.html"].splitlines() and "验证损失(记录点)" in outputs["run.html"]

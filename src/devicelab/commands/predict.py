@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     frame = read_frame(args.data, text=True)  # bad files fail before torch is imported
     from devicelab.fsutil import atomic_write_text
     from devicelab.i18n import _
+    from devicelab.i18n.labels import metric_word
     from devicelab.training.predict import load_saved, predict_table, predictions_csv
 
     predictions = predict_table(load_saved(args.run_dir), frame)
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if predictions.score:
         name, value = predictions.score
         note = _("{n} predictions ({metric} {value:.4f} against the target column in the file)").format(
-            n=len(predictions.values), metric=name, value=value
+            n=len(predictions.values), metric=metric_word(name), value=value
         )
     if args.out:
         try:

@@ -128,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
 
     main = is_main()  # under torchrun rank 0 alone prints and writes; every rank trains its share
     progress = None if args.quiet or not main else SweepProgress()
+    if progress and dataset.source.get("kind") != "builtin":  # a file's rows and roles, as train says them
+        from devicelab.data import file_report
+
+        print(file_report(dataset), flush=True)
     with stop_on_sigint() as stop:  # one scope for training and saving, as in train
         if progress:
             progress.start(len(grid), len(grid.hiddens), config.epochs, len(dataset.x_train))

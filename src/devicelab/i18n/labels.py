@@ -22,6 +22,13 @@ METRICS = {  # as the terminal has always shown them: the key with spaces
     "val_r2": N_("val r2"),
 }
 
+WORDS = {  # a metric's name alone (predict's score on a file, what a sweep ranks by)
+    "accuracy": N_("accuracy"),
+    "loss": N_("loss"),
+    "rmse": N_("rmse"),
+    "r2": N_("r2"),
+}
+
 ROLES = {  # the role column of the role table
     "numeric": N_("numeric"),
     "categorical": N_("categorical"),
@@ -40,6 +47,11 @@ def status_text(status: str) -> str:
 
 def metric_label(key: str) -> str:
     return _(METRICS[key]) if key in METRICS else key.replace("_", " ")
+
+
+def metric_word(name: str) -> str:
+    """``accuracy``, ``rmse``, ... (a metric without its split) in the current language."""
+    return _(WORDS[name]) if name in WORDS else name.replace("_", " ")
 
 
 def device_label(device: str, threads: int) -> str:

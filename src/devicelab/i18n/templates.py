@@ -136,6 +136,13 @@ WORDS = (  # whole details and parts of them that hold no value
     N_("constant date"),
     N_("date/time"),
     N_("no varying part"),
+    # the parts a date/time column becomes (devicelab.data.transforms.DATE_PARTS)
+    N_("year"),
+    N_("month"),
+    N_("day"),
+    N_("weekday"),
+    N_("hour"),
+    N_("minute"),
     N_("one-hot"),
     N_("unseen levels -> unknown"),
     N_("missing -> its own level"),

@@ -14,6 +14,7 @@ from devicelab.i18n import N_, _, ngettext, translate
 from devicelab.i18n.labels import metric_label, role_label, status_text
 from devicelab.report.html_page import Code, Page, figure, kv_table, render_page, table
 from devicelab.report.records import early_stopping_line, hardware_summary
+from devicelab.report.run_lines import cv_line, validation_line
 from devicelab.report.svg import Series, downsample, line_chart
 
 METRIC_KINDS = {"accuracy": N_("accuracy"), "rmse": "RMSE", "r2": "R²"}  # the axis of each kind of metric
@@ -129,6 +130,10 @@ def run_summary_pairs(
         pairs.append(
             (_("early stopping"), early_stopping_line(summary["early_stopping"], summary.get("status")))
         )
+    if isinstance(summary.get("cross_validation"), Mapping):
+        pairs.append((_("cross-validation"), cv_line(summary["cross_validation"])))
+    if isinstance(summary.get("validation"), Mapping):
+        pairs.append((_("validation estimate"), validation_line(summary["validation"])))
     final = summary.get("final") or {}
     pairs += [(metric_label(k), f"{v:.4f}") for k, v in final.items() if k not in ("epoch", "elapsed_s")]
     if summary.get("no_test_metrics"):  # a run without test rows (devicelab.fit without X_test)

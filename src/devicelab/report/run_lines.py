@@ -56,6 +56,19 @@ def cv_line(c: dict) -> str:
     )  # fmt: skip
 
 
+def validation_line(v: dict) -> str:
+    """A split run's estimate before the test rows: the kept weights' validation metric and its spread."""
+    from devicelab.i18n import _
+    from devicelab.i18n.labels import metric_label
+
+    return _(
+        "{metric} {value:.4f} ± {std:.4f} on {rows} validation rows (bootstrap standard error), the weights "
+        "of epoch {epoch}"
+    ).format(
+        metric=metric_label(v["metric"]), value=v["value"], std=v["std"], rows=v["rows"], epoch=v["epoch"]
+    )
+
+
 def number(value: float) -> str:
     """Four decimals, or four significant digits for a loss in units that are very large or small."""
     return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"

@@ -52,6 +52,10 @@ def train_summary(result, folder: Path) -> str:
         from devicelab.report.run_lines import cv_line
 
         pairs.append((_("cross-validation"), cv_line(result.cross_validation)))
+    if result.validation:
+        from devicelab.report.run_lines import validation_line
+
+        pairs.append((_("validation estimate"), validation_line(result.validation)))
     if result.world_size > 1:
         pairs.append(("processes", f"{result.world_size} (torchrun + DistributedDataParallel)"))
     if result.data_mode != "device":

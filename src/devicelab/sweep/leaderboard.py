@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from devicelab.i18n import _, ngettext, pgettext, translate
-from devicelab.i18n.labels import device_label, metric_label, status_text
+from devicelab.i18n.labels import device_label, metric_label, metric_word, status_text
 from devicelab.report.tables import format_key_values, format_table
 
 
@@ -48,6 +48,9 @@ def summary(result, folder: Path) -> str:
         (_("best model"), folder / "best"),
         (_("ranked by"), _ranked_by(result.metric)),
     ]  # fmt: skip
+    note = small_data_note(result.dataset)
+    if note:
+        pairs.append((_("small data"), note))
     if diverged:
         pairs.append(
             (
@@ -62,8 +65,30 @@ def summary(result, folder: Path) -> str:
     return format_key_values(pairs, indent="")
 
 
+def small_data_note(dataset) -> str | None:
+    """Why a small file's ranking is weaker than ``devicelab train``'s choice, and what to do: train
+    cross-validates files below ``cv.CV_BELOW`` training rows; a sweep ranks on its one validation split
+    (its models train as one stack per shape; folds would multiply them by five, not done yet)."""
+    from devicelab.training.cv import CV_BELOW
+
+    val = 0 if dataset.x_val is None else len(dataset.x_val)
+    rows = len(dataset.x_train) + val
+    if not val or rows >= CV_BELOW or dataset.source.get("kind") in ("builtin", "arrays"):
+        return None
+    if dataset.task == "classification":  # the binomial standard error at its largest (accuracy 0.5)
+        return _(
+            "ranked on {val} validation rows, where an accuracy has a standard error up to ±{se:.2f}; "
+            "devicelab train cross-validates files below {below} training rows, a sweep does not yet: "
+            "compare its top models with devicelab train"
+        ).format(val=val, se=math.sqrt(0.25 / val), below=CV_BELOW)
+    return _(
+        "ranked on {val} validation rows only; devicelab train cross-validates files below {below} "
+        "training rows, a sweep does not yet: compare its top models with devicelab train"
+    ).format(val=val, below=CV_BELOW)
+
+
 def _ranked_by(metric: str) -> str:
-    name = metric.split("_", 1)[1]
+    name = metric_word(metric.split("_", 1)[1])
     if metric.startswith("val_"):
         return _("final validation {name} (the test metrics are shown beside it, not used to choose)").format(
             name=name

@@ -103,46 +103,58 @@ def compare(dataset: Dataset, ours: np.ndarray, theirs: np.ndarray, fit_s: float
     """The Baseline record from both models' test predictions (``ours``: devicelab's, class ids or scaled
     values; ``theirs``: the linear model's)."""
     task, y = dataset.task, dataset.y_test
-    score = _accuracy if task == "classification" else _r2
+    score = accuracy_of if task == "classification" else r2_of
     if task == "regression":  # R² in the target's units, as the summary's (one inverse for any transform)
         y, ours, theirs = (to_units(dataset, v) for v in (y, ours, theirs))
-    rng = np.random.default_rng(0)
-    diffs = np.empty(BOOTSTRAP)
-    for i in range(BOOTSTRAP):  # one resample at a time: memory stays O(test rows)
-        d = rng.integers(0, len(y), size=len(y))
-        diffs[i] = score(y[d], theirs[d]) - score(y[d], ours[d])
-    diffs = diffs[np.isfinite(diffs)]  # a resample with one target value has no R²
-    noise = float(diffs.std(ddof=1)) if len(diffs) > 1 else math.inf
+    noise = bootstrap_std(score, y, ours, theirs)
     mine, base = score(y, ours), score(y, theirs)
     better = bool(math.isfinite(mine) and base - mine > Z * noise)
     return Baseline(MODELS[task], METRICS[task], base, mine, noise, better, fit_s)
+
+
+def bootstrap_std(score, y: np.ndarray, ours: np.ndarray, theirs: np.ndarray | None = None) -> float:
+    """The bootstrap standard error, over resamples of the rows, of ``score(y, ours)`` (or, given
+    ``theirs``, of the paired difference ``score(y, theirs) - score(y, ours)``); inf on too few rows."""
+    rng = np.random.default_rng(0)
+    values = np.empty(BOOTSTRAP)
+    for i in range(BOOTSTRAP):  # one resample at a time: memory stays O(rows)
+        d = rng.integers(0, len(y), size=len(y))
+        mine = score(y[d], ours[d])
+        values[i] = mine if theirs is None else score(y[d], theirs[d]) - mine
+    values = values[np.isfinite(values)]  # a resample with one target value has no R²
+    return float(values.std(ddof=1)) if len(values) > 1 else math.inf
+
+
+def predict_rows(model, x: np.ndarray, task: str) -> np.ndarray:
+    """The network's predictions for rows ``x`` (class ids, or values in scaled units), on the host."""
+    import torch
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        out = model(torch.from_numpy(x).to(device))
+        out = out.argmax(dim=1) if task == "classification" else out.squeeze(-1)
+        host = out.cpu().numpy()  # sync: once, after training, for a comparison or an estimate
+    model.train(was_training)
+    return host
 
 
 def run(dataset: Dataset, model) -> Baseline:
     """Fit the linear model and compare it with ``model`` (the network, its kept weights) on the test rows."""
     import time
 
-    import torch
-
     started = time.perf_counter()
     theirs = fit_predict(dataset)
     fit_s = time.perf_counter() - started
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        out = model(torch.from_numpy(dataset.x_test).to(device))
-        out = out.argmax(dim=1) if dataset.task == "classification" else out.squeeze(-1)
-        ours = out.cpu().numpy()  # sync: once, after training, for the comparison
-    model.train(was_training)
-    return compare(dataset, ours, theirs, fit_s)
+    return compare(dataset, predict_rows(model, dataset.x_test, dataset.task), theirs, fit_s)
 
 
-def _accuracy(y: np.ndarray, predicted: np.ndarray) -> float:
+def accuracy_of(y: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(y == predicted))
 
 
-def _r2(y: np.ndarray, predicted: np.ndarray) -> float:
+def r2_of(y: np.ndarray, predicted: np.ndarray) -> float:
     total = float(np.sum((y - y.mean()) ** 2))
     if total == 0:
         return math.nan

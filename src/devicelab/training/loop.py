@@ -18,7 +18,7 @@ import torch
 from devicelab.data import Dataset, load_dataset
 from devicelab.errors import UserError, one_line
 from devicelab.threads import torch_threads
-from devicelab.training import cv, distributed
+from devicelab.training import cv, distributed, estimate
 from devicelab.training.autosave import Autosave
 from devicelab.training.baseline import run as run_baseline
 from devicelab.training.callbacks import Callbacks, StartInfo
@@ -264,6 +264,13 @@ def _run(
     wanted = dataset.source.get("kind") not in ("builtin", "arrays") and len(dataset.x_test) > 0
     wanted = wanted and dataset.x_test.ndim == 2 and distributed.is_main()  # rank 0 alone reports it
     baseline = run_baseline(dataset, getattr(work.model, "module", work.model)) if wanted else None
+    # the kept weights' metric on the validation rows, with its bootstrap spread (training/estimate.py)
+    validation = None
+    if estimate.wanted(dataset) and distributed.is_main() and status != "diverged":
+        kept = (
+            early.best_epoch if early and early.best_epoch is not None and status != "interrupted" else done
+        )
+        validation = estimate.estimate(dataset, getattr(work.model, "module", work.model), kept).to_dict()
     return RunResult(
         config=config,
         dataset=dataset,
@@ -293,6 +300,7 @@ def _run(
         data_reason=work.data_reason,
         world_size=distributed.rank_world()[1],
         baseline=baseline.to_dict() if baseline else None,
+        validation=validation,
     )
 
 

@@ -58,6 +58,8 @@ class RunResult:
     baseline: dict | None = None
     # small data: the k-fold cross-validation that chose the epochs (devicelab.training.cv.CrossValidation)
     cross_validation: dict | None = None
+    # a split run: the kept weights' validation metric and its bootstrap spread (training/estimate.py)
+    validation: dict | None = None
 
     @property
     def final(self) -> dict:

@@ -212,5 +212,6 @@ def summary_record(result: RunResult) -> dict:
         "final_in_target_units": in_units(result.final, result.dataset.task, result.dataset.target_scaler),
         "baseline": result.baseline,
         "cross_validation": result.cross_validation,
+        "validation": result.validation,
         "resumed_from": result.resumed_from,
     }
