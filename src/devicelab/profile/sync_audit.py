@@ -7,7 +7,9 @@ Two detectors, used together where they exist:
   ``float(t)``, ``int(t)``, ``f"{t:.4f}"``, ``print(t)``, ``.nonzero()``) are wrapped so each call records
   the caller's file and line. On the CPU nothing really waits, so these are the calls that *would* sync on
   a GPU. Calls made by torch itself on host tensors (an optimizer's step counter) are not counted; calls
-  torch makes on device tensors are charged to the first line outside torch that led to them.
+  torch makes on device tensors are charged to the first line outside torch that led to them (on the CPU,
+  where every tensor is a host tensor, a library's call counts when its tensor is in the autograd graph:
+  ``ReduceLROnPlateau.step(loss)``'s ``float(loss)``).
 - **CUDA** (``devicelab.syncs.watch_device_syncs``, the watcher ``bench`` counts with too):
   ``torch.cuda.set_sync_debug_mode("warn")`` makes CUDA report every synchronizing operation it knows of
   (also ones no wrapped call covers, such as boolean-mask indexing); each report is charged to the first
@@ -152,8 +154,11 @@ class Recorder:
     def counts_call(self, tensor: torch.Tensor, caller: FrameType | None) -> bool:
         if not self.enabled or self.depth > 0 or tensor.device.type != self.device_type:
             return False  # off, inside another watched call, or a host tensor during a GPU watch
-        # torch's own reads of host tensors (an optimizer's step counter) sync nothing
-        return not (self.device_type == "cpu" and library_file(caller.f_code.co_filename if caller else ""))
+        # torch's own reads of host tensors (an optimizer's step counter) sync nothing; a library's read of
+        # a tensor in the graph (a scheduler's float(loss), tqdm formatting a loss) is one at the user's call
+        if self.device_type == "cpu" and library_file(caller.f_code.co_filename if caller else ""):
+            return tensor.requires_grad
+        return True
 
     def sites(self) -> tuple[SyncSite, ...]:
         return tuple(

@@ -159,7 +159,7 @@ class Watch:
                 if self._watched:
                     self.meter.resume()  # last: installing is no part of the step
         elif window == "layers":
-            self.tape.steps += 1
+            self.tape.step_ends()
             self.device_syncs.step = self.tape.steps
             if self.tape.steps >= self.steps:
                 self._open("done")
