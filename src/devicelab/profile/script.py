@@ -11,6 +11,7 @@ measured or interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import runpy
@@ -74,7 +75,7 @@ def check(kind: str, name: str, args: tuple[str, ...] = ()) -> Program:
 
 @contextmanager
 def _as_main(program: Program):
-    argv, path0 = sys.argv, sys.path[0] if sys.path else None
+    argv, path0, cwd = sys.argv, sys.path[0] if sys.path else None, os.getcwd()
     sys.argv = [program.name if program.kind == "script" else program.path, *program.args]
     first = os.path.dirname(program.path) if program.kind == "script" else os.getcwd()
     if sys.path:
@@ -87,6 +88,8 @@ def _as_main(program: Program):
         sys.argv = argv
         if path0 is not None and sys.path:
             sys.path[0] = path0
+        with contextlib.suppress(OSError):  # the program may have changed folder (os.chdir)
+            os.chdir(cwd)
 
 
 def _user_traceback(error: BaseException) -> str:
