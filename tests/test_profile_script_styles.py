@@ -15,6 +15,7 @@ import torch
 
 from devicelab import cli
 from devicelab.profile import api, script
+from devicelab.profile.watch import Watch
 
 SCRIPTS = Path(__file__).parent / "data" / "scripts"
 
@@ -135,3 +136,15 @@ def test_a_script_that_exits_before_training_is_said_with_its_status(tmp_path, m
         "devicelab: error: cli_only.py exited with status 2 before it trained or called a module "
         "(check its arguments: everything after the script is its own)"
     )
+
+
+def test_an_update_by_hand_in_no_grad_is_the_optimizer_phase(in_scripts):
+    """No module and no optimizer: the ``torch.no_grad`` update is "optimizer" (it was "loss", with the
+    forward written in tensors, before)."""
+    with Watch(warmup=1, steps=4, layers=False) as w:
+        assert script.run(script.check("script", "tensors_by_hand.py")).exit_code == 0
+    assert w.mode == "backward"
+    host, _ = w.meter.per_step()
+    assert len(host["optimizer"]) == 4
+    assert all(host["optimizer"][i] > 0 and host["loss"][i] > 0 for i in range(4))
+    assert host["forward"] == host["eval"] == [0.0] * 4
