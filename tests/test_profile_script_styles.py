@@ -148,3 +148,19 @@ def test_an_update_by_hand_in_no_grad_is_the_optimizer_phase(in_scripts):
     assert len(host["optimizer"]) == 4
     assert all(host["optimizer"][i] > 0 and host["loss"][i] > 0 for i in range(4))
     assert host["forward"] == host["eval"] == [0.0] * 4
+
+
+def test_a_weight_normed_layer_is_one_row_and_a_dict_output_warns_nothing(in_scripts, recwarn):
+    """The parametrization (called when the layer reads its weight) is no row of its own and the layer is
+    not lost behind it; its parameters are the layer's (reference: the module's own count); torch's
+    warning about the watcher's backward hooks on a dict output is not the program's."""
+    report, outcome = profile("parametrized.py", warmup=1, steps=3)
+    assert outcome.exit_code == 0
+    model = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(6, 16))
+    rows = {x.name: (x.params, x.calls) for x in report.layers.layers}
+    assert rows == {
+        "trunk": (sum(p.numel() for p in model.parameters()), 1.0),
+        "cls": (51, 1.0),
+        "reg": (17, 1.0),
+    }
+    assert not [w for w in recwarn if "backward hooks" in str(w.message)]

@@ -48,6 +48,7 @@ _OUR_WARNINGS = (
     "Using `torch.compile\\(module\\)` when there are global hooks",
     "Dynamo does not know how to trace the builtin `_thread.get_ident",
     "Full backward hook is firing when gradients are computed",
+    "For backward hooks to be called, module output should be a Tensor",  # a model returning a dict
 )
 
 
