@@ -164,3 +164,13 @@ def test_a_weight_normed_layer_is_one_row_and_a_dict_output_warns_nothing(in_scr
         "reg": (17, 1.0),
     }
     assert not [w for w in recwarn if "backward hooks" in str(w.message)]
+
+
+def test_a_tee_logger_and_warnings_as_errors(in_tmp, capsys):
+    """The script's warnings-as-errors filter would turn torch's warning about the watcher's own hooks
+    into the script's crash; its logger in place of sys.stdout would have taken devicelab's report."""
+    in_tmp("strict_tee.py")
+    assert cli.main(["profile", "--warmup", "1", "--steps", "3", "strict_tee.py"]) == 0
+    assert Path("train.log").read_text() == "trained\n"
+    out = capsys.readouterr().out
+    assert out.startswith("trained\n") and "devicelab profile: strict_tee.py" in out

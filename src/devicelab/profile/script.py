@@ -1,7 +1,8 @@
 """Run a user's program in this process, unchanged, as ``python SCRIPT.py ARGS`` or ``python -m MODULE
 ARGS`` would: ``__name__ == "__main__"``, ``sys.argv``, ``sys.path[0]`` (the script's folder; the working
 folder for ``-m``) and the working folder as they are (relative paths work). Like ``cProfile``'s
-``main()``: ``runpy.run_path`` / ``runpy.run_module``.
+``main()``: ``runpy.run_path`` / ``runpy.run_module``. Afterwards the working folder, ``sys.stdout`` and
+``sys.stderr`` are put back (a program may ``os.chdir`` or send its output to a log of its own).
 
 ``check`` finds bad input before anything runs (a missing file, a syntax error, a module that is not
 there) and says it in one line; ``run`` returns an ``Outcome``: the program's exit status, its own
@@ -76,6 +77,7 @@ def check(kind: str, name: str, args: tuple[str, ...] = ()) -> Program:
 @contextmanager
 def _as_main(program: Program):
     argv, path0, cwd = sys.argv, sys.path[0] if sys.path else None, os.getcwd()
+    streams = sys.stdout, sys.stderr
     sys.argv = [program.name if program.kind == "script" else program.path, *program.args]
     first = os.path.dirname(program.path) if program.kind == "script" else os.getcwd()
     if sys.path:
@@ -90,6 +92,11 @@ def _as_main(program: Program):
             sys.path[0] = path0
         with contextlib.suppress(OSError):  # the program may have changed folder (os.chdir)
             os.chdir(cwd)
+        if (sys.stdout, sys.stderr) != streams:  # it sent its output to a log of its own: the report is ours
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            sys.stdout, sys.stderr = streams
 
 
 def _user_traceback(error: BaseException) -> str:

@@ -241,8 +241,10 @@ class Watch:
         stack = contextlib.ExitStack()
         stack.enter_context(warnings.catch_warnings())
         # torch warns when a module's inputs need no gradient (an embedding's token ids): its backward
-        # time then starts at its output's gradient, which the layer table shows as it is
-        warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
+        # time then starts at its output's gradient, which the layer table shows as it is; put in front
+        # again, before the program's own filters (warnings.simplefilter("error") would raise them)
+        for message in _OUR_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
         stack.enter_context(watch_device_syncs(self.device or torch.device("cpu"), self._device_sync))
         self._window.add(stack.close)
 
