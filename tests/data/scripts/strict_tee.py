@@ -42,3 +42,4 @@ for _i in range(12):
     net(x)["out"].pow(2).mean().backward()
     opt.step()
 print("trained")
+sys.stdout.file.close()  # its log closed, sys.stdout still the logger: writing to it now would fail
