@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -174,3 +175,20 @@ def test_a_tee_logger_and_warnings_as_errors(in_tmp, capsys):
     assert Path("train.log").read_text() == "trained\n"
     out = capsys.readouterr().out
     assert out.startswith("trained\n") and "devicelab profile: strict_tee.py" in out
+
+
+def test_the_script_sees_what_python_gives_it(tmp_path, monkeypatch, capsys):
+    """Reference: the same script under ``python sub/show.py`` (no torch: one quick subprocess)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "show.py").write_text(
+        '"""its doc"""\nimport os, sys\n\n\ndef f(x: int) -> int:\n    return x\n\n\n'
+        "print(sys.argv, __name__, __doc__, f.__annotations__, __package__, __spec__,\n"
+        "      os.path.relpath(__file__), os.path.isabs(__file__), os.path.basename(sys.path[0]))\n"
+    )
+    python = subprocess.run(
+        [sys.executable, "sub/show.py", "a"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert script.run(script.check("script", "sub/show.py", ("a",))).exit_code == 0
+    assert capsys.readouterr().out == python.stdout

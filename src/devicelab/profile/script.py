@@ -1,7 +1,7 @@
 """Run a user's program in this process, unchanged, as ``python SCRIPT.py ARGS`` or ``python -m MODULE
 ARGS`` would: ``__name__ == "__main__"``, ``sys.argv``, ``sys.path[0]`` (the script's folder; the working
 folder for ``-m``) and the working folder as they are (relative paths work). Like ``cProfile``'s
-``main()``: ``runpy.run_path`` / ``runpy.run_module``. Afterwards the working folder, ``sys.stdout`` and
+``main()``: ``runpy.run_path`` (written out, for ``sys.argv[0]``) / ``runpy.run_module``. Afterwards the working folder, ``sys.stdout`` and
 ``sys.stderr`` are put back (a program may ``os.chdir`` or send its output to a log of its own).
 
 ``check`` finds bad input before anything runs (a missing file, a syntax error, a module that is not
@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import os
 import runpy
 import sys
 import traceback
+import types
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -107,13 +109,29 @@ def _user_traceback(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, tb))
 
 
+def _run_path(path: str) -> None:
+    """``runpy.run_path(path, run_name="__main__")`` but for ``sys.argv[0]``: run_path sets it to the file
+    it runs, and python leaves it as typed (``sub/train.py``) while making ``__file__`` absolute."""
+    with io.open_code(path) as f:
+        code = compile(f.read(), path, "exec", dont_inherit=True)  # no __future__ flags of this file
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__file__=path, __cached__=None, __loader__=None, __package__=None, __spec__=None)
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main  # pickle and multiprocessing's spawn find the program's classes here
+    try:
+        exec(code, main.__dict__)
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
 def run(program: Program) -> Outcome:
     """Run the program to its end (or until the watcher stops it); never raises but KeyboardInterrupt
     is reported as ``interrupted``."""
     try:
         with _as_main(program):
             if program.kind == "script":
-                runpy.run_path(program.path, run_name="__main__")
+                _run_path(program.path)
             else:
                 runpy.run_module(program.name, run_name="__main__", alter_sys=True)
     except StopProgram:
