@@ -52,7 +52,9 @@ def profile(name: str, *, warmup: int, steps: int, stop_after: bool = False):
     )
 
 
-def test_a_loss_made_each_step_is_one_row_and_a_schedulers_read_of_the_loss_a_sync(in_scripts, capsys):
+def test_a_loss_made_each_step_is_one_row_and_a_schedulers_read_of_the_loss_a_sync(
+    in_scripts, capsys, recwarn
+):
     """13 steps: warm-up 1, phases 10, layers 2, then one forward of an unfinished step: every module once
     a step (the reference: the loop calls each once), the loss one row, not one per instance; the
     scheduler's ``float(loss)`` inside torch is a sync at the user's ``plateau.step(loss)``, once a step."""
@@ -77,6 +79,10 @@ def test_a_loss_made_each_step_is_one_row_and_a_schedulers_read_of_the_loss_a_sy
         "float(tensor)",
         1,
     )
+    # torch's warning about float() of a tensor that requires grad (once a process: none if an earlier
+    # test made it) where python shows it: in torch's scheduler, not in devicelab's wrapper of float
+    grad_warnings = [w for w in recwarn if "requires_grad=True to a scalar" in str(w.message)]
+    assert {Path(w.filename).name for w in grad_warnings} <= {"lr_scheduler.py"}
 
 
 def test_a_new_optimizer_for_fine_tuning_ends_the_steps_from_then_on(in_scripts):

@@ -28,6 +28,7 @@ import sys
 import sysconfig
 import threading
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -167,7 +168,30 @@ class Recorder:
         )
 
 
+def _at_callers_line(original: Callable) -> Callable:
+    """``float(t)``/``int(t)`` of a tensor that requires grad: torch's warning about it (raised in C++, at
+    the innermost Python frame: the wrapper) is shown at the caller's line, as without the wrapper."""
+
+    def call(self, *args, **kwargs):
+        if not self.requires_grad:
+            return original(self, *args, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = original(self, *args, **kwargs)
+        caller = sys._getframe(2)
+        for w in caught:
+            registry = caller.f_globals.setdefault("__warningregistry__", {})
+            warnings.warn_explicit(w.message, w.category, caller.f_code.co_filename, caller.f_lineno,
+                                   module=caller.f_globals.get("__name__"), registry=registry)  # fmt: skip
+        return result
+
+    return call
+
+
 def _wrapped(original: Callable, kind: str, recorder: Recorder) -> Callable:
+    if kind in ("float(tensor)", "int(tensor)"):
+        original = _at_callers_line(original)
+
     def watched(self, *args, **kwargs):
         caller = sys._getframe(1)
         if not recorder.counts_call(self, caller):
