@@ -86,8 +86,12 @@ def _lang_in(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    set_language(_lang_in(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    set_language(_lang_in(argv))
     try:
+        from devicelab.commands.profile import script_after_json
+
+        argv = script_after_json(argv)
         parser = build_parser()
         args = parser.parse_args(argv)
         set_language(args.lang)

@@ -81,11 +81,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def script_after_json(argv: list[str]) -> list[str]:
+    """``profile --json train.py ...``: ``--json`` takes an optional FILE, and argparse would take the
+    script for it (and write the report over the script); a ``.py`` right after ``--json`` is the script,
+    the report goes to stdout (as ``--json - train.py``)."""
+    if "profile" not in argv:
+        return argv
+    out = list(argv)
+    for i in range(out.index("profile") + 1, len(out) - 1):
+        if out[i].lower().endswith((".py", ".pyw")) or out[i] == "-m":
+            break  # the program starts here: the rest is its own
+        if out[i] == "--json" and out[i + 1].lower().endswith((".py", ".pyw")):
+            out.insert(i + 1, "-")
+            break
+    return out
+
+
 def _plot_paths(spec: str) -> tuple[Path, Path | None]:
     """``(png, json or None)`` for ``--plot``; checked before any work so a bad path fails at once."""
     target = Path(spec)
     is_file = target.suffix.lower() == ".png"
     png, report = (target, None) if is_file else (target / "profile.png", target / "profile.json")
+    png, report = png.absolute(), report and report.absolute()  # a script may change folder
     for parent in (png.parent, *png.parent.parents):
         if parent.exists():
             if not parent.is_dir():

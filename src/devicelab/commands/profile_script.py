@@ -23,8 +23,7 @@ def run_program(args: argparse.Namespace, plot: tuple[Path, Path | None] | None)
         program = script.check("module", args.module[0], tuple(args.module[1:]))
     else:
         program = script.check("script", args.script[0], tuple(args.script[1:]))
-    if args.json not in (None, "-"):
-        _check_writable(args.json)
+    json_path = None if args.json in (None, "-") else _json_path(args.json)
     steps = args.steps if args.steps is not None else api.STEPS
     warmup = args.warmup if args.warmup is not None else api.WARMUP
     report, outcome = api.profile_program(program, warmup=warmup, steps=steps, stop_after=args.stop_after)
@@ -35,6 +34,11 @@ def run_program(args: argparse.Namespace, plot: tuple[Path, Path | None] | None)
             raise UserError(f"{program.label} raised {outcome.error_line} before a step was measured")
         if outcome.interrupted:
             raise KeyboardInterrupt
+        if report is None and outcome.exit_code:  # sys.exit(2) from its argument parser, say
+            raise UserError(
+                f"{program.label} exited with status {outcome.exit_code} before it trained or called a module",
+                hint="check its arguments: everything after the script is its own",
+            )
         if report is None:
             raise api.never_trained(program)
         raise UserError(
@@ -45,11 +49,14 @@ def run_program(args: argparse.Namespace, plot: tuple[Path, Path | None] | None)
         print(to_json(report))
     else:
         print("\n" + format_watch(report))
-        if args.json is not None:
-            atomic_write_text(args.json, to_json(report) + "\n")
+        if json_path is not None:  # absolute, found before the program ran: it may change folder
+            atomic_write_text(json_path, to_json(report) + "\n")
             print(f"wrote {args.json}", file=sys.stderr)
     if plot is not None:
         _write_plot(report, plot, args.plot)
+    if outcome.stopped:
+        print(f"devicelab: stopped {program.label} once measured (--stop-after): the rest of it did not run",
+              file=sys.stderr)  # fmt: skip
     if outcome.interrupted:
         print("devicelab: interrupted; the profile above covers the steps measured before", file=sys.stderr)
     if outcome.error is not None:
@@ -59,10 +66,14 @@ def run_program(args: argparse.Namespace, plot: tuple[Path, Path | None] | None)
     return outcome.exit_code
 
 
-def _check_writable(path: str) -> None:
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise UserError(f"--json {path}: {folder} is not a folder", hint="choose another path")
+def _json_path(path: str) -> Path:
+    """``--json FILE`` as an absolute path, checked before the program runs (and may change folder)."""
+    target = Path(path).absolute()
+    if target.suffix.lower() in (".py", ".pyw"):  # --json=train.py: never write over the user's code
+        raise UserError(f"--json {path}: that is a Python file", hint="write the report to FILE.json")
+    if not target.parent.is_dir():
+        raise UserError(f"--json {path}: {target.parent} is not a folder", hint="choose another path")
+    return target
 
 
 def _write_plot(report, paths: tuple[Path, Path | None], spec: str) -> None:

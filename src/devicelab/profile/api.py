@@ -51,7 +51,7 @@ def build(watch: Watch, profiled: record.Profiled) -> record.WatchReport:
 
 @contextmanager
 def watch(
-    *, warmup: int = WARMUP, steps: int = STEPS, layers: bool = True, what: str = "code"
+    *, warmup: int = WARMUP, steps: int = STEPS, layers: bool = True, what: str = "devicelab.watch()"
 ) -> Iterator[Session]:
     """Watch the block through torch's global hooks (see ``devicelab.profile.watch``)."""
     w = Watch(warmup=warmup, steps=steps, layers=layers)

@@ -48,7 +48,8 @@ def hooked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def named_leaves(roots: list[nn.Module], called: Callable[[nn.Module], bool] = lambda m: True):
     """The layer rows of each root: modules that were ``called`` and none of whose descendants were (a
     leaf, or a module such as ``MultiheadAttention`` that uses its children's weights without calling
-    them); a root that is itself a leaf by its class name. Names as ``named_modules`` gives them,
+    them); a root that is itself a leaf by its class name. A parametrization (``weight_norm``'s, called
+    when its layer reads the weight) is no row: its layer is. Names as ``named_modules`` gives them,
     prefixed with the root's class name when several roots have children or the name is a number."""
     with_children = [r for r in roots if any(True for _ in r.children())]
     several = len(with_children) > 1
@@ -57,9 +58,13 @@ def named_leaves(roots: list[nn.Module], called: Callable[[nn.Module], bool] = l
     out = []
     for root in roots:
         for name, module in root.named_modules() if root in with_children else [("", root)]:
-            if id(module) in seen or not called(module):
-                continue
-            if any(called(m) for m in module.modules() if m is not module):
+            if id(module) in seen or not called(module) or "parametrizations" in name.split("."):
+                continue  # a parametrization (weight_norm) is part of its layer's forward, not a layer
+            if any(
+                called(m)
+                for n, m in module.named_modules()
+                if m is not module and "parametrizations" not in n
+            ):
                 continue
             seen.add(id(module))
             label = name or type(root).__name__

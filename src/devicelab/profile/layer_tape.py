@@ -29,6 +29,7 @@ class LayerTape:
         self.tapes: dict[int, Tape] = {}
         self.roots: list[nn.Module] = []
         self.steps = 0
+        self._last_step_end: int | None = None  # the clock stamp that ended the last complete step
         self.backward_calls: list[tuple[int, int]] = []  # stamps around each backward() call
         self._open_call: int | None = None
         self._no_input_grad: set[int] = set()
@@ -94,6 +95,9 @@ class LayerTape:
         self.steps += 1
         if self.probe is not None:  # between the program's steps: the probe's calls are in none
             self.probe.step()
+        self._last_step_end = (
+            self.clock.mark()
+        )  # after the probe: a program that ends mid-step loses that step
 
     def backward_call_starts(self) -> None:
         self._open_call = self.clock.mark()
@@ -114,7 +118,51 @@ class LayerTape:
         if not self.roots or self.steps == 0:
             return None
         self.clock.read()
+        if self._last_step_end is not None:  # the program ended inside a step: its calls are left out
+            for tape in self.tapes.values():
+                tape.forward = [pair for pair in tape.forward if pair[1] <= self._last_step_end]
+                tape.backward = [pair for pair in tape.backward if pair[1] <= self._last_step_end]
+            self.backward_calls = [pair for pair in self.backward_calls if pair[1] <= self._last_step_end]
+        roots, tapes = merge_recreated(self.roots, self.tapes)
+        if not roots:
+            return None
         cost = self.probe.cost(self.tapes, self.clock) if self.probe is not None else None
-        return collect(
-            self.roots, self.tapes, self.clock, self.steps, self.backward_calls, cost, self._no_input_grad
-        )
+        return collect(roots, tapes, self.clock, self.steps, self.backward_calls, cost, self._no_input_grad)
+
+
+def _shape_key(module: nn.Module) -> tuple:
+    return tuple(
+        (name, type(m).__name__, tuple(tuple(p.shape) for p in m.parameters(recurse=False)))
+        for name, m in module.named_modules()
+    )
+
+
+def merge_recreated(
+    roots: list[nn.Module], tapes: dict[int, Tape]
+) -> tuple[list[nn.Module], dict[int, Tape]]:
+    """One row for a module made anew each step (``loss = nn.CrossEntropyLoss()(out, y)`` in the loop):
+    a top-level module of the same class and shapes as an earlier one whose calls all came after that
+    one's last call (so not two models used side by side) is the same layer; its stamps (and those of
+    its submodules, by name) go to the first instance's tapes. Top-level modules never called are left
+    out."""
+    firsts: dict[tuple, tuple[nn.Module, int]] = {}  # shape key -> (first instance, last stamp so far)
+    kept: list[nn.Module] = []
+    merged = dict(tapes)
+    for root in roots:
+        key, calls = _shape_key(root), tapes[id(root)].forward if id(root) in tapes else []
+        first = firsts.get(key)
+        if not calls:
+            continue  # called only in a step the program did not finish
+        if first is None or min(start for start, _ in calls) < first[1]:
+            if first is None:
+                firsts[key] = (root, max(end for _, end in calls))
+            kept.append(root)
+            continue
+        into = dict(first[0].named_modules())
+        for name, module in root.named_modules():
+            tape, target = merged.pop(id(module), None), merged.get(id(into[name]))
+            if tape is not None and target is not None:
+                target.forward.extend(tape.forward)
+                target.backward.extend(tape.backward)
+        firsts[key] = (first[0], max(end for _, end in calls))
+    return kept, merged

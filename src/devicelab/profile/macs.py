@@ -17,8 +17,13 @@ from torch import nn
 
 
 def parameter_count(module: nn.Module, *, recurse: bool = False) -> int:
-    """Parameters owned by ``module`` (with ``recurse``, also by its children)."""
-    return sum(p.numel() for p in module.parameters(recurse=recurse))
+    """Parameters owned by ``module`` (with ``recurse``, also by its children; a parametrized weight's
+    ``weight_norm`` factors are its own)."""
+    own = sum(p.numel() for p in module.parameters(recurse=recurse))
+    parametrizations = getattr(module, "parametrizations", None)
+    if not recurse and isinstance(parametrizations, nn.ModuleDict):
+        own += sum(p.numel() for p in parametrizations.parameters())
+    return own
 
 
 def _linear(m: nn.Linear, inp: torch.Tensor, out: torch.Tensor) -> int:

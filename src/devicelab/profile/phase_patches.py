@@ -3,7 +3,8 @@
 - ``DataLoader`` batches (``_BaseDataLoaderIter.__next__``): the "data" phase;
 - host→device copies made outside a forward (``Tensor.to``, ``Tensor.cuda``): "data" too; a
   ``non_blocking`` copy from pageable host memory to a GPU is a sync, recorded as one;
-- ``Optimizer.zero_grad`` and ``Module.zero_grad``: "optimizer";
+- ``Optimizer.zero_grad`` and ``Module.zero_grad``: "optimizer"; without an optimizer, ``torch.no_grad``
+  blocks outside forwards (the weights updated by hand);
 - ``torch.cuda.synchronize``, with the host's wait, at the user's line (the sync-causing tensor calls
   are watched over the whole window, bare steps too: ``devicelab.profile.watch``).
 
@@ -75,8 +76,42 @@ def _top_level_call(watch):
     return make
 
 
+def _by_hand_update(watch):
+    """``torch.no_grad`` blocks outside forwards in a step whose weights are updated by hand (no optimizer:
+    ``with torch.no_grad(): w -= lr * w.grad``) are "optimizer", also where no module is called at all."""
+
+    def make_enter(original):
+        def enter(self):
+            meter = watch.meter
+            self._devicelab_update = (
+                watch._watched and watch._ours() and not watch._fstack and meter.stack[-1] == "other"
+            )
+            if self._devicelab_update:
+                meter.push("optimizer")
+            return original(self)
+
+        return enter
+
+    def make_exit(original):
+        def exit_(self, *exc):
+            try:
+                return original(self, *exc)
+            finally:
+                if getattr(self, "_devicelab_update", False) and watch.meter.stack[-1] == "optimizer":
+                    self._devicelab_update = False
+                    watch.meter.pop()
+
+        return exit_
+
+    return make_enter, make_exit
+
+
 def install(watch, patches: Patches) -> None:
     """For a watched step (in training: inference steps are found by the global forward hooks)."""
+    if watch.mode == "backward":
+        enter, exit_ = _by_hand_update(watch)
+        patches.replace(torch.no_grad, "__enter__", enter)
+        patches.replace(torch.no_grad, "__exit__", exit_)
     if watch.mode != "forward":
         patches.replace(torch.nn.Module, "__call__", _top_level_call(watch))
     patches.replace(dataloader._BaseDataLoaderIter, "__next__", _phase(watch, "data"))

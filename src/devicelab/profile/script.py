@@ -1,7 +1,8 @@
 """Run a user's program in this process, unchanged, as ``python SCRIPT.py ARGS`` or ``python -m MODULE
 ARGS`` would: ``__name__ == "__main__"``, ``sys.argv``, ``sys.path[0]`` (the script's folder; the working
 folder for ``-m``) and the working folder as they are (relative paths work). Like ``cProfile``'s
-``main()``: ``runpy.run_path`` / ``runpy.run_module``.
+``main()``: ``runpy.run_path`` (written out, for ``sys.argv[0]``) / ``runpy.run_module``. Afterwards the working folder, ``sys.stdout`` and
+``sys.stderr`` are put back (a program may ``os.chdir`` or send its output to a log of its own).
 
 ``check`` finds bad input before anything runs (a missing file, a syntax error, a module that is not
 there) and says it in one line; ``run`` returns an ``Outcome``: the program's exit status, its own
@@ -11,11 +12,14 @@ measured or interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import runpy
 import sys
 import traceback
+import types
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -74,7 +78,8 @@ def check(kind: str, name: str, args: tuple[str, ...] = ()) -> Program:
 
 @contextmanager
 def _as_main(program: Program):
-    argv, path0 = sys.argv, sys.path[0] if sys.path else None
+    argv, path0, cwd = sys.argv, sys.path[0] if sys.path else None, os.getcwd()
+    streams = sys.stdout, sys.stderr
     sys.argv = [program.name if program.kind == "script" else program.path, *program.args]
     first = os.path.dirname(program.path) if program.kind == "script" else os.getcwd()
     if sys.path:
@@ -87,6 +92,13 @@ def _as_main(program: Program):
         sys.argv = argv
         if path0 is not None and sys.path:
             sys.path[0] = path0
+        with contextlib.suppress(OSError):  # the program may have changed folder (os.chdir)
+            os.chdir(cwd)
+        if (sys.stdout, sys.stderr) != streams:  # it sent its output to a log of its own: the report is ours
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            sys.stdout, sys.stderr = streams
 
 
 def _user_traceback(error: BaseException) -> str:
@@ -97,13 +109,29 @@ def _user_traceback(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, tb))
 
 
+def _run_path(path: str) -> None:
+    """``runpy.run_path(path, run_name="__main__")`` but for ``sys.argv[0]``: run_path sets it to the file
+    it runs, and python leaves it as typed (``sub/train.py``) while making ``__file__`` absolute."""
+    with io.open_code(path) as f:
+        code = compile(f.read(), path, "exec", dont_inherit=True)  # no __future__ flags of this file
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__file__=path, __cached__=None, __loader__=None, __package__=None, __spec__=None)
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main  # pickle and multiprocessing's spawn find the program's classes here
+    try:
+        exec(code, main.__dict__)
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
 def run(program: Program) -> Outcome:
     """Run the program to its end (or until the watcher stops it); never raises but KeyboardInterrupt
     is reported as ``interrupted``."""
     try:
         with _as_main(program):
             if program.kind == "script":
-                runpy.run_path(program.path, run_name="__main__")
+                _run_path(program.path)
             else:
                 runpy.run_module(program.name, run_name="__main__", alter_sys=True)
     except StopProgram:

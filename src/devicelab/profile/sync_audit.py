@@ -7,8 +7,11 @@ Two detectors, used together where they exist:
   ``float(t)``, ``int(t)``, ``f"{t:.4f}"``, ``print(t)``, ``.nonzero()``) are wrapped so each call records
   the caller's file and line. On the CPU nothing really waits, so these are the calls that *would* sync on
   a GPU (``.numpy()`` there: on a GPU the script needs a copy to the host first, the one sync; a
-  ``.numpy()`` on the same line as a counted ``.cpu()``, as in ``t.cpu().numpy()``, is that copy's). Calls made by torch itself on host tensors (an optimizer's step counter) are not counted; calls
-  torch makes on device tensors are charged to the first line outside torch that led to them.
+  ``.numpy()`` on the same line as a counted ``.cpu()``, as in ``t.cpu().numpy()``, is that copy's). Calls made
+  by torch itself on host tensors (an optimizer's step counter) are not counted; calls torch makes on device
+  tensors are charged to the first line outside torch that led to them (on the CPU, where every tensor is a host
+  tensor, a library's call counts when its tensor is in the autograd graph: ``ReduceLROnPlateau.step(loss)``'s
+  ``float(loss)``).
 - **CUDA** (``devicelab.syncs.watch_device_syncs``, the watcher ``bench`` counts with too):
   ``torch.cuda.set_sync_debug_mode("warn")`` makes CUDA report every synchronizing operation it knows of
   (also ones no wrapped call covers, such as boolean-mask indexing); each report is charged to the first
@@ -27,6 +30,7 @@ import sys
 import sysconfig
 import threading
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -160,9 +164,12 @@ class Recorder:
         if not self.enabled or self.depth > 0 or tensor.device.type != self.device_type:
             return False  # off, inside another watched call, or a host tensor during a GPU watch
         # torch's own reads of host tensors (an optimizer's step counter) sync nothing, nor do devicelab's
-        # CPU-only fast path's
+        # CPU-only fast path's; a library's read of a tensor in the graph (a scheduler's float(loss), tqdm
+        # formatting a loss) is one, at the user's call
         file = caller.f_code.co_filename if caller else ""
-        if self.device_type == "cpu" and (library_file(file) or file in HOST_ONLY_FILES):
+        if self.device_type == "cpu" and file in HOST_ONLY_FILES:
+            return False
+        if self.device_type == "cpu" and library_file(file) and not tensor.requires_grad:
             return False
         here = (id(caller), caller.f_lineno) if caller is not None else None
         if kind == ".numpy()" and here is not None and self.last_copy == here:
@@ -178,7 +185,30 @@ class Recorder:
         )
 
 
+def _at_callers_line(original: Callable) -> Callable:
+    """``float(t)``/``int(t)`` of a tensor that requires grad: torch's warning about it (raised in C++, at
+    the innermost Python frame: the wrapper) is shown at the caller's line, as without the wrapper."""
+
+    def call(self, *args, **kwargs):
+        if not self.requires_grad:
+            return original(self, *args, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = original(self, *args, **kwargs)
+        caller = sys._getframe(2)
+        for w in caught:
+            registry = caller.f_globals.setdefault("__warningregistry__", {})
+            warnings.warn_explicit(w.message, w.category, caller.f_code.co_filename, caller.f_lineno,
+                                   module=caller.f_globals.get("__name__"), registry=registry)  # fmt: skip
+        return result
+
+    return call
+
+
 def _wrapped(original: Callable, kind: str, recorder: Recorder) -> Callable:
+    if kind in ("float(tensor)", "int(tensor)"):
+        original = _at_callers_line(original)
+
     def watched(self, *args, **kwargs):
         caller = sys._getframe(1)
         if not recorder.counts_call(self, caller, kind):

@@ -1,5 +1,5 @@
-"""What the tensors of a module call tell the watcher: the device a program runs on, and which module's
-output a loss is (the loss phase)."""
+"""What the tensors of a module call tell the watcher: the device a program runs on, which module's
+output a loss is (the loss phase), and the modules whose layers no hook sees (compiled, TorchScript)."""
 
 from __future__ import annotations
 
@@ -31,4 +31,16 @@ def loss_module(loss: torch.Tensor | None, outputs: dict) -> int | None:
                 return id(module)
             return None
         frontier.extend(f for f, _ in getattr(fn, "next_functions", ()) if f is not None)
+    return None
+
+
+def block_note(module: torch.nn.Module) -> str | None:
+    """What the report says about a top-level module whose layers the hooks cannot see."""
+    if type(module).__name__ == "OptimizedModule":
+        return (
+            f"{type(module._orig_mod).__name__} is torch.compile'd: timed as one block, its layers unseen; "
+            "hooks coming and going make it recompile, so its times in the windows are not its own"
+        )
+    if isinstance(module, torch.jit.ScriptModule):
+        return f"{module.original_name} is TorchScript: timed as one block, forward only, its layers unseen"
     return None

@@ -37,7 +37,7 @@ from devicelab.profile.layer_tape import LayerTape
 from devicelab.profile.macs import first_tensor
 from devicelab.profile.patches import Patches
 from devicelab.profile.phase_meter import PhaseMeter
-from devicelab.profile.tensors import device_of, loss_module
+from devicelab.profile.tensors import block_note, device_of, loss_module
 from devicelab.syncs import watch_device_syncs
 
 RANK = {"forward": 0, "backward": 1, "optimizer": 2}  # what ends a step, weakest first
@@ -48,6 +48,7 @@ _OUR_WARNINGS = (
     "Using `torch.compile\\(module\\)` when there are global hooks",
     "Dynamo does not know how to trace the builtin `_thread.get_ident",
     "Full backward hook is firing when gradients are computed",
+    "For backward hooks to be called, module output should be a Tensor",  # a model returning a dict
 )
 
 
@@ -78,6 +79,7 @@ class Watch:
         self._syncs = Patches()  # the sync-causing calls, over the whole phase window
         self._forward_hooks: Patches | None = None
         self._primary: object | None = None  # the optimizer (or module) whose step ends a step
+        self._others: dict[int, int] = {}  # other optimizers' steps since the primary's last one
         self._fstack: list = []
         self._out_fns: dict[int, tuple[object, torch.nn.Module]] = {}
         self._compiled = 0
@@ -117,7 +119,12 @@ class Watch:
         return self.window == "done" and self.mode != "forward"
 
     def _ours(self) -> bool:
-        return threading.get_ident() == self._thread
+        """The call comes from the thread the program trains in: the one that made the watch, or the
+        first other one to call a module or an optimizer before it did (training in a worker thread)."""
+        ident = threading.get_ident()
+        if ident != self._thread and self.mode is None and not self._fstack:
+            self._thread = ident
+        return ident == self._thread
 
     # -- step boundaries ----------------------------------------------------------------------------
     def _promote(self, source: str, primary: object) -> None:
@@ -172,6 +179,11 @@ class Watch:
             self._open_layers()
         self._set_forward_hooks()
         if window == "done" and self.stop_after:
+            if threading.current_thread() is not threading.main_thread():
+                self.notes.append(
+                    "--stop-after: the program trains in a thread of its own, so it ran to its end"
+                )
+                return  # raised here it would end that thread only, and the program would go on without it
             raise StopProgram  # control flow out of the user's program: the only way to end it from a hook
 
     def _close_window(self) -> None:
@@ -218,11 +230,20 @@ class Watch:
         self.device_syncs = sync_audit.Recorder(self._device_type())
         self._window.hook(nn_module.register_module_full_backward_pre_hook(self._backward_pre))
         self._window.hook(nn_module.register_module_full_backward_hook(self._backward_post))
+        # a TorchScript module refuses to list backward hooks (global ones included): it lists none
+        self._window.replace(
+            torch.jit.RecursiveScriptModule, "_get_backward_pre_hooks", lambda _: lambda s: []
+        )
+        self._window.replace(
+            torch.jit.RecursiveScriptModule, "_get_backward_hooks", lambda _: lambda s: ([], [])
+        )
         stack = contextlib.ExitStack()
         stack.enter_context(warnings.catch_warnings())
         # torch warns when a module's inputs need no gradient (an embedding's token ids): its backward
-        # time then starts at its output's gradient, which the layer table shows as it is
-        warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed")
+        # time then starts at its output's gradient, which the layer table shows as it is; put in front
+        # again, before the program's own filters (warnings.simplefilter("error") would raise them)
+        for message in _OUR_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
         stack.enter_context(watch_device_syncs(self.device or torch.device("cpu"), self._device_sync))
         self._window.add(stack.close)
 
@@ -243,12 +264,9 @@ class Watch:
         top = not self._fstack
         if type(module).__name__ == "OptimizedModule":
             self._compiled += 1
-            note = (
-                f"{type(module._orig_mod).__name__} is torch.compile'd: timed as one block, its layers unseen; "
-                "hooks coming and going make it recompile, so its times in the windows are not its own"
-            )
-            if note not in self.notes:
-                self.notes.append(note)
+        note = block_note(module)
+        if note is not None and note not in self.notes:
+            self.notes.append(note)
         if top:
             if self.device is None:
                 self.device = device_of(module, args)
@@ -345,5 +363,12 @@ class Watch:
             return
         if self._watched:
             self.meter.pop()
-        if optimizer is self._primary:
-            self._boundary()
+        if optimizer is not self._primary:
+            # another optimizer stepping twice with none of the first's steps between (fine-tuning with a
+            # new optimizer after pre-training) ends the steps from now on; GAN-style pairs alternate
+            self._others[id(optimizer)] = self._others.get(id(optimizer), 0) + 1
+            if self._others[id(optimizer)] < 2:
+                return
+            self._primary = optimizer
+        self._others.clear()
+        self._boundary()

@@ -20,7 +20,9 @@ STEP_SOURCES = {
 
 def format_watch_header(report) -> str:
     p = report.profiled
-    target = {"script": p.target, "module": f"-m {p.target}"}.get(p.kind, f"{p.target} ({p.kind})")
+    target = {"script": p.target, "module": f"-m {p.target}", "code": p.target}.get(
+        p.kind, f"{p.target} ({p.kind})"
+    )
     args = (" " + " ".join(p.args)) if p.args else ""
     optimizers = f" ({', '.join(p.optimizers)})" if p.optimizers else ""
     lines = [
