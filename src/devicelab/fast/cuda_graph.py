@@ -129,9 +129,15 @@ def build_runner(
     work: Workload, config: TrainConfig, plan: GraphPlan, capture: Capture
 ) -> tuple[Runner | None, str]:
     """Warm up and capture; any failure leaves ``work`` as it was and returns (None, why in one line).
-    A capture that failed is not tried again in this process for the same device and shape: the reason
-    is remembered (``--device auto`` builds the step several times; a second failure could hide the
-    first one's cause)."""
+
+    Once per process and shape (device, plan, rows): a capture that failed is not tried again, its
+    reason is kept (``--device auto`` builds the step several times; a second failure could hide the
+    first one's cause), and a capture that worked is self-checked once (``training.guard`` keeps the
+    verdict). A capture that worked is not kept: a graph replays fixed addresses, those of its
+    workload's own tensors (the module's parameters, the data, the loss buffer, the optimizer state
+    here), so each workload captures its own (device timing's throwaway one, then the run's). Reusing
+    one would train the earlier workload's module and read its data, e.g. change the model an earlier
+    ``fit()`` returned."""
     key = (str(work.device), plan, tuple(work.x_train.shape), capture)
     if key in _failed:
         return None, _failed[key]
