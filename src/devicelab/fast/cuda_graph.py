@@ -129,15 +129,12 @@ def build_runner(
     work: Workload, config: TrainConfig, plan: GraphPlan, capture: Capture
 ) -> tuple[Runner | None, str]:
     """Warm up and capture; any failure leaves ``work`` as it was and returns (None, why in one line).
-
-    Once per process and shape (device, plan, rows): a capture that failed is not tried again, its
-    reason is kept (``--device auto`` builds the step several times; a second failure could hide the
-    first one's cause), and a capture that worked is self-checked once (``training.guard`` keeps the
-    verdict). A capture that worked is not kept: a graph replays fixed addresses, those of its
-    workload's own tensors (the module's parameters, the data, the loss buffer, the optimizer state
-    here), so each workload captures its own (device timing's throwaway one, then the run's). Reusing
-    one would train the earlier workload's module and read its data, e.g. change the model an earlier
-    ``fit()`` returned."""
+    Once per process and shape: a failed capture's reason is kept and not tried again (``--device auto``
+    builds the step several times; a second failure could hide the first one's cause), and a capture
+    that worked is self-checked once (``training.guard`` keeps the verdict). The graph is not kept: it
+    replays the addresses of its workload's own tensors (parameters, data, loss buffer, optimizer
+    state), so each workload captures its own; reusing one would train an earlier module (one that an
+    earlier ``fit()`` returned) on its data."""
     key = (str(work.device), plan, tuple(work.x_train.shape), capture)
     if key in _failed:
         return None, _failed[key]
@@ -328,10 +325,7 @@ class GraphRunner:
         self.steps = self._marked_steps
         if self.steps == 0 and self.work.optimizer is not None:
             self.work.optimizer.state.clear()  # no step before the mark: no state, as in torch
-        plan = self.plan
-        write_state(
-            self.work.optimizer, self.params, plan.optimizer, plan.momentum, self.steps, self.buf1, self.buf2
-        )
+        self.sync_module()
 
     def sync_module(self) -> None:
         """The weights are the module's own; the optimizer state goes into ``work.optimizer`` (device
