@@ -24,10 +24,9 @@ def line_with(name: str, fragment: str) -> int:
 
 
 @pytest.fixture
-def in_scripts(monkeypatch):
+def in_scripts(monkeypatch, one_thread):
     monkeypatch.chdir(SCRIPTS)
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script's folder goes first, as python puts it
-    torch.set_num_threads(1)
 
 
 def profile(name: str, *args: str, warmup: int = 2, steps: int = 5, stop_after: bool = True):
