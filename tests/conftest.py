@@ -47,6 +47,17 @@ def cli(tmp_path: Path):
     return _run
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny ops on one intra-op thread, as devicelab trains them (more threads make them many times slower
+    on a busy shared CPU); the count from before put back after. A file asks for it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    from devicelab.threads import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
 def assert_user_error(result, *fragments: str) -> None:
     """Exit status 2, one clear line on stderr naming every fragment, and no traceback."""
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)

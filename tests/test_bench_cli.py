@@ -16,37 +16,42 @@ from devicelab.devices import devices_to_compare
 OUTCOMES = ("[SUPPORTED]", "[REFUTED]", "[WITHIN NOISE]")
 
 
+def test_quick_is_the_grid_of_four_strategies_four_intervals_1000_epochs_and_3_repeats():
+    from devicelab.cli import build_parser
+    from devicelab.commands.bench import _grid
+
+    grid = _grid(build_parser().parse_args(["bench", "logging", "--quick"]))
+    assert (grid.epochs, grid.repeats, grid.threads) == (1000, 3, 1)
+    assert grid.intervals == (1, 10, 100, None) and len(grid.strategies) == 4
+
+
 @pytest.mark.slow
 def test_quick_prints_the_table_and_three_verdicts_and_writes_files(cli, tmp_path):
+    """The whole quick grid (4 strategies x 4 intervals), on fewer epochs and repeats than --quick's
+    (whose grid the test above reads): 48 runs of 200 epochs instead of 64 of 1000."""
+    epochs = 200
     result = cli(
-        "bench",
-        "logging",
-        "--quick",
-        "--csv",
-        "out/cells.csv",
-        "--markdown",
-        "out/report.md",
-        "--plots",
-        "out/plots",
+        *("bench", "logging", "--quick", "--epochs", str(epochs), "--repeats", "2"),
+        *("--csv", "out/cells.csv", "--markdown", "out/report.md", "--plots", "out/plots"),
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "epochs per run:     1000" in out
+    assert f"epochs per run:     {epochs}" in out
     for strategy in ("item", "tensor", "detach", "buffer"):
         assert f"cpu     {strategy}" in out
     for n in (1, 2, 3):
         assert f"Explanation {n}:" in out
     verdict_lines = [line for line in out.splitlines() if line.strip().startswith(OUTCOMES)]
     assert len(verdict_lines) == 3, out
-    assert " 1/64]" in result.stderr and "[64/64]" in result.stderr  # progress goes to stderr
+    assert " 1/48]" in result.stderr and "[48/48]" in result.stderr  # progress goes to stderr
 
     rows = list(csv.DictReader((tmp_path / "out/cells.csv").open()))
     assert len(rows) == 16  # 4 strategies x 4 intervals x 1 device
     by = {(r["strategy"], r["interval"]): r for r in rows}
-    assert by["item", "1"]["syncs"] == "1000" and by["item", "never"]["syncs"] == "0"
-    assert by["buffer", "10"]["records"] == "1000" and by["buffer", "10"]["syncs"] == "100"
+    assert by["item", "1"]["syncs"] == str(epochs) and by["item", "never"]["syncs"] == "0"
+    assert by["buffer", "10"]["records"] == str(epochs) and by["buffer", "10"]["syncs"] == str(epochs // 10)
     # the mistake keeps a graph per record (kilobytes each); .item() keeps a float
-    assert int(by["tensor", "1"]["memory_median_bytes"]) > 1000 * 1000
+    assert int(by["tensor", "1"]["memory_median_bytes"]) > epochs * 1000
     assert int(by["item", "1"]["memory_median_bytes"]) < int(by["tensor", "1"]["memory_median_bytes"]) / 10
 
     report = (tmp_path / "out/report.md").read_text()

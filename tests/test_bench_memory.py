@@ -13,16 +13,9 @@ from devicelab.data import load_dataset
 from devicelab.training.config import TrainConfig
 from devicelab.training.workload import build_workload
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # as bench logging and devicelab run tiny ops
+
 EPOCHS = 400
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """As bench logging runs: tiny ops on one intra-op thread (many threads make them far slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def growth(strategy: str, every: int | None, device: str = "cpu"):

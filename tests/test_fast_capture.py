@@ -1,5 +1,6 @@
 """A capture that fails at any stage leaves the process usable, and is not tried again for the same
-shape (devicelab.fast.capture, devicelab.fast.cuda_graph.build_runner).
+shape; one that works is made for each workload and self-checked once per shape
+(devicelab.fast.capture, devicelab.fast.cuda_graph.build_runner, devicelab.training.guard).
 
 This machine has no GPU: the torch calls a capture makes come in through ``cuda`` and ``allocator``, and
 ``FakeCuda`` plays them the way torch.cuda does (``torch.cuda.graph``: capture_begin on entry,
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from devicelab.data import load_dataset
-from devicelab.fast.capture import capture_cuda_graph
+from devicelab.fast.capture import capture_cuda_graph, run_uncaptured
 from devicelab.fast.cuda_graph import build_runner, graph_plan
 from devicelab.training.config import TrainConfig
 from devicelab.training.workload import build_workload
@@ -155,6 +156,52 @@ def test_a_failed_capture_is_tried_once_per_process_and_shape():
         assert runner is None
         reasons.append(why)
     assert len(tries) == 1 and len(set(reasons)) == 1 and "operation not permitted" in reasons[0]
+
+
+def test_a_capture_that_worked_is_made_for_each_workload_and_self_checked_once(monkeypatch):
+    """Device timing's workload, then the run's, of one shape: each captures its own graphs (they replay
+    its own tensors), the self-check runs for the first only, and the kept verdict costs the second
+    nothing. The second run's graph trains the second module as the eager step does and leaves the
+    first module alone."""
+    from devicelab.training import guard
+    from devicelab.training.runner import select_runner
+
+    monkeypatch.setattr(guard, "_verdicts", {})  # this process's earlier tests may have checked this shape
+    config = TrainConfig(epochs=40, device="cpu", optimizer="adam")
+    dataset = load_dataset(config)
+    captures, fast_runs = [], []
+
+    def counting(fn, pool, stream):
+        captures.append(fn)
+        return run_uncaptured(fn, pool, stream)
+
+    def fast_runner(work, config):
+        plan, _ = graph_plan(work, config)
+        runner, why = build_runner(work, config, plan, counting)
+        run = runner.run
+        runner.run = lambda *args: fast_runs.append(args) or run(*args)
+        return runner, why
+
+    built, checks = [], []
+    for _ in range(2):
+        work = build_workload(config, dataset, torch.device("cpu"))
+        runner, _ = select_runner(work, config, fast_runner=fast_runner)
+        built.append((work, runner))
+        checks.append(len(fast_runs))  # the self-check is the only caller of run() so far
+    (first_work, first), (second_work, second) = built
+    assert first.name == second.name == "cuda-graph"
+    assert len(captures) == 4  # the K-epoch and the one-epoch graph, for each workload
+    assert checks == [1, 1]  # the second build's check was the kept verdict
+    assert first.self_check.passed and second.self_check.to_dict() == first.self_check.to_dict()
+    assert first.self_check.seconds > 0 and second.self_check.seconds == 0.0
+    kept = [p.detach().clone() for p in first_work.model.parameters()]
+    second.run(0, config.epochs, lambda: False)
+    second.sync_module()
+    eager = build_workload(config, dataset, torch.device("cpu"))
+    for epoch in range(config.epochs):
+        eager.run_epoch(epoch)
+    torch.testing.assert_close(second_work.losses, eager.losses, rtol=1e-5, atol=1e-7)
+    assert all(torch.equal(a, b) for a, b in zip(kept, first_work.model.parameters(), strict=True))
 
 
 @pytest.mark.gpu

@@ -28,6 +28,8 @@ from devicelab.fast.cuda_graph import (
 from devicelab.training.config import TrainConfig
 from devicelab.training.workload import build_workload
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # as bench logging and devicelab run tiny ops
+
 CPU = torch.device("cpu")
 
 # (id, dataset, config fields): SGD, momentum, Adam/AdamW; full batch and mini-batch (ragged last batch:
@@ -52,15 +54,6 @@ CUDA_CASES = [case for case in CASES if case[0] in ON_CUDA.split()]
 @pytest.fixture(scope="module")
 def datasets():
     return {name: load_dataset(TrainConfig(dataset=name)) for name in ("iris", "diabetes")}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny ops run fastest on one CPU thread (as devicelab trains them)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def eager_run(config: TrainConfig, dataset, device: torch.device, epochs: int | None = None):

@@ -24,10 +24,9 @@ def line_with(name: str, fragment: str) -> int:
 
 
 @pytest.fixture
-def in_scripts(monkeypatch):
+def in_scripts(monkeypatch, one_thread):
     monkeypatch.chdir(SCRIPTS)
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script's folder goes first, as python puts it
-    torch.set_num_threads(1)
 
 
 def profile(name: str, *args: str, warmup: int = 2, steps: int = 5, stop_after: bool = True):
@@ -220,11 +219,12 @@ def test_a_script_that_raises_is_shown_as_its_own_traceback(in_scripts):
     assert "runpy" not in outcome.error and "devicelab" not in outcome.error
 
 
-def test_everything_is_put_back_when_the_program_raises(in_scripts):
+def instrumented_state() -> tuple:
+    """What the profiler patches or hooks: Tensor's methods, autograd's entry points, the global hooks."""
     from torch.nn.modules import module as nn_module
     from torch.optim import optimizer as optim_module
 
-    before = (
+    return (
         dict(vars(torch.Tensor)),
         torch.autograd.backward,
         torch.autograd.grad,
@@ -232,17 +232,13 @@ def test_everything_is_put_back_when_the_program_raises(in_scripts):
         len(nn_module._global_forward_pre_hooks),
         len(optim_module._global_optimizer_post_hooks),
     )
+
+
+def test_everything_is_put_back_when_the_program_raises(in_scripts):
+    before = instrumented_state()
     profile("raises.py")
     profile("lesson.py", steps=3)
-    after = (
-        dict(vars(torch.Tensor)),
-        torch.autograd.backward,
-        torch.autograd.grad,
-        len(nn_module._global_forward_hooks),
-        len(nn_module._global_forward_pre_hooks),
-        len(optim_module._global_optimizer_post_hooks),
-    )
-    assert after == before
+    assert instrumented_state() == before
 
 
 def test_watch_and_profile_step_in_python():

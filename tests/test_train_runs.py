@@ -65,29 +65,32 @@ def test_run_folder_has_everything_and_it_agrees(cli, tmp_path):
 
 
 def test_same_seed_same_losses_other_seed_other_losses(cli, tmp_path):
-    for name in ("a", "b"):  # as a user runs it, on one thread so the library run below is the same
-        result = cli(
-            "train", "--epochs", "200", "--seed", "7", "--threads", "1", "--quiet", "--name", name, *NOISY
-        )
-        assert result.returncode == 0, result.stderr
-    a, b = (np.load(tmp_path / "runs" / n / "losses.npy") for n in "ab")
-    np.testing.assert_array_equal(a, b)
+    # as a user runs it, on one thread; the same seed in another process (this one, through the
+    # library) gives the same losses to the bit
+    result = cli(
+        "train", "--epochs", "200", "--seed", "7", "--threads", "1", "--quiet", "--name", "a", *NOISY
+    )
+    assert result.returncode == 0, result.stderr
+    a = np.load(tmp_path / "runs" / "a" / "losses.npy")
     config = dict(epochs=200, batch_size=16, dropout=0.2, optimizer="adam", lr=0.005, device="cpu", threads=1)
-    np.testing.assert_array_equal(train(TrainConfig(seed=7, **config)).losses, a)  # the library agrees
+    np.testing.assert_array_equal(train(TrainConfig(seed=7, **config)).losses, a)
     assert not np.array_equal(train(TrainConfig(seed=8, **config)).losses, a)
 
 
 def test_resume_equals_an_uninterrupted_run_on_cpu(cli, tmp_path):
-    assert cli("train", "--epochs", "300", *CPU1, *NOISY, "--name", "whole").returncode == 0
     assert cli("train", "--epochs", "120", *CPU1, *NOISY, "--name", "part").returncode == 0
     resumed = cli("train", "--resume", "runs/part", "--epochs", "300", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    whole, whole_summary, whole_weights = load_run(tmp_path / "runs" / "whole")
+    # the uninterrupted run through the library (the CLI's run to the bit: the test above)
+    config = dict(batch_size=16, dropout=0.2, optimizer="adam", lr=0.005, device="cpu", threads=1)
+    whole = train(TrainConfig(epochs=300, **config))
     again, again_summary, again_weights = load_run(tmp_path / "runs" / "part-resumed")
-    np.testing.assert_array_equal(again, whole)
-    for key, value in whole_weights.items():
+    np.testing.assert_array_equal(again, whole.losses)
+    weights = whole.model.state_dict()
+    assert weights.keys() == again_weights.keys()
+    for key, value in weights.items():
         assert torch.equal(again_weights[key], value), key
-    assert again_summary["final"]["test_loss"] == whole_summary["final"]["test_loss"]
+    assert again_summary["final"]["test_loss"] == whole.final["test_loss"]
     assert again_summary["session_epochs"] == 180 and again_summary["resumed_from"].endswith("part")
     assert np.load(tmp_path / "runs" / "part" / "losses.npy").shape == (120,)  # the original is kept
 
@@ -123,10 +126,12 @@ def test_ctrl_c_stops_saves_and_resumes_exactly(cli, tmp_path):
     assert 0 < done < 1_000_000 and losses.shape == (done,) and np.isfinite(losses).all()
     target = str(done + 60)
     assert cli("train", "--resume", "runs/stopped", "--epochs", target, "--quiet").returncode == 0
-    assert cli("train", "--epochs", target, *CPU1, *NOISY, "--name", "straight").returncode == 0
     resumed, _, _ = load_run(tmp_path / "runs" / "stopped-resumed")
-    straight, _, _ = load_run(tmp_path / "runs" / "straight")
-    np.testing.assert_array_equal(resumed, straight)
+    config = dict(batch_size=16, dropout=0.2, optimizer="adam", lr=0.005, device="cpu", threads=1)
+    straight = train(
+        TrainConfig(epochs=done + 60, **config)
+    )  # never interrupted (the library: the CLI's run)
+    np.testing.assert_array_equal(resumed, straight.losses)
 
 
 def test_nan_loss_stops_names_the_epoch_and_keeps_the_last_good_weights(cli, tmp_path):

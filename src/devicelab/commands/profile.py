@@ -166,14 +166,7 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(args.json, to_json(report) + "\n")
     print(to_json(report) if args.json == "-" else format_report(report))
     if paths is not None:
-        from devicelab.report.profile_plots import write_profile_png
+        from devicelab.commands.profile_script import _write_plot  # the script profile's --plot, as it is
 
-        png, report_json = paths
-        try:
-            write_profile_png(report, png)
-            if report_json is not None:
-                atomic_write_text(report_json, to_json(report) + "\n")
-        except OSError as error:
-            raise UserError(f"cannot write --plot {args.plot}: {error.strerror or error}") from None
-        print(f"wrote {png}" + (f" and {report_json}" if report_json else ""), file=sys.stderr)
+        _write_plot(report, paths, args.plot)
     return 0

@@ -129,9 +129,12 @@ def build_runner(
     work: Workload, config: TrainConfig, plan: GraphPlan, capture: Capture
 ) -> tuple[Runner | None, str]:
     """Warm up and capture; any failure leaves ``work`` as it was and returns (None, why in one line).
-    A capture that failed is not tried again in this process for the same device and shape: the reason
-    is remembered (``--device auto`` builds the step several times; a second failure could hide the
-    first one's cause)."""
+    Once per process and shape: a failed capture's reason is kept and not tried again (``--device auto``
+    builds the step several times; a second failure could hide the first one's cause), and a capture
+    that worked is self-checked once (``training.guard`` keeps the verdict). The graph is not kept: it
+    replays the addresses of its workload's own tensors (parameters, data, loss buffer, optimizer
+    state), so each workload captures its own; reusing one would train an earlier module (one that an
+    earlier ``fit()`` returned) on its data."""
     key = (str(work.device), plan, tuple(work.x_train.shape), capture)
     if key in _failed:
         return None, _failed[key]
@@ -322,10 +325,7 @@ class GraphRunner:
         self.steps = self._marked_steps
         if self.steps == 0 and self.work.optimizer is not None:
             self.work.optimizer.state.clear()  # no step before the mark: no state, as in torch
-        plan = self.plan
-        write_state(
-            self.work.optimizer, self.params, plan.optimizer, plan.momentum, self.steps, self.buf1, self.buf2
-        )
+        self.sync_module()
 
     def sync_module(self) -> None:
         """The weights are the module's own; the optimizer state goes into ``work.optimizer`` (device

@@ -4,8 +4,10 @@
 run, it trains ``SELF_CHECK_EPOCHS`` epochs from a copy of the run's state, and the eager step trains the
 same epochs from the same state; the losses and the weights must agree to ``SELF_CHECK_TOL`` (relative),
 else the run trains eagerly and says why, with the figures. Everything the check changed is put back, so
-the run starts from where it was. The verdict is kept per process and shape (``devicelab.fast`` asks
-this once, not at each of the device timing's builds).
+the run starts from where it was. The verdict is kept per process and shape: device timing's builds and
+the run's, or a second ``train()`` of the same shape, check once (a kept verdict costs nothing, its
+``seconds`` 0). What is checked is the arithmetic of the shape, not one workload's tensors: a captured
+CUDA graph itself is per workload (``devicelab.fast.cuda_graph.build_runner`` says why).
 
 ``Fallback``: the state at the last log point (weights, optimizer state, the shuffle's generator), kept
 while a fast path trains; if a replay, or the first read after it, raises, the run goes on from there on
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -38,7 +40,7 @@ class SelfCheck:
     max_loss_diff: float  # the largest relative difference of an epoch's loss, fast vs eager
     max_weight_diff: float  # the largest relative difference of a weight, fast vs eager, after the epochs
     passed: bool
-    seconds: float = 0.0
+    seconds: float = 0.0  # what this check cost now (0: the verdict was kept from this process's first check)
 
     def to_dict(self) -> dict:
         return {
@@ -88,7 +90,7 @@ def self_check(work: Workload, runner, key: tuple | None = None) -> SelfCheck:
     runner has loaded; the state and the loss slots are put back afterwards and the runner loads them
     again. ``key``: this shape's process-wide cache key (None: always check)."""
     if key is not None and key in _verdicts:
-        return _verdicts[key]
+        return replace(_verdicts[key], seconds=0.0)  # nothing ran now: no cost in this runner's setup_s
     began = time.perf_counter()
     start = 0  # the loss slots the check borrows (the epoch index changes nothing else)
     stop = min(getattr(runner, "check_epochs", SELF_CHECK_EPOCHS), work.losses.numel())
