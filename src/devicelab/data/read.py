@@ -37,6 +37,10 @@ NA_MARKERS = (
     "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "none", "?", "NAN", "Nan", "na",
 )  # fmt: skip
 PIECE_BYTES = 1 << 22  # a CSV is parsed in pieces of about this size (see _read_pieces)
+# A piece smaller than this is parsed on the calling thread: threads gain nothing there, and arrow's thread pool
+# alive at interpreter exit can abort the process after its work is done ("terminate called without an active
+# exception", apache/arrow#34314: seen once in ~930 short CLI runs that read small files).
+THREADED_BYTES = 1 << 20
 
 _BOMS = (  # UTF-32 before UTF-16, whose little-endian mark begins UTF-32's
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -278,7 +282,11 @@ def _read_pieces(source: bytes | Path, options) -> pa.Table:
             first = not tables
             types = convert.column_types if first else {f.name: f.type for f in tables[0].schema}
             piece = (
-                pacsv.ReadOptions(column_names=read.column_names, skip_rows=read.skip_rows if first else 0),
+                pacsv.ReadOptions(
+                    column_names=read.column_names,
+                    skip_rows=read.skip_rows if first else 0,
+                    use_threads=len(data) >= THREADED_BYTES,
+                ),
                 parse,
                 pacsv.ConvertOptions(
                     column_types=types,
@@ -307,7 +315,7 @@ def _read_parquet(path: Path, hasher: _Hasher, text: bool) -> Frame:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, use_threads=path.stat().st_size >= THREADED_BYTES)
     except (pa.ArrowException, OSError) as error:
         raise UserError(
             f"{path} cannot be read as Parquet ({str(error).splitlines()[0][:100]})",
