@@ -94,3 +94,21 @@ def test_perf_clock_stamps_and_intervals():
     assert all(clock.seconds(a, b) >= 0 for a, b in itertools.pairwise(marks))
     assert clock.seconds(0, 4) == pytest.approx(sum(clock.seconds(a, a + 1) for a in range(4)))
     assert isinstance(clock_for(CPU), PerfClock)
+
+
+def test_a_phase_share_in_advice_is_of_the_watched_step_never_above_all_of_it():
+    """Phase means include slow first batches (a DataLoader starting its workers) while the bare step is a
+    median: the data phase's mean can exceed that median. Its share is of the phases' sum (closed form here),
+    and the saving is that share of the bare step."""
+    from devicelab.profile import advice
+    from devicelab.profile.phases import Phase, StepBreakdown
+
+    phases = (Phase("data", 2.0e-3, None), Phase("forward", 0.5e-3, None), Phase("backward", 0.5e-3, None))
+    breakdown = StepBreakdown(phases, 1.5e-3, 0.0, None, 100, "script")
+    regime = advice.verdict(breakdown, None, (), "cpu", 1)
+    assert regime.regime == advice.INPUT and "67%" in regime.evidence  # 2.0 of 3.0 ms, not 133% of 1.5
+    (tip,) = [
+        a for a in advice.rank(breakdown, None, (), regime, "cpu", 1) if a.finding.startswith("load data")
+    ]
+    assert tip.evidence == "data takes 67% of the step"
+    assert abs(tip.saving_s - (2.0 / 3.0) * 1.5e-3 * 0.8) < 1e-12

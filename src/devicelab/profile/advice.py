@@ -47,8 +47,10 @@ def rough_peak(device: str, threads: int) -> tuple[float, str]:
 
 
 def _share(breakdown, name: str) -> float:
+    """The phase's share of the watched step (its mean over the phases' summed means: a share never
+    above 100%, where a mean phase over the median bare step could be, with a slow first batch)."""
     phase = next((p for p in breakdown.phases if p.name == name), None)
-    return phase.host_s / breakdown.step_s if phase and breakdown.step_s else 0.0
+    return breakdown.share(phase) if phase is not None else 0.0
 
 
 def verdict(breakdown, layers, syncs, device: str, threads: int) -> Verdict | None:
@@ -108,14 +110,14 @@ def _sync_advice(breakdown, syncs) -> list[Advice]:
 def _phase_advice(breakdown, regime: Verdict | None, device: str, threads: int) -> list[Advice]:
     out = []
     step = breakdown.step_s
-    data = next((p.host_s for p in breakdown.phases if p.name == "data"), 0.0)
-    if data / step >= 0.2:
+    data = _share(breakdown, "data")  # savings: that share of the bare step
+    if data >= 0.2:
         out.append(Advice("load data ahead of the step: DataLoader(num_workers=..., pin_memory=True), or keep the "
-                          "rows on the device", f"data takes {data / step:.0%} of the step", data * 0.8, step))  # fmt: skip
-    evaluation = next((p.host_s for p in breakdown.phases if p.name == "eval"), 0.0)
-    if evaluation / step >= 0.2:
-        out.append(Advice("evaluate less often", f"evaluation under no_grad takes {evaluation / step:.0%} of the "
-                          "step", evaluation / 2, step))  # fmt: skip
+                          "rows on the device", f"data takes {data:.0%} of the step", data * step * 0.8, step))  # fmt: skip
+    evaluation = _share(breakdown, "eval")
+    if evaluation >= 0.2:
+        out.append(Advice("evaluate less often", f"evaluation under no_grad takes {evaluation:.0%} of the "
+                          "step", evaluation * step / 2, step))  # fmt: skip
     if regime is not None and regime.regime in (OVERHEAD, MIXED):
         if torch.device(device).type == "cpu" and threads > 1:
             out.append(Advice("use one CPU thread (torch.set_num_threads(1)): tiny operators pay for waking "
