@@ -31,19 +31,6 @@ from devicelab.cli import main
 from seed_lesson import lesson_data
 
 
-def plain_loop(model: nn.Module, x, y, epochs: int, lr: float) -> list[float]:
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(epochs):
-        loss = nn.functional.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())  # the user's loop: a host read every step
-    return losses
-
-
 def build(name: str) -> nn.Module:
     torch.manual_seed(0)
     model = getattr(user_models, name.split(".")[0])(**user_models.ARGS.get(name, {}))
@@ -65,7 +52,7 @@ def through_fit(name: str, epochs: int, lr: float) -> dict:
         return {"path": "refused", "reason": str(error).splitlines()[0], "diff": None}
     torch.manual_seed(1)
     try:
-        expected = plain_loop(reference, X, y, epochs, lr)
+        expected = user_models.plain_loop(reference, X, y, epochs, lr)
         diff = float(np.max(np.abs(result.losses - np.asarray(expected))))
     except Exception as error:  # the plain loop itself cannot run this module
         diff = f"plain loop fails: {type(error).__name__}"

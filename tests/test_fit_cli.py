@@ -35,15 +35,7 @@ class TwoOut(nn.Module):
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The reference loops on one thread: tiny ops on a busy shared CPU are many times slower on more."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

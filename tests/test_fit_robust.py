@@ -21,12 +21,7 @@ from seed_lesson import lesson_data
 EPOCHS = 30
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _build(name: str) -> nn.Module:
@@ -36,16 +31,7 @@ def _build(name: str) -> nn.Module:
 
 
 def _plain_loop(model: nn.Module, x, y, epochs: int = EPOCHS, lr: float = 0.1) -> list[float]:
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(epochs):
-        loss = nn.functional.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+    return user_models.plain_loop(model, x, y, epochs, lr)
 
 
 @pytest.mark.parametrize(

@@ -38,12 +38,7 @@ class Reads(Net):  # reads a value to the host in its forward: vmap cannot batch
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(("name", "layout"), [("Net", "vmap"), ("Reads", "one-by-one")])

@@ -240,3 +240,17 @@ EXPECT = {
     "RawEmbedding": ("refused", "x.long()"),
     "float64_mlp": ("refused", "model.float()"),
 }
+
+
+def plain_loop(model: nn.Module, x, y, epochs: int, lr: float = 0.1) -> list[float]:
+    """The reference: the user's own loop (SGD, cross-entropy, a host read every step)."""
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(epochs):
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())  # the user's loop: a host read every step
+    return losses
