@@ -11,8 +11,13 @@ references measured beside it in the same process.
 3. layers: each layer's forward+backward per step from the watch's global hooks (their own cost,
    measured on probe modules through the same hooks, taken off; also shown left in) against
    torch.profiler's per-operator times summed over the module's forward range (``record_function`` from
-   plain hooks) and over the backward operators of the same autograd nodes (``sequence_nr``), median
-   step, on an MLP, a small CNN and a tiny transformer (within 15%).
+   plain hooks) and over the backward operators of the same autograd nodes (``sequence_nr``), on an
+   MLP, a small CNN and a tiny transformer (within 15%). The same model is measured in pairs of blocks
+   in turn (a watch, then torch.profiler and a plain timer's forward alone; which goes first
+   alternates), each block's median step, so that both sides of a ratio see the same machine: the
+   ratio is taken within each pair, then its median and spread over the pairs. Also printed: the minor
+   page faults per step under each (fresh memory touched the first time is in the time of the layer
+   that touches it, and the profiler's own allocations make the model's land there more often).
 
     python benchmarks/profile_script.py [--repeats 5] [--threads 1]
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import time
 
@@ -157,10 +163,16 @@ def phases(repeats: int, steps: int) -> None:
               f"{_spread(plain_ratio)}; {_load()}")  # fmt: skip
 
 
-def reference_layers(model, x, y, loss_fn, steps: int) -> dict[str, float]:
+def minor_faults() -> int:
+    """Minor page faults of this process so far: fresh memory touched the first time, which a layer's
+    time then holds (a profiler's own allocations can change how often the model's outputs land there)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def reference_layers(model, x, y, loss_fn, steps: int) -> tuple[dict[str, float], float]:
     """torch.profiler: per step, each leaf's forward operators (inside a record_function range opened by
     plain forward hooks) plus the backward operators of the same autograd nodes (by sequence_nr); the
-    median over the steps."""
+    median over the steps. Also the minor page faults per profiled step."""
     from torch.autograd.profiler import record_function
     from torch.profiler import profile
 
@@ -187,9 +199,11 @@ def reference_layers(model, x, y, loss_fn, steps: int) -> dict[str, float]:
     step = make_step(model, x, y, loss_fn)
     step()
     with _quiet_stderr(), profile() as prof:
+        faults = minor_faults()
         for i in range(steps):
             with record_function(f"step::{i}"):
                 step()
+        faults = (minor_faults() - faults) / steps
     for h in handles:
         h.remove()
     events = prof.events()
@@ -221,7 +235,43 @@ def reference_layers(model, x, y, loss_fn, steps: int) -> dict[str, float]:
         if e.name.startswith("autograd::engine::evaluate_function") and e.sequence_nr in by_seq:
             totals[by_seq[e.sequence_nr]][step_of(e)] += e.cpu_time_total
     # the median step, as devicelab reports medians: robust to the machine's other processes
-    return {n: statistics.median(t) / 1e6 for n, t in totals.items()}
+    return {n: statistics.median(t) / 1e6 for n, t in totals.items()}, faults
+
+
+def plain_forward(model, x, y, loss_fn, steps: int) -> dict[str, float]:
+    """A plain timer: each leaf's forward per step, from ``perf_counter`` in plain forward pre-hooks and
+    forward hooks (no backward hooks, no profiler), median step. Beside torch.profiler's operator time,
+    it also holds the Python of the module's own ``forward``, which a profiler's operators miss."""
+    from devicelab.profile.hooks import named_leaves
+
+    called: set[int] = set()
+    handles = [m.register_forward_pre_hook(lambda m, a: called.add(id(m))) for m in model.modules()]
+    model(x)
+    for h in handles:
+        h.remove()
+    names = {id(m): n for n, m in named_leaves([model], lambda m: id(m) in called)}
+    opened: dict[int, float] = {}
+    totals: dict[str, list[float]] = {n: [0.0] * steps for n in names.values()}
+    index = [0]
+
+    def pre(m, a):
+        opened[id(m)] = time.perf_counter()
+
+    def post(m, a, o):
+        totals[names[id(m)]][index[0]] += time.perf_counter() - opened.pop(id(m))
+
+    handles = []
+    for module in model.modules():
+        if id(module) in names:
+            handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+    step = make_step(model, x, y, loss_fn)
+    step()
+    for i in range(steps):
+        index[0] = i
+        step()
+    for h in handles:
+        h.remove()
+    return {n: statistics.median(t) for n, t in totals.items()}
 
 
 def _watched_layers(watch) -> tuple[dict[str, float], dict[str, float], object]:
@@ -239,35 +289,79 @@ def _watched_layers(watch) -> tuple[dict[str, float], dict[str, float], object]:
     return rows(profile), rows(raw), profile.hook_cost
 
 
+def _paired(ours: dict[str, float], ref: dict[str, float]) -> dict[str, float]:
+    """Each layer's ratio devicelab / torch.profiler in one pair of blocks, and the whole model's."""
+    out = {layer: ours.get(layer, 0.0) / r for layer, r in ref.items() if r > 0}
+    out["(all layers)"] = sum(ours.values()) / sum(ref.values())
+    return out
+
+
 def layers(repeats: int, steps: int) -> None:
+    """Pairs of blocks on the same model, in turn (which goes first alternates): ``steps`` steps under a
+    watch, then ``steps`` under torch.profiler; each block's median step. The ratios are taken within a
+    pair (the two blocks minutes apart at most: seconds), then their median and spread over the pairs,
+    so a change of the machine's load between blocks shows as spread, not as disagreement."""
     for name, build in (("MLP", mlp), ("small CNN", cnn), ("tiny transformer", transformer)):
-        ours_runs, raw_runs, costs, ref_runs = [], [], [], []
-        for _ in range(repeats):
-            model, x, y, loss_fn = build()
-            ours, raw, cost = _watched_layers(
-                run_watch(make_step(model, x, y, loss_fn), 2, steps, layers=True)
-            )
-            ours_runs.append(ours)
-            raw_runs.append(raw)
-            costs.append(cost)
-            ref_runs.append(reference_layers(*build(), steps))
+        model, x, y, loss_fn = build()
+        make_step(model, x, y, loss_fn)()  # first-call costs out of both
+        pairs, costs, ours_runs, raw_runs, ref_runs, plain_runs = [], [], [], [], [], []
+        faults: dict[str, list[float]] = {"watch": [], "profiler": []}
+        for i in range(repeats):
+            kinds = ("watch", "profiler") if i % 2 == 0 else ("profiler", "watch")
+            for kind in kinds:
+                if kind == "profiler":
+                    ref, per_step = reference_layers(model, x, y, loss_fn, steps)
+                    ref_runs.append(ref)
+                    faults["profiler"].append(per_step)
+                    plain_runs.append(plain_forward(model, x, y, loss_fn, steps))
+                    continue
+                step, calls = make_step(model, x, y, loss_fn), [0]
+
+                def counted(step=step, calls=calls):
+                    calls[0] += 1
+                    step()
+
+                before = minor_faults()
+                ours, raw, cost = _watched_layers(run_watch(counted, 2, steps, True))
+                faults["watch"].append((minor_faults() - before) / calls[0])
+                ours_runs.append(ours)
+                raw_runs.append(raw)
+                costs.append(cost)
+            pairs.append((_paired(ours_runs[-1], ref_runs[-1]), _paired(raw_runs[-1], ref_runs[-1])))
         c = {k: statistics.median(getattr(x, k) for x in costs) * 1e6 for k in vars(costs[0])}
-        print(f"3. {name}: forward+backward µs per step, median of {repeats}; hooks' cost taken off per call: "
+        print(f"3. {name}: forward+backward µs per step (median step of a block, median over {repeats} pairs "
+              f"of blocks of {steps} steps, watch and torch.profiler in turn); ratio: median [min, max] over "
+              "the pairs; hooks' cost taken off per call: "
               + ", ".join(f"{k} {v:.1f} µs" for k, v in c.items()) + f"; {_load()}")  # fmt: skip
-        worst = worst_raw = 0.0
         total_ref = sum(statistics.median(r[k] for r in ref_runs) for k in ref_runs[0])
-        for layer in ref_runs[0]:
-            ours = statistics.median(r.get(layer, 0.0) for r in ours_runs)
-            raw = statistics.median(r.get(layer, 0.0) for r in raw_runs)
-            ref = statistics.median(r[layer] for r in ref_runs)
-            ratio = ours / ref if ref else float("nan")
-            if ref > 0.05 * total_ref:
-                worst, worst_raw = max(worst, abs(ratio - 1)), max(worst_raw, abs(raw / ref - 1))
+        worst = worst_raw = 0.0
+        for layer in [*ref_runs[0], "(all layers)"]:
+            if layer == "(all layers)":
+                ours = statistics.median(sum(r.values()) for r in ours_runs)
+                raw = statistics.median(sum(r.values()) for r in raw_runs)
+                ref = statistics.median(sum(r.values()) for r in ref_runs)
+            else:
+                ours = statistics.median(r.get(layer, 0.0) for r in ours_runs)
+                raw = statistics.median(r.get(layer, 0.0) for r in raw_runs)
+                ref = statistics.median(r[layer] for r in ref_runs)
+            plain = statistics.median(r.get(layer, 0.0) for r in plain_runs) if layer in ref_runs[0] else None
+            ratios = [p[layer] for p, _ in pairs if layer in p]
+            raw_ratios = [q[layer] for _, q in pairs if layer in q]
+            if not ratios:
+                print(
+                    f"   {layer:36s} devicelab {ours * 1e6:9.1f}  torch.profiler {ref * 1e6:9.1f}  (no ratio)"
+                )
+                continue
+            ratio, raw_ratio = statistics.median(ratios), statistics.median(raw_ratios)
+            if layer != "(all layers)" and ref > 0.05 * total_ref:
+                worst, worst_raw = max(worst, abs(ratio - 1)), max(worst_raw, abs(raw_ratio - 1))
             print(f"   {layer:36s} devicelab {ours * 1e6:9.1f} (hooks' cost left in: {raw * 1e6:9.1f})  "
-                  f"torch.profiler {ref * 1e6:9.1f}  ratio {ratio:5.2f}")  # fmt: skip
-        ours_sum = statistics.median(sum(r.values()) for r in ours_runs)
-        print(f"   largest disagreement on layers with ≥5% of the time: {worst:.0%} (target 15%; hooks' cost left "
-              f"in: {worst_raw:.0%}); all layers together: ratio {ours_sum / total_ref:.2f}")  # fmt: skip
+                  f"torch.profiler {ref * 1e6:9.1f}  ratio {_spread(ratios)} (cost left in: {raw_ratio:.2f})"
+                  + (f"; a plain timer's forward alone {plain * 1e6:.1f}" if plain is not None else ""))  # fmt: skip
+        print(f"   largest disagreement on layers with ≥5% of the time (median ratio over the pairs): {worst:.0%} "
+              f"(target 15%; hooks' cost left in: {worst_raw:.0%}); {_load()}")  # fmt: skip
+        print("   minor page faults per step (median [min, max] over the blocks): under the watch (all its "
+              f"windows) {_spread(faults['watch'])}, under torch.profiler {_spread(faults['profiler'])}")  # fmt: skip
 
 
 def main() -> None:
