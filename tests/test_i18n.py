@@ -264,3 +264,19 @@ def test_the_locale_decides_when_nothing_else_does(cli):
     locale = {"DEVICELAB_LANG": "", "LC_ALL": "", "LC_MESSAGES": "", "LANG": "zh_CN.UTF-8"}
     assert cli("report", "missing", env=locale).stderr.startswith("devicelab:错误:")
     assert cli("report", "missing", "--lang", "en", env=locale).stderr.startswith("devicelab: error:")
+
+
+def test_a_users_column_names_stay_as_written_in_chinese():
+    """A column called "size" or "share" (words the catalogue translates as headers) is a name: kept as the
+    user wrote it in a translated sentence or hint; the sentence's own words are translated."""
+    from devicelab.i18n import set_language, translate
+
+    set_language("zh")
+    try:
+        hint = translate("rename 'sizes' to 'size'? it has: order_id, sizes, share, label")
+        assert hint == "把 'sizes' 改名为 'size'?文件中的列:order_id, sizes, share, label"
+        assert translate("numbers; thousands separator ',' removed; '$' stripped") == (
+            "数值;去掉千位分隔符 ',';去掉 '$'"
+        )
+    finally:
+        set_language("en")

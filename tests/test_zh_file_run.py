@@ -20,13 +20,17 @@ CPU1 = ("--device", "cpu", "--threads", "1")
 
 
 def shop_csv(n: int = 80) -> str:
-    """Numbers with gaps, a category with gaps, a date, an ID, text labels, and a row without a label."""
-    lines = ["order_id,size,city,placed,label"]
+    """Numbers with gaps, a category with gaps, a date, an ID, numbers as a spreadsheet exports them
+    (thousands separators, a currency, percentages), text labels, and a row without a label."""
+    lines = ["order_id,size,city,placed,price,share,label"]
     for i in range(n):
         size = "" if i % 9 == 0 else str(10 + (i * 7) % 50)
         city = "" if i % 11 == 0 else ("paris", "rome", "oslo")[i % 3]
         label = "" if i == 5 else ("small" if (10 + (i * 7) % 50) < 35 else "large")
-        lines.append(f"A{1000 + i},{size},{city},2024-{1 + i % 12:02d}-{1 + i % 28:02d},{label}")
+        price, share = f'"${1000 + i * 37:,}.50"', f"{i % 90}%"
+        lines.append(
+            f"A{1000 + i},{size},{city},2024-{1 + i % 12:02d}-{1 + i % 28:02d},{price},{share},{label}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -61,7 +65,8 @@ def outputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("zh")
     (folder / "shop.csv").write_text(shop_csv())
     (folder / "new.csv").write_text(
-        "order_id,size,city,placed,label\nB1,12,lima,2024-03-04,small\nB2,,,2024-05-06,large\n"
+        "order_id,size,city,placed,price,share,label\n"
+        'B1,12,lima,2024-03-04,"$1,020.50",5%,small\nB2,,,2024-05-06,"$2,310.50",7%,large\n'
     )
     runs = {
         "train": ("train", "--data", "shop.csv", "--target", "label", "--val-size", "0.15", "--epochs", "40", "--log-every", "10",
@@ -108,6 +113,8 @@ def test_the_lines_that_were_english_say_it_in_chinese(outputs):
     assert "数值" in table["size"] and "缺失 -> 中位数" in table["size"]
     assert "独热编码" in table["city"] and "缺失 -> 单独一类" in table["city"]
     assert "日期/时间 -> 月, 日, 星期几" in table["placed"]
+    assert "数值;去掉千位分隔符 ',';去掉 '$'" in table["price"]
+    assert "'%' -> 小数(39% = 0.39)" in table["share"]
     assert "分类:2 个类别" in table["label"] and "丢弃了 1 行没有目标值的行" in table["label"]
     assert "提前停止:" in train and "耐心值" in train
     assert re.search(r"2 条预测\(对照文件中的目标列,准确率 [01]\.\d{4}\)", predict)

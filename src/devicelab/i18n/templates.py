@@ -125,6 +125,12 @@ TEMPLATES = (
     N_("the host waits in syncs {wait} µs of the {step} µs step"),
     N_("loading and copying data takes {share} of the step"),
     N_("{rate} GFLOP/s reached, {share} of the device's {peak} GFLOP/s"),
+    # the role table: how a column's numbers were written (devicelab.data.numbers.NumberFormat.describe)
+    N_("thousands separator {sep} removed"),
+    N_("{symbols} stripped"),
+    # predict's hint when a feature column is missing (devicelab.training.predict): the names stay as written
+    N_("it has: {columns}"),
+    N_("rename {old} to {new}? {rest}"),
 )
 WORDS = (  # whole details and parts of them that hold no value
     N_("numbers"),
@@ -136,6 +142,8 @@ WORDS = (  # whole details and parts of them that hold no value
     N_("constant date"),
     N_("date/time"),
     N_("no varying part"),
+    N_("decimal comma"),
+    N_("'%' -> fraction (39% = 0.39)"),
     # the parts a date/time column becomes (devicelab.data.transforms.DATE_PARTS)
     N_("year"),
     N_("month"),
@@ -174,25 +182,33 @@ WORDS = (  # whole details and parts of them that hold no value
 )
 
 
+FIELDS = {"n": r"-?[\d.,]+", "sep": r"'[^']*'", "symbols": r"'[^']*'(?:, '[^']*')*"}
+
+
 def _pattern(template: str) -> re.Pattern:
-    """The template as a regular expression: ``{n}`` is a number, any other field any text."""
+    """The template as a regular expression: ``{n}`` is a number, ``{sep}`` one quoted value and
+    ``{symbols}`` a list of them (so "numbers; ...; '$' stripped" is a list of parts, not one sentence
+    ending in "stripped"), any other field any text."""
     regex, seen = "", set()
     for literal, name, _spec, _conversion in string.Formatter().parse(template):
         regex += re.escape(literal)
         if name is not None:
-            value = r"-?[\d.,]+" if name == "n" else ".+?"
+            value = FIELDS.get(name, ".+?")
             regex += f"(?P={name})" if name in seen else f"(?P<{name}>{value})"
             seen.add(name)
     return re.compile(regex, re.DOTALL)
 
 
+NAMES = {"columns", "old", "new", "sep", "symbols"}  # fields that hold the user's names and cells, as written
+
+
 def option_values(template: str) -> set[str]:
-    """The fields of ``template`` that follow an option (``--task {other}``): values a user types, never
-    translated."""
+    """The fields of ``template`` that follow an option (``--task {other}``): values a user types, and
+    the fields in ``NAMES`` (a column called "size" stays "size", not 规模): never translated."""
     return {
         name
         for literal, name, _spec, _conversion in string.Formatter().parse(template)
-        if name is not None and re.search(r"--[\w-]+ $", literal)
+        if name is not None and (name in NAMES or re.search(r"--[\w-]+ $", literal))
     }
 
 
