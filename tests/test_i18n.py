@@ -275,6 +275,8 @@ def test_a_users_column_names_stay_as_written_in_chinese():
     try:
         hint = translate("rename 'sizes' to 'size'? it has: order_id, sizes, share, label")
         assert hint == "把 'sizes' 改名为 'size'?文件中的列:order_id, sizes, share, label"
+        error = translate("new.csv lacks the feature column(s) size, share that run runs/r was trained on")
+        assert error == "new.csv 缺少运行 runs/r 训练时使用的特征列 size, share"
         assert translate("numbers; thousands separator ',' removed; '$' stripped") == (
             "数值;去掉千位分隔符 ',';去掉 '$'"
         )

@@ -108,4 +108,6 @@ def translate(text: str) -> str:
         return text
     template, values = found
     typed = option_values(template)  # an option's value is what the user types: as it is
+    if "{v0}" in template:  # an error's values are the user's paths, names and numbers: never translated
+        typed = set(values)
     return _(template).format(**{k: v if k in typed else translate(v) for k, v in values.items()})
