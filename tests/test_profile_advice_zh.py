@@ -32,8 +32,8 @@ def _watched():
 def test_advice_and_regime_in_chinese_keep_their_values():
     report = _watched()
     english = str(report)
-    sync_tip = report.advice[0]
-    assert sync_tip.finding.startswith("defer the .item() at ")
+    # the two sync tips rank by their measured wait, which noise can swap: pick the .item() one by its kind
+    (sync_tip,) = [a for a in report.advice if a.finding.startswith("defer the .item() at ")]
     where = sync_tip.finding.removeprefix("defer the .item() at ").split(": ")[0]
     assert where.endswith(f"test_profile_advice_zh.py:{_watched.__code__.co_firstlineno + 12}")
     set_language("zh")
@@ -47,4 +47,4 @@ def test_advice_and_regime_in_chinese_keep_their_values():
     assert "每步 1 次同步" in advice_zh and "bool(tensor)" in advice_zh
     assert report.regime.regime in (advice.OVERHEAD, advice.MIXED, advice.COMPUTE)
     assert "GFLOP/s" in advice_zh and english != chinese
-    assert report.to_dict()["advice"][0]["finding"] == sync_tip.finding  # the JSON stays English
+    assert sync_tip.finding in [a["finding"] for a in report.to_dict()["advice"]]  # the JSON stays English
