@@ -18,6 +18,7 @@ import torch
 from devicelab.data import Frame, Preprocessor, Scaler, TargetScaling, encode_target
 from devicelab.errors import UserError
 from devicelab.training.checkpoint import load_model
+from devicelab.training.outputs import class_scores
 from devicelab.training.resume import check_run_folder, damaged, read_json
 from devicelab.training.run_folder import MODEL, PREPROCESSING
 
@@ -115,11 +116,12 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
         out = saved.model(torch.from_numpy(x))
     column = f"predicted_{saved.target}"
     if saved.task == "classification":
+        out = class_scores(out)  # a score per class (a single logit z: (0, z))
         if saved.classes_trained is not None and len(saved.classes_trained) < len(saved.classes):
             # a class without training rows is never predicted (training warned about it)
             unseen = torch.tensor([c not in saved.classes_trained for c in saved.classes])
             out = out.masked_fill(unseen, float("-inf"))
-        probabilities = torch.softmax(out, dim=1)
+        probabilities = torch.softmax(out, dim=1)  # one logit z: (1 - sigmoid(z), sigmoid(z))
         confidence, ids = probabilities.max(dim=1)
         ids = ids.numpy()  # a CPU tensor: no device to wait for
         values = [saved.classes[i] for i in ids.tolist()]

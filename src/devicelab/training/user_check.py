@@ -11,6 +11,7 @@ from torch import nn
 from devicelab.data import Dataset
 from devicelab.errors import DevicelabWarning, UserError
 from devicelab.i18n import N_
+from devicelab.training.outputs import single_logit
 
 SOFTMAX_WARNING = N_(
     "the model's outputs are probabilities (a softmax at its end?), and cross-entropy applies its own "
@@ -18,9 +19,12 @@ SOFTMAX_WARNING = N_(
 )
 
 
-def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: nn.Module | None) -> None:
-    """A UserError when ``module`` is on another device than ``device`` asks, cannot take the rows, or
-    gives outputs that do not fit the targets (and the loss)."""
+def check_user_model(
+    module: nn.Module, dataset: Dataset, device: str, loss_fn: nn.Module | None
+) -> tuple[int, ...]:
+    """The shape of ``module``'s output for two rows; a UserError when ``module`` is on another device
+    than ``device`` asks, cannot take the rows, or gives outputs that do not fit the targets (and the
+    loss)."""
     where = _module_device(module)
     if where is not None and where.type != "cpu" and device != "auto" and torch.device(device) != where:
         raise UserError(
@@ -53,6 +57,18 @@ def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: 
     cross_entropy = loss_fn is None or isinstance(loss_fn, nn.CrossEntropyLoss)
     if dataset.task == "classification" and cross_entropy and _probabilities(out):
         warnings.warn(SOFTMAX_WARNING, DevicelabWarning, stacklevel=4)  # at the fit() call
+    return tuple(out.shape)
+
+
+def check_sweepable(out_shape: tuple[int, ...], dataset: Dataset) -> None:
+    """A UserError for a module ``devicelab sweep`` cannot train: one logit a row (binary cross-entropy;
+    the sweep's stacked steps compute cross-entropy over a score per class)."""
+    if dataset.classes is not None and single_logit(out_shape, len(dataset.classes)):
+        raise UserError(
+            f"the model outputs one logit a row (shape {out_shape}), which devicelab sweep does not train yet "
+            "(its models learn by cross-entropy over one score per class)",
+            hint="make the last layer output 2 values, or train this model with devicelab train --model",
+        )
 
 
 def _check_loss(loss_fn, out: torch.Tensor, dataset: Dataset) -> None:
@@ -88,6 +104,8 @@ def _check_shape(shape: tuple[int, ...], dataset: Dataset) -> None:
     n = 2 if len(dataset.x_train) >= 2 else len(dataset.x_train)
     if dataset.task == "classification":
         classes = len(dataset.classes)
+        if single_logit(shape, classes):  # one logit for two classes: binary cross-entropy (outputs.py)
+            return
         if len(shape) != 2 or shape[1] < classes:
             raise UserError(
                 f"the model's output has shape {shape} for {n} rows, expected ({n}, {classes}): "
