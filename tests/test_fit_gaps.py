@@ -4,6 +4,7 @@ on another device (or several)."""
 
 from __future__ import annotations
 
+import copy
 import csv
 
 import numpy as np
@@ -130,3 +131,94 @@ def test_one_logit_through_the_cli_then_predict_then_sweep_refused(tmp_path, cap
     capsys.readouterr()
     assert main(["sweep", "--model", spec, *data, "--seeds", "0-1", "--epochs", "5", "--quiet"]) == 2
     assert "one logit a row" in capsys.readouterr().err
+
+
+def _codes():
+    """The lesson's rows as integer codes 0..9 (an embedding's indices), as numpy int32 and torch int64."""
+    X, y, X_test, y_test = lesson_data("cpu")
+    return (X * 9).round().clamp(0, 9).int().numpy(), y, (X_test * 9).round().clamp(0, 9).long(), y_test
+
+
+def test_integer_codes_reach_an_embedding_as_integers():
+    import user_models
+
+    X, y, X_test, y_test = _codes()
+    torch.manual_seed(0)
+    model, reference = user_models.RawEmbedding(), user_models.RawEmbedding()
+    reference.load_state_dict(model.state_dict())
+    result = devicelab.fit(model, X, y, X_test=X_test, y_test=y_test, epochs=EPOCHS, lr=0.1)
+    assert result.dataset.x_train.dtype == np.int64  # never cast to float32
+    expected = user_models.plain_loop(reference, torch.from_numpy(X).long(), y, EPOCHS, 0.1)
+    np.testing.assert_allclose(result.losses, expected, atol=1e-5)
+
+
+def test_integer_rows_for_a_linear_first_layer_are_floats_as_before():
+    import user_models
+
+    X, y, _, _ = _codes()
+    torch.manual_seed(0)
+    model = user_models.make_mlp(**user_models.ARGS["make_mlp"])
+    reference = copy.deepcopy(model)
+    result = devicelab.fit(model, X, y, epochs=EPOCHS, lr=0.1)
+    assert result.dataset.x_train.dtype == np.float32 and result.path == "numba"
+    expected = user_models.plain_loop(reference, torch.from_numpy(X).float(), y, EPOCHS, 0.1)
+    np.testing.assert_allclose(result.losses, expected, atol=1e-5)
+
+
+def test_predict_on_a_run_of_integer_codes_and_one_in_float64(tmp_path):
+    import user_models
+
+    X, y, X_test, _ = _codes()
+    torch.manual_seed(0)
+    embedded = devicelab.fit(
+        user_models.RawEmbedding(),
+        X,
+        y,
+        epochs=EPOCHS,
+        lr=0.1,
+        runs_dir=tmp_path,
+        name="codes",
+        model_args={},
+    )
+    rows = tmp_path / "rows.csv"
+    with open(rows, "w", newline="") as f:
+        csv.writer(f).writerows([["x0", "x1", "x2", "x3"], *X_test.tolist()])
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(embedded.folder), "--data", str(rows), "--out", str(out)]) == 0
+    with open(out) as f:
+        got = [int(r["predicted_y"]) for r in csv.DictReader(f)]
+    with torch.no_grad():
+        assert got == embedded.model(X_test).argmax(dim=1).tolist()
+    from devicelab.training.predict import load_saved
+    from seed_lesson import MLP
+
+    double = devicelab.fit(
+        MLP().double(), X.astype(np.float64), y, epochs=2, runs_dir=tmp_path, model_args={}
+    )
+    assert next(load_saved(double.folder).model.parameters()).dtype == torch.float64  # as trained
+
+
+def test_a_float64_model_trains_on_float64_rows():
+    X, y, _, _ = lesson_data("cpu")
+    X = X.double() + 1e-9  # a difference float32 rows would round away
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 3)).double()
+    reference = copy.deepcopy(model)
+    result = devicelab.fit(model, X.numpy(), y, epochs=EPOCHS, lr=0.1)
+    assert result.dataset.x_train.dtype == np.float64 and next(model.parameters()).dtype == torch.float64
+    assert result.path == "eager" and "float32" in result.path_reason  # the fused kernel is float32
+    import user_models
+
+    np.testing.assert_allclose(result.losses, user_models.plain_loop(reference, X, y, EPOCHS, 0.1), atol=1e-6)
+
+
+def test_a_model_on_the_meta_device_or_on_two_devices_is_one_line():
+    X, y, _, _ = lesson_data("cpu")
+    model = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 3))
+    with pytest.raises(devicelab.UserError, match=r"on the meta device .*device='auto' was asked for"):
+        devicelab.fit(copy.deepcopy(model).to("meta"), X, y, epochs=2)
+    model[2].to("meta")  # the last layer only
+    with pytest.raises(
+        devicelab.UserError, match=r"on 2 devices \(0.weight on cpu, 2.weight on meta\).*model.to_empty"
+    ):
+        devicelab.fit(model, X, y, epochs=2, device="cpu")

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         from devicelab.sweep.func_models import seeded_user_model
         from devicelab.training.user_check import check_sweepable, check_user_model
 
-        shape = check_user_model(
+        dataset, shape = check_user_model(
             seeded_user_model(config.extra["model"], seeds[0]), dataset, config.device, None
         )
         check_sweepable(shape, dataset)

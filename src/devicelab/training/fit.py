@@ -100,9 +100,10 @@ def fit(
 
 
 def _device(model: nn.Module, device: str) -> str:
-    """A model the user already put on a GPU trains there when the device is left to devicelab."""
+    """A model the user already put on a GPU trains there when the device is left to devicelab (one on
+    the meta device has no values to train: refused by the check before training)."""
     where = next((t.device for t in (*model.parameters(), *model.buffers())), None)
-    if device == "auto" and where is not None and where.type != "cpu":
+    if device == "auto" and where is not None and where.type not in ("cpu", "meta"):
         return str(where)
     return device
 

@@ -87,7 +87,7 @@ def train(
             autosave=autosave,
             cross_validate=True,
         )
-    shape = check_user_model(
+    dataset, shape = check_user_model(
         model.module, dataset, config.device, model.loss_fn
     )  # one line when it does not fit
     model = with_default_loss(model, dataset, shape)

@@ -21,6 +21,7 @@ from devicelab.training.checkpoint import load_model
 from devicelab.training.outputs import class_scores
 from devicelab.training.resume import check_run_folder, damaged, read_json
 from devicelab.training.run_folder import MODEL, PREPROCESSING
+from devicelab.training.user_inputs import input_rows
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class SavedModel:
     preprocessor: Preprocessor
     na_values: tuple[str, ...] = ()
     classes_trained: tuple | None = None  # the classes the model saw in training (None: all of them)
+    input_dtype: str | None = None  # the rows' dtype in training (None: float32, or a run saved before it)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def load_saved(run_dir: str | Path) -> SavedModel:
             preprocessor,
             tuple(record.get("na_values", ())),
             _classes_trained(record),
+            record.get("input_dtype"),
         )
 
 
@@ -112,6 +115,7 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
     columns = {name: prep.prepare(name, frame.table.column(name), frame.decimal) for name in prep.inputs}
     cells = tuple(count_cells(prep, name, columns[name]) for name in prep.inputs)
     (x,) = prep.encode(columns, [None])
+    x = input_rows(x, saved.model, saved.input_dtype)  # a user's module: its dtype, or integer codes
     with torch.inference_mode():
         out = saved.model(torch.from_numpy(x))
     column = f"predicted_{saved.target}"

@@ -4,6 +4,7 @@ fails with one line that says which shape was expected and why, not a traceback 
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -12,6 +13,7 @@ from devicelab.data import Dataset
 from devicelab.errors import DevicelabWarning, UserError
 from devicelab.i18n import N_
 from devicelab.training.outputs import single_logit
+from devicelab.training.user_inputs import check_devices, rows_for
 
 SOFTMAX_WARNING = N_(
     "the model's outputs are probabilities (a softmax at its end?), and cross-entropy applies its own "
@@ -19,18 +21,20 @@ SOFTMAX_WARNING = N_(
 )
 
 
-def check_user_model(
-    module: nn.Module, dataset: Dataset, device: str, loss_fn: nn.Module | None
-) -> tuple[int, ...]:
-    """The shape of ``module``'s output for two rows; a UserError when ``module`` is on another device
-    than ``device`` asks, cannot take the rows, or gives outputs that do not fit the targets (and the
-    loss)."""
-    where = _module_device(module)
-    if where is not None and where.type != "cpu" and device != "auto" and torch.device(device) != where:
-        raise UserError(
-            f"the model is on {where} but device={device!r} was asked for",
-            hint=f"leave the model on the CPU (devicelab moves it), or pass device={str(where)!r}",
-        )
+class Checked(NamedTuple):
+    """What the probe found: the rows in the dtype the module takes, and its output's shape for two."""
+
+    dataset: Dataset
+    out_shape: tuple[int, ...]
+
+
+def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: nn.Module | None) -> Checked:
+    """``dataset`` with its rows in the dtype ``module`` takes (``devicelab.training.user_inputs``) and the
+    shape of the module's output for two of them; a UserError when ``module`` is on another device than
+    ``device`` asks (or on several, or on meta), cannot take the rows, or gives outputs that do not fit
+    the targets (and the loss)."""
+    where = check_devices(module, device)
+    dataset = rows_for(module, dataset, where)
     x = torch.from_numpy(dataset.x_train[:2]).to(where or "cpu")
     was_training = module.training
     module.eval()  # no dropout draw and no batch-norm statistics changed by the probe
@@ -57,7 +61,7 @@ def check_user_model(
     cross_entropy = loss_fn is None or isinstance(loss_fn, nn.CrossEntropyLoss)
     if dataset.task == "classification" and cross_entropy and _probabilities(out):
         warnings.warn(SOFTMAX_WARNING, DevicelabWarning, stacklevel=4)  # at the fit() call
-    return tuple(out.shape)
+    return Checked(dataset, tuple(out.shape))
 
 
 def check_sweepable(out_shape: tuple[int, ...], dataset: Dataset) -> None:
@@ -124,18 +128,12 @@ def _check_shape(shape: tuple[int, ...], dataset: Dataset) -> None:
 
 
 def _input_hint(error: Exception, dataset: Dataset, module: nn.Module) -> str:
-    if "'indices'" in str(error):  # an embedding given the float32 rows devicelab trains on
-        return "the rows reach the model as float32; an embedding takes integer codes: index it with x.long()"
-    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
-    if dtype != torch.float32:
-        return f"the model's parameters are {dtype} and devicelab trains on float32 rows: pass model.float()"
+    if "'indices'" in str(error):  # an embedding given floating rows
+        return (
+            "the rows reach the model as floats; an embedding takes integer codes: pass X as an integer "
+            "array or tensor (kept as integers for a module that takes them), or index it with x.long()"
+        )
     return f"the data has {_features(dataset)}; make the model's input match"
-
-
-def _module_device(module: nn.Module) -> torch.device | None:
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return None
 
 
 def _features(dataset: Dataset) -> str:

@@ -1,0 +1,114 @@
+"""The rows a user's module trains on, in the dtype it takes and on one device it is on, decided before
+training: ``devicelab.fit(model, X, y)`` is the user's own loop, so the rows meet the model as the user's
+loop would hand them over.
+
+- Floating rows take the model's floating dtype (a ``model.double()`` trains on float64 rows, as the
+  user's loop with ``torch.tensor(X, dtype=torch.float64)`` does; float32 is the default). bfloat16 is
+  refused in one line: the rows are held as numpy arrays, which have no bfloat16.
+- Integer rows (a numpy int array or an int tensor: category codes, token ids) stay integers where the
+  module takes them, found by trying it on two rows: an ``nn.Embedding`` first layer gets its indices as
+  given (never cast to float32, which would also round ids above 2**24). A module that cannot take
+  integers (its first layer a ``Linear``) gets them as floats, as before.
+- A model whose tensors are on the meta device (shapes without values) or on several devices is refused
+  in one line naming the devices and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from torch import nn
+
+from devicelab.data import Dataset
+from devicelab.errors import UserError
+
+NUMPY_FLOATS = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
+
+
+def float_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype of the module's first floating parameter (or buffer); float32 when it has none."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
+def check_devices(module: nn.Module, device: str) -> torch.device | None:
+    """The one device ``module``'s tensors are on (None: it has none); a UserError for the meta device
+    or for several devices, and for a model on another device than ``device`` asks."""
+    first: dict[torch.device, str] = {}  # each device and the first tensor found on it
+    for name, tensor in (*module.named_parameters(), *module.named_buffers()):
+        first.setdefault(tensor.device, name)
+    meta = next((d for d in first if d.type == "meta"), None)
+    values = "give it values first: model.to_empty(device='cpu'), then model.load_state_dict(...)"
+    if len(first) > 1:
+        where = ", ".join(f"{name} on {d}" for d, name in first.items())
+        raise UserError(
+            f"the model's tensors are on {len(first)} devices ({where}); devicelab trains a model on one",
+            hint=values
+            if meta
+            else f"move it to one device first: model.to('cpu'); devicelab moves it to device={device!r}",
+        )
+    if meta is not None:
+        raise UserError(
+            f"the model is on the meta device (its tensors have shapes but no values, {first[meta]} for one) "
+            f"and device={device!r} was asked for",
+            hint=f"build the model on the CPU (devicelab moves it to the device it trains on), or {values}",
+        )
+    where = next(iter(first), None)
+    if where is not None and where.type != "cpu" and device != "auto" and torch.device(device) != where:
+        raise UserError(
+            f"the model is on {where} but device={device!r} was asked for",
+            hint=f"leave the model on the CPU (devicelab moves it), or pass device={str(where)!r}",
+        )
+    return where
+
+
+def rows_for(module: nn.Module, dataset: Dataset, where: torch.device | None) -> Dataset:
+    """``dataset`` with its feature rows in the dtype ``module`` takes (see the module's docstring)."""
+    x = dataset.x_train
+    if x.dtype.kind in "iu" and _takes(module, x[:2], where):
+        return _as(dataset, np.int64)  # indices as torch wants them (int64), whatever int width came
+    dtype = float_dtype(module)
+    if dtype not in NUMPY_FLOATS:
+        raise UserError(
+            f"the model's parameters are {dtype}, and devicelab holds the rows as numpy arrays, which have "
+            "no such dtype",
+            hint="pass model.float(); for bfloat16 arithmetic, use torch.autocast inside its forward",
+        )
+    return _as(dataset, NUMPY_FLOATS[dtype])
+
+
+def input_rows(x: np.ndarray, module: nn.Module, saved_dtype: str | None) -> np.ndarray:
+    """Rows read for ``predict`` in the dtype the run trained on: integer codes as integers, else the
+    model's floating dtype."""
+    if saved_dtype and np.dtype(saved_dtype).kind in "iu":
+        return x.astype(saved_dtype)
+    return x.astype(NUMPY_FLOATS.get(float_dtype(module), np.float32), copy=False)
+
+
+def _takes(module: nn.Module, rows: np.ndarray, where: torch.device | None) -> bool:
+    """The module runs on these integer rows as they are (tried once, in eval mode, without gradients)."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            module(torch.from_numpy(rows.astype(np.int64)).to(where or "cpu"))
+    except Exception:  # an error of the module on integers: it takes floats (the probe after says more)
+        return False
+    finally:
+        module.train(was_training)
+    return True
+
+
+def _as(dataset: Dataset, dtype) -> Dataset:
+    if dataset.x_train.dtype == dtype and dataset.x_test.dtype == dtype and dataset.x_val.dtype == dtype:
+        return dataset
+    return dataclasses.replace(
+        dataset,
+        x_train=dataset.x_train.astype(dtype),
+        x_test=dataset.x_test.astype(dtype),
+        x_val=dataset.x_val.astype(dtype),
+    )
