@@ -222,3 +222,44 @@ def test_a_model_on_the_meta_device_or_on_two_devices_is_one_line():
         devicelab.UserError, match=r"on 2 devices \(0.weight on cpu, 2.weight on meta\).*model.to_empty"
     ):
         devicelab.fit(model, X, y, epochs=2, device="cpu")
+
+
+@pytest.mark.parametrize("layout", ["vmap", "one-by-one"])
+def test_a_sweeps_best_batch_norm_model_keeps_its_trained_running_statistics(layout, monkeypatch):
+    import dataclasses
+
+    from devicelab.data import load_dataset
+    from devicelab.sweep import Grid, func_models
+    from devicelab.sweep.run import run_sweep
+    from devicelab.training.config import TrainConfig
+    from devicelab.training.user_model import record
+
+    if layout == "one-by-one":  # as for a module vmap cannot batch
+        monkeypatch.setattr(func_models, "vmap_reason", lambda *a: "torch.func cannot vmap the module (test)")
+    source = record(f"{user_models_path()}:WithBatchNorm", {})
+    config = TrainConfig(epochs=EPOCHS, log_every=EPOCHS, hidden=(), lr=0.1, device="cpu")
+    config = dataclasses.replace(config, extra={"model": source})
+    dataset = load_dataset(config)
+    result = run_sweep(config, Grid(lrs=(0.1,), seeds=(0, 1), hiddens=((),)), dataset=dataset)
+    assert result.layout == layout, result.layout_reason
+    best = result.best_run()
+    reference = func_models.seeded_user_model(source, best.config.init_seed)  # the same seed, through fit
+    fitted = devicelab.fit(
+        reference, dataset.x_train, dataset.y_train, X_test=dataset.x_test, y_test=dataset.y_test,
+        epochs=EPOCHS, lr=0.1, log_every=EPOCHS,
+    )  # fmt: skip
+    np.testing.assert_allclose(best.losses, fitted.losses, atol=1e-5)
+    trained = dict(reference.named_buffers())
+    assert int(trained["net.1.num_batches_tracked"]) == EPOCHS
+    for name, value in best.model.named_buffers():  # running_mean/var as trained, not as built
+        torch.testing.assert_close(value, trained[name], atol=1e-5, rtol=1e-5)
+    best.model.eval(), reference.eval()
+    with torch.no_grad():  # the best model evaluated: the same outputs as fit's
+        x_test = torch.from_numpy(dataset.x_test)
+        torch.testing.assert_close(best.model(x_test), reference(x_test), atol=1e-5, rtol=1e-5)
+
+
+def user_models_path() -> str:
+    import user_models
+
+    return user_models.__file__
