@@ -263,3 +263,44 @@ def user_models_path() -> str:
     import user_models
 
     return user_models.__file__
+
+
+def test_a_files_integer_codes_reach_an_embedding_only_when_asked(tmp_path, capsys):
+    import shutil
+
+    import user_models
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 10, size=(120, 4))
+    rows = tmp_path / "codes.csv"
+    with open(rows, "w", newline="") as f:
+        csv.writer(f).writerows(
+            [["a", "b", "c", "d", "label"], *([*r, int(r[0] > r[1])] for r in codes.tolist())]
+        )
+    shutil.copy(user_models.__file__, tmp_path / "um.py")
+    spec, data = f"{tmp_path / 'um.py'}:RawEmbedding", ["--data", str(rows), "--target", "label"]
+    base = ["train", "--model", spec, *data, "--epochs", "20", "--quiet", "--threads", "1"]
+    assert main([*base, "--runs-dir", str(tmp_path / "runs"), "--name", "floats"]) == 2  # the float default
+    assert "index it with x.long()" in capsys.readouterr().err
+    assert main([*base, "--model-inputs", "int"]) == 2  # scaled cells are not whole numbers: one line
+    assert "pass --scaler none" in capsys.readouterr().err
+    run = [
+        "--model-inputs",
+        "int",
+        "--scaler",
+        "none",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--name",
+        "codes",
+    ]
+    assert main([*base, *run]) == 0
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(tmp_path / "runs" / "codes"), "--data", str(rows), "--out", str(out)]) == 0
+    from devicelab.training.predict import load_saved
+
+    model = load_saved(tmp_path / "runs" / "codes").model
+    with open(out) as f:
+        got = [int(r["predicted_label"]) for r in csv.DictReader(f)]
+    with torch.no_grad():  # the saved module on the codes as integers; its third output is no class here
+        assert got == model(torch.from_numpy(codes))[:, :2].argmax(dim=1).tolist()

@@ -111,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
         from devicelab.sweep.func_models import seeded_user_model
         from devicelab.training.user_check import check_sweepable, check_user_model
 
+        source = config.extra["model"]
         dataset, shape = check_user_model(
-            seeded_user_model(config.extra["model"], seeds[0]), dataset, config.device, None
+            seeded_user_model(source, seeds[0]), dataset, config.device, None, source.get("inputs")
         )
         check_sweepable(shape, dataset)
     from devicelab.training.session import check_runs_dir

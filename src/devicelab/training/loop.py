@@ -88,7 +88,7 @@ def train(
             cross_validate=True,
         )
     dataset, shape = check_user_model(
-        model.module, dataset, config.device, model.loss_fn
+        model.module, dataset, config.device, model.loss_fn, model.source.get("inputs")
     )  # one line when it does not fit
     model = with_default_loss(model, dataset, shape)
 

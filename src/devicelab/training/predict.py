@@ -120,7 +120,9 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
         out = saved.model(torch.from_numpy(x))
     column = f"predicted_{saved.target}"
     if saved.task == "classification":
-        out = class_scores(out)  # a score per class (a single logit z: (0, z))
+        # a score per class (a single logit z: (0, z)); scores beyond the classes (a user's module may have
+        # more outputs than the target has classes, which training allows) are never a label
+        out = class_scores(out)[:, : len(saved.classes)]
         if saved.classes_trained is not None and len(saved.classes_trained) < len(saved.classes):
             # a class without training rows is never predicted (training warned about it)
             unseen = torch.tensor([c not in saved.classes_trained for c in saved.classes])

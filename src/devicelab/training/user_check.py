@@ -13,7 +13,7 @@ from devicelab.data import Dataset
 from devicelab.errors import DevicelabWarning, UserError
 from devicelab.i18n import N_
 from devicelab.training.outputs import single_logit
-from devicelab.training.user_inputs import check_devices, rows_for
+from devicelab.training.user_inputs import check_devices, integer_rows, rows_for
 
 SOFTMAX_WARNING = N_(
     "the model's outputs are probabilities (a softmax at its end?), and cross-entropy applies its own "
@@ -28,13 +28,15 @@ class Checked(NamedTuple):
     out_shape: tuple[int, ...]
 
 
-def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: nn.Module | None) -> Checked:
+def check_user_model(
+    module: nn.Module, dataset: Dataset, device: str, loss_fn: nn.Module | None, inputs: str | None = None
+) -> Checked:
     """``dataset`` with its rows in the dtype ``module`` takes (``devicelab.training.user_inputs``) and the
     shape of the module's output for two of them; a UserError when ``module`` is on another device than
     ``device`` asks (or on several, or on meta), cannot take the rows, or gives outputs that do not fit
-    the targets (and the loss)."""
+    the targets (and the loss). ``inputs="int"``: the rows as integers, asked for (``--model-inputs``)."""
     where = check_devices(module, device)
-    dataset = rows_for(module, dataset, where)
+    dataset = rows_for(module, integer_rows(dataset) if inputs == "int" else dataset, where, inputs == "int")
     x = torch.from_numpy(dataset.x_train[:2]).to(where or "cpu")
     was_training = module.training
     module.eval()  # no dropout draw and no batch-norm statistics changed by the probe
@@ -133,6 +135,8 @@ def _input_hint(error: Exception, dataset: Dataset, module: nn.Module) -> str:
             "the rows reach the model as floats; an embedding takes integer codes: pass X as an integer "
             "array or tensor (kept as integers for a module that takes them), or index it with x.long()"
         )
+    if dataset.x_train.dtype.kind in "iu":  # integers asked for (--model-inputs int)
+        return "the rows reach the model as int64 (--model-inputs int); leave that out for float32 rows"
     return f"the data has {_features(dataset)}; make the model's input match"
 
 

@@ -66,10 +66,12 @@ def check_devices(module: nn.Module, device: str) -> torch.device | None:
     return where
 
 
-def rows_for(module: nn.Module, dataset: Dataset, where: torch.device | None) -> Dataset:
-    """``dataset`` with its feature rows in the dtype ``module`` takes (see the module's docstring)."""
+def rows_for(module: nn.Module, dataset: Dataset, where: torch.device | None, asked: bool = False) -> Dataset:
+    """``dataset`` with its feature rows in the dtype ``module`` takes (see the module's docstring);
+    ``asked``: integer rows were asked for (``--model-inputs int``), so they stay integers (the probe
+    after says why when the module cannot take them)."""
     x = dataset.x_train
-    if x.dtype.kind in "iu" and _takes(module, x[:2], where):
+    if x.dtype.kind in "iu" and (asked or _takes(module, x[:2], where)):
         return _as(dataset, np.int64)  # indices as torch wants them (int64), whatever int width came
     dtype = float_dtype(module)
     if dtype not in NUMPY_FLOATS:
@@ -79,6 +81,21 @@ def rows_for(module: nn.Module, dataset: Dataset, where: torch.device | None) ->
             hint="pass model.float(); for bfloat16 arithmetic, use torch.autocast inside its forward",
         )
     return _as(dataset, NUMPY_FLOATS[dtype])
+
+
+def integer_rows(dataset: Dataset) -> Dataset:
+    """A file's encoded rows as int64 (``--model-inputs int``); a UserError naming the first column
+    with a cell that is not a whole number."""
+    for x in (dataset.x_train, dataset.x_test, dataset.x_val):
+        bad = ~(np.isfinite(x) & (x == np.round(x)))
+        if bad.any():
+            column = dataset.encoded_names[int(np.argwhere(bad)[0][1])] if x.ndim == 2 else "?"
+            value = x[tuple(np.argwhere(bad)[0])]
+            raise UserError(
+                f"--model-inputs int: the column {column} has a cell {value:g} that is not a whole number",
+                hint="pass --scaler none (scaling makes fractions), or leave --model-inputs out for float rows",
+            )
+    return _as(dataset, np.int64)
 
 
 def input_rows(x: np.ndarray, module: nn.Module, saved_dtype: str | None) -> np.ndarray:
