@@ -42,20 +42,23 @@ def check_devices(module: nn.Module, device: str) -> torch.device | None:
     for name, tensor in (*module.named_parameters(), *module.named_buffers()):
         first.setdefault(tensor.device, name)
     meta = next((d for d in first if d.type == "meta"), None)
-    values = "give it values first: model.to_empty(device='cpu'), then model.load_state_dict(...)"
-    if len(first) > 1:
-        where = ", ".join(f"{name} on {d}" for d, name in first.items())
+    several = ", ".join(f"{name} on {d}" for d, name in first.items())
+    if len(first) > 1 and meta is not None:
         raise UserError(
-            f"the model's tensors are on {len(first)} devices ({where}); devicelab trains a model on one",
-            hint=values
-            if meta
-            else f"move it to one device first: model.to('cpu'); devicelab moves it to device={device!r}",
+            f"the model's tensors are on {len(first)} devices ({several}); devicelab trains a model on one",
+            hint="give the meta ones values first: model.to_empty(device='cpu'), then model.load_state_dict(...)",
+        )
+    if len(first) > 1:
+        raise UserError(
+            f"the model's tensors are on {len(first)} devices ({several}); devicelab trains a model on one",
+            hint="move it to one device first (model.to('cpu')); devicelab moves it to the device it trains on",
         )
     if meta is not None:
         raise UserError(
             f"the model is on the meta device (its tensors have shapes but no values, {first[meta]} for one) "
             f"and device={device!r} was asked for",
-            hint=f"build the model on the CPU (devicelab moves it to the device it trains on), or {values}",
+            hint="build the model on the CPU (devicelab moves it to the device it trains on), or give it values "
+            "first: model.to_empty(device='cpu'), then model.load_state_dict(...)",
         )
     where = next(iter(first), None)
     if where is not None and where.type != "cpu" and device != "auto" and torch.device(device) != where:
