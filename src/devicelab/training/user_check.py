@@ -132,8 +132,8 @@ def _check_shape(shape: tuple[int, ...], dataset: Dataset) -> None:
 def _input_hint(error: Exception, dataset: Dataset, module: nn.Module) -> str:
     if "'indices'" in str(error):  # an embedding given floating rows
         return (
-            "the rows reach the model as floats; an embedding takes integer codes: pass X as an integer "
-            "array or tensor (kept as integers for a module that takes them), or index it with x.long()"
+            "the rows reach the model as floats; an embedding takes integer codes: pass X as integers "
+            "(devicelab.fit), or --model-inputs int --scaler none (a file), or index it with x.long()"
         )
     if dataset.x_train.dtype.kind in "iu":  # integers asked for (--model-inputs int)
         return "the rows reach the model as int64 (--model-inputs int); leave that out for float32 rows"
