@@ -295,6 +295,7 @@ def test_a_files_integer_codes_reach_an_embedding_only_when_asked(tmp_path, caps
         "codes",
     ]
     assert main([*base, *run]) == 0
+    assert "cross-validation" not in capsys.readouterr().out  # the folds train devicelab's MLPs, not this
     out = tmp_path / "out.csv"
     assert main(["predict", str(tmp_path / "runs" / "codes"), "--data", str(rows), "--out", str(out)]) == 0
     from devicelab.training.predict import load_saved
