@@ -305,3 +305,16 @@ def test_a_files_integer_codes_reach_an_embedding_only_when_asked(tmp_path, caps
         got = [int(r["predicted_label"]) for r in csv.DictReader(f)]
     with torch.no_grad():  # the saved module on the codes as integers; its third output is no class here
         assert got == model(torch.from_numpy(codes))[:, :2].argmax(dim=1).tolist()
+
+
+@pytest.mark.gpu
+def test_a_model_on_the_gpu_and_the_cpu_at_once_or_on_the_gpu_when_the_cpu_is_asked():
+    X, y, _, _ = lesson_data("cpu")
+    model = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 3))
+    model[2].to("cuda")
+    with pytest.raises(devicelab.UserError, match=r"on 2 devices \(0.weight on cpu, 2.weight on cuda:0\)"):
+        devicelab.fit(model, X, y, epochs=2)
+    with pytest.raises(devicelab.UserError, match=r"model is on cuda:0 but device='cpu' was asked for"):
+        devicelab.fit(model.to("cuda"), X, y, epochs=2, device="cpu")
+    result = devicelab.fit(model, X, y, epochs=2)  # auto: where the user put it
+    assert result.choice.device.startswith("cuda") and next(model.parameters()).is_cuda
