@@ -95,7 +95,9 @@ def _features(data, what: str) -> np.ndarray:
         raise UserError(f"{what} holds {array.dtype} values, not numbers", hint="encode text columns first")
     # as given: floats in their own precision, integers (codes for an embedding) as integers; the model
     # decides the dtype it trains on (devicelab.training.user_inputs)
-    return array.astype(np.float32) if array.dtype.kind == "b" else array
+    if array.dtype.kind == "b":
+        return array.astype(np.float32)
+    return array if array.flags.writeable else array.copy()  # (pandas' copy-on-write hands out read-only views)
 
 
 def _values(data, what: str) -> np.ndarray:
