@@ -97,7 +97,9 @@ def _features(data, what: str) -> np.ndarray:
     # decides the dtype it trains on (devicelab.training.user_inputs)
     if array.dtype.kind == "b":
         return array.astype(np.float32)
-    return array if array.flags.writeable else array.copy()  # (pandas' copy-on-write hands out read-only views)
+    return (
+        array if array.flags.writeable else array.copy()
+    )  # (pandas' copy-on-write hands out read-only views)
 
 
 def _values(data, what: str) -> np.ndarray:
