@@ -318,3 +318,18 @@ def test_a_model_on_the_gpu_and_the_cpu_at_once_or_on_the_gpu_when_the_cpu_is_as
         devicelab.fit(model.to("cuda"), X, y, epochs=2, device="cpu")
     result = devicelab.fit(model, X, y, epochs=2)  # auto: where the user put it
     assert result.choice.device.startswith("cuda") and next(model.parameters()).is_cuda
+
+
+def test_integer_codes_in_a_dataframe_stay_integers_in_arrays_torch_may_write():
+    import pandas as pd
+
+    import user_models
+
+    X, y, _, _ = _codes()
+    torch.manual_seed(0)
+    frame = pd.DataFrame(
+        X.astype(np.int64), columns=list("abcd")
+    )  # pandas' copy-on-write: to_numpy() is a read-only view
+    result = devicelab.fit(user_models.RawEmbedding(), frame, pd.Series(y.numpy()), epochs=2)
+    assert result.dataset.x_train.dtype == np.int64 and result.dataset.feature_names == tuple("abcd")
+    assert result.dataset.x_train.flags.writeable and result.dataset.x_test.flags.writeable
