@@ -333,3 +333,17 @@ def test_integer_codes_in_a_dataframe_stay_integers_in_arrays_torch_may_write():
     result = devicelab.fit(user_models.RawEmbedding(), frame, pd.Series(y.numpy()), epochs=2)
     assert result.dataset.x_train.dtype == np.int64 and result.dataset.feature_names == tuple("abcd")
     assert result.dataset.x_train.flags.writeable and result.dataset.x_test.flags.writeable
+
+
+def test_a_code_beyond_an_embeddings_rows_is_one_line_before_training():
+    import user_models
+
+    X, y, X_test, y_test = _codes()
+    X_test = X_test.clone()
+    X_test[7, 2] = 10  # RawEmbedding has 10 rows: codes 0..9
+    with pytest.raises(devicelab.UserError, match=r"rows 0-29 of X_test raised IndexError.* from 0 to 10"):
+        devicelab.fit(user_models.RawEmbedding(), X, y, X_test=X_test, y_test=y_test, epochs=2)
+    X = X.copy()
+    X[0, 0] = 12  # in the probe's own two rows
+    with pytest.raises(devicelab.UserError, match=r"IndexError.*num_embeddings - 1: make it larger"):
+        devicelab.fit(user_models.RawEmbedding(), X, y, epochs=2)

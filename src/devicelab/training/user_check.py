@@ -13,7 +13,7 @@ from devicelab.data import Dataset
 from devicelab.errors import DevicelabWarning, UserError
 from devicelab.i18n import N_
 from devicelab.training.outputs import single_logit
-from devicelab.training.user_inputs import check_devices, integer_rows, rows_for
+from devicelab.training.user_inputs import check_codes, check_devices, integer_rows, rows_for
 
 SOFTMAX_WARNING = N_(
     "the model's outputs are probabilities (a softmax at its end?), and cross-entropy applies its own "
@@ -51,6 +51,8 @@ def check_user_model(
         ) from None
     finally:
         module.train(was_training)
+    if dataset.x_train.dtype.kind in "iu":  # the two rows ran: every code in range, not just theirs
+        check_codes(module, dataset, where)
     if not isinstance(out, torch.Tensor):
         raise UserError(
             f"the model returns a {type(out).__name__}, not a tensor",
@@ -135,6 +137,8 @@ def _input_hint(error: Exception, dataset: Dataset, module: nn.Module) -> str:
             "the rows reach the model as floats; an embedding takes integer codes: pass X as integers "
             "(devicelab.fit), or --model-inputs int --scaler none (a file), or index it with x.long()"
         )
+    if "index out of range" in str(error):  # a code beyond an embedding's rows
+        return "an embedding takes codes from 0 to num_embeddings - 1: make it larger, or map the codes"
     if dataset.x_train.dtype.kind in "iu":  # integers asked for (--model-inputs int)
         return "the rows reach the model as int64 (--model-inputs int); leave that out for float32 rows"
     return f"the data has {_features(dataset)}; make the model's input match"

@@ -24,6 +24,7 @@ from torch import nn
 from devicelab.data import Dataset
 from devicelab.errors import UserError
 
+CHECK_ROWS = 65536  # integer rows checked at a time (check_codes)
 NUMPY_FLOATS = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 
@@ -73,10 +74,14 @@ def rows_for(module: nn.Module, dataset: Dataset, where: torch.device | None, as
     """``dataset`` with its feature rows in the dtype ``module`` takes (see the module's docstring);
     ``asked``: integer rows were asked for (``--model-inputs int``), so they stay integers (the probe
     after says why when the module cannot take them)."""
-    x = dataset.x_train
-    if x.dtype.kind in "iu" and (asked or _takes(module, x[:2], where)):
+    x, dtype = dataset.x_train, float_dtype(module)
+    floats = NUMPY_FLOATS.get(dtype, np.float32)
+    if x.dtype.kind in "iu" and (
+        asked
+        or _runs(module, x[:2].astype(np.int64), where)
+        or not _runs(module, x[:2].astype(floats), where)
+    ):  # integers unless the module takes floats and not integers (a code out of range: said, as integers)
         return _as(dataset, np.int64)  # indices as torch wants them (int64), whatever int width came
-    dtype = float_dtype(module)
     if dtype not in NUMPY_FLOATS:
         raise UserError(
             f"the model's parameters are {dtype}, and devicelab holds the rows as numpy arrays, which have "
@@ -109,14 +114,37 @@ def input_rows(x: np.ndarray, module: nn.Module, saved_dtype: str | None) -> np.
     return x.astype(NUMPY_FLOATS.get(float_dtype(module), np.float32), copy=False)
 
 
-def _takes(module: nn.Module, rows: np.ndarray, where: torch.device | None) -> bool:
-    """The module runs on these integer rows as they are (tried once, in eval mode, without gradients)."""
+def check_codes(module: nn.Module, dataset: Dataset, where: torch.device | None) -> None:
+    """Integer rows (codes, ids) through the module once, all of them, in chunks (eval mode, no gradients):
+    a code beyond an embedding's rows is one line before training, not an IndexError at a log point."""
+    was_training = module.training
+    module.eval()
+    try:
+        for part, x in (("X", dataset.x_train), ("X_val", dataset.x_val), ("X_test", dataset.x_test)):
+            for start in range(0, len(x), CHECK_ROWS):
+                rows = x[start : start + CHECK_ROWS]
+                try:
+                    with torch.no_grad():
+                        module(torch.from_numpy(rows).to(where or "cpu"))
+                except Exception as error:
+                    first = (str(error).splitlines() or [""])[0][:120]
+                    raise UserError(
+                        f"model(x) on the integer rows {start}-{start + len(rows) - 1} of {part} raised "
+                        f"{type(error).__name__}: {first}; the codes there run from {rows.min()} to {rows.max()}",
+                        hint="an embedding takes codes from 0 to num_embeddings - 1: make it larger, or map the codes",
+                    ) from None
+    finally:
+        module.train(was_training)
+
+
+def _runs(module: nn.Module, rows: np.ndarray, where: torch.device | None) -> bool:
+    """The module runs on these rows as they are (tried once, in eval mode, without gradients)."""
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            module(torch.from_numpy(rows.astype(np.int64)).to(where or "cpu"))
-    except Exception:  # an error of the module on integers: it takes floats (the probe after says more)
+            module(torch.from_numpy(rows).to(where or "cpu"))
+    except Exception:  # the probe after this choice says what, where it matters
         return False
     finally:
         module.train(was_training)
