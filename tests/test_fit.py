@@ -219,7 +219,7 @@ def test_bad_input_is_one_user_error():
         devicelab.fit(nn.Linear(4, 2), X, y, epochs=5)
     with pytest.raises(devicelab.UserError, match="cannot take the data"):
         devicelab.fit(nn.Linear(5, 3), X, y, epochs=5)
-    with pytest.raises(devicelab.UserError, match="model is on meta"):
+    with pytest.raises(devicelab.UserError, match="model is on the meta device"):
         devicelab.fit(MLP().to("meta"), X, y, epochs=5, device="cpu")
     with pytest.raises(devicelab.UserError, match="not the model's parameters"):
         devicelab.fit(MLP(), X, y, optimizer=torch.optim.SGD(MLP().parameters(), lr=0.1), epochs=5)

@@ -172,7 +172,8 @@ class Embedded(nn.Module):
 
 
 class RawEmbedding(Embedded):
-    """Indexes its embedding with the rows as they come (float32 from devicelab: refused in one line)."""
+    """Indexes its embedding with the rows as they come: integer codes train (kept integers), floats are
+    refused in one line."""
 
     def forward(self, x):
         return self.fc(self.embed(x).flatten(1))
@@ -201,6 +202,17 @@ class Frozen(nn.Module):
         return self.fc2(F.relu(self.fc1(x)))
 
 
+class Logit(nn.Module):
+    """One logit a row for a yes/no target (the user would train it with BCEWithLogitsLoss)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 10), nn.Linear(10, 1)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
 def make_mlp(num_classes: int = 3, width: int = 8, depth: int = 1, **kwargs) -> nn.Module:
     """A torchvision-like factory: keyword arguments, some ignored (``**kwargs``)."""
     layers: list[nn.Module] = [nn.Linear(4, width), nn.ReLU()]
@@ -210,7 +222,7 @@ def make_mlp(num_classes: int = 3, width: int = 8, depth: int = 1, **kwargs) -> 
 
 
 def float64_mlp() -> nn.Module:
-    """Built in double precision (devicelab trains float32 rows: refused in one line)."""
+    """Built in double precision: the rows follow (float64), the fused kernel (float32) leaves it eager."""
     return nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 3)).double()
 
 
@@ -237,18 +249,34 @@ EXPECT = {
     "Frozen": ("eager", "frozen"),
     "ReturnsTuple": ("refused", "returns a tuple"),
     "ReturnsDict": ("refused", "returns a dict"),
-    "RawEmbedding": ("refused", "x.long()"),
-    "float64_mlp": ("refused", "model.float()"),
+    "RawEmbedding": ("eager", "embedding"),  # given integer codes (INTEGER_CODES)
+    "float64_mlp": ("eager", "float32"),
+    "Logit": ("eager", "BinaryLogitLoss"),  # on a two-class target (BINARY)
 }
 
+# modules the robustness survey gives integer codes 0..9 (as integers), as their users would
+INTEGER_CODES = {"Embedded", "RawEmbedding"}
 
-def plain_loop(model: nn.Module, x, y, epochs: int, lr: float = 0.1) -> list[float]:
-    """The reference: the user's own loop (SGD, cross-entropy, a host read every step)."""
+# MLPs to the matcher that the fused kernel still leaves to the eager step (it trains float32 only)
+KERNEL_ONLY = {"float64_mlp", "Logit"}
+
+# modules the robustness survey trains on a two-class target (versicolor or not), with binary cross-entropy
+BINARY = {"Logit"}
+
+
+def binary_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A yes/no target's loss as users write it: one logit a row, the 0/1 targets as floats."""
+    return nn.functional.binary_cross_entropy_with_logits(out.reshape(-1), y.float())
+
+
+def plain_loop(model: nn.Module, x, y, epochs: int, lr: float = 0.1, loss_fn=None) -> list[float]:
+    """The reference: the user's own loop (SGD, cross-entropy or ``loss_fn``, a host read every step)."""
+    loss_fn = loss_fn or nn.functional.cross_entropy
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     losses = []
     for _ in range(epochs):
-        loss = nn.functional.cross_entropy(model(x), y)
+        loss = loss_fn(model(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -18,6 +18,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "and --dropout do not apply)",
     )
     group.add_argument(
+        "--model-inputs",
+        choices=("float", "int"),
+        help="int: the file's feature cells reach the model as int64 (category codes or integer IDs for an "
+        "nn.Embedding; every cell must be a whole number: use --scaler none); default: float32",
+    )
+    group.add_argument(
         "--model-args",
         metavar="JSON",
         help="keyword arguments for the constructor, e.g. '{\"hidden\": 16}' (default: none)",
@@ -31,6 +37,8 @@ def with_model(config, args: argparse.Namespace):
     from devicelab.training.user_model import parse_args, record
 
     source = record(args.model, parse_args(args.model_args))
+    if getattr(args, "model_inputs", None) == "int":  # kept with the run: resume and sweep read it too
+        source["inputs"] = "int"
     return dataclasses.replace(config, extra={**config.extra, "model": source})
 
 
@@ -50,7 +58,7 @@ def user_model(config, dataset, run_dir: str | Path | None = None):
     from devicelab.training.user_check import check_user_model
 
     module = build(source, Path(run_dir) if run_dir else None)
-    check_user_model(module, dataset, config.device, None)
+    check_user_model(module, dataset, config.device, None, source.get("inputs"))
     return UserModel(module, source=source)
 
 

@@ -43,7 +43,7 @@ class Dataset:
     task: str  # "classification" | "regression"
     feature_names: tuple[str, ...]  # the input columns the features come from
     target_name: str
-    x_train: np.ndarray  # float32, encoded and scaled
+    x_train: np.ndarray  # float32, encoded and scaled (a user's module: its dtype, training/user_inputs.py)
     x_test: np.ndarray
     y_train: np.ndarray  # int64 class ids, or float32 values
     y_test: np.ndarray

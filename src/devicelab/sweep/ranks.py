@@ -80,4 +80,9 @@ def merge_groups(parts: list[GroupResult]) -> GroupResult:
         cpu_rng=last.cpu_rng,
         shuffle_rng=last.shuffle_rng,
         host_syncs=max(p.host_syncs for p in parts),
+        layout=parts[0].layout,
+        module_buffers={
+            name: torch.cat([p.module_buffers[name] for p in parts])[index]
+            for name in parts[0].module_buffers
+        },
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,8 @@ class GroupResult:
     shuffle_rng: torch.Tensor
     host_syncs: int
     layout: tuple[str, str] | None = None  # a user's module: (layout, why), vmap or one by one
+    # a user's module: its buffers as trained (batch norm's running statistics), stacked (models, *shape)
+    module_buffers: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class SweepResult:
         with torch.no_grad():
             for p, stacked in zip(model.parameters(), group.params, strict=True):
                 p.copy_(stacked[i])
+            for name, stacked in group.module_buffers.items():  # running statistics as trained, not as built
+                model.get_buffer(name).copy_(stacked[i])
         done = group.epochs_done
         metrics = tuple(
             {

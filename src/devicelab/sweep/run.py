@@ -209,7 +209,19 @@ def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number
         metric_names=names, wall_s=wall_s, params=on_cpu(trained.params()),
         first_buffers=on_cpu(buffers.first), second_buffers=on_cpu(buffers.second), steps=buffers.steps,
         cpu_rng=cpu_rng, shuffle_rng=generator.get_state(), host_syncs=len(log_epochs), layout=used,
+        module_buffers={name: t.detach().cpu() for name, t in module_buffers(trained).items()} if source else {},
     )  # fmt: skip
+
+
+def module_buffers(trained) -> dict[str, torch.Tensor]:
+    """A user's models' buffers as they trained (batch norm's running statistics), stacked per model:
+    one by one, each module updated its own; under vmap, the stacked buffers ``functional_call`` was
+    given were updated in place (``devicelab.sweep.func_models``)."""
+    models = getattr(trained, "models", None)
+    if models is not None:  # LoopModels
+        names = [name for name, _ in models[0].named_buffers()]
+        return {name: torch.stack([m.get_buffer(name) for m in models]) for name in names}
+    return dict(getattr(trained, "_buffers", {}))  # FuncModels: name -> (models, *shape)
 
 
 def _point(number, n_groups, hidden, epoch, total, last_losses, metrics, task, names, elapsed) -> SweepPoint:

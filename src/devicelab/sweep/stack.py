@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from devicelab.training.outputs import class_scores
+
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
 
 
@@ -94,7 +96,7 @@ def metrics(
         out = forward(params, x, activation, codes) if outputs is None else outputs(x)
         loss = per_model_loss(out, y, task)
         if task == "classification":
-            accuracy = (out.argmax(dim=2) == y).float().mean(dim=1)
+            accuracy = (class_scores(out, class_dim=2).argmax(dim=2) == y).float().mean(dim=1)
             return torch.stack([loss, accuracy], dim=1)
         pred = out.squeeze(-1)
         if inverse is not None:  # a non-affine target transform: the metrics after its inverse

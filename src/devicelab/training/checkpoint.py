@@ -77,6 +77,9 @@ def build_checked_model(path: Path, spec: dict, tensors: dict[str, torch.Tensor]
             f"weight file {path} does not fit the model saved with it (expected {expected}, found {found})",
             hint="the run folder was mixed up or damaged; train again",
         )
+    floats = {t.dtype for t in tensors.values() if t.is_floating_point()}
+    if len(floats) == 1:  # a module built in float32 and trained as model.double(): back in its dtype
+        model = model.to(floats.pop())
     model.load_state_dict(tensors)
     return model
 

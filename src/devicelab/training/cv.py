@@ -117,6 +117,8 @@ def reason_not(config: TrainConfig, dataset: Dataset, resumed: bool, distributed
         return "a resumed or torchrun run keeps its split"
     if config.dropout > 0:
         return "--dropout: the folds train together without dropout masks"
+    if config.extra.get("model"):
+        return "your own model (--model) trains on the split as given: the folds train devicelab's MLPs"
     return None
 
 

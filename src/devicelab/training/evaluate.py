@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from devicelab.i18n import N_
+from devicelab.training.outputs import class_scores
 
 # a run without test rows (devicelab.fit without X_test) has no test metrics, rather than NaN ones; said once
 NO_TEST_ROWS = N_("none: no test rows (pass X_test and y_test, or test_size)")
@@ -38,7 +39,7 @@ def evaluate(
         out = model(x)
         loss = loss_fn(out, y).float()
         if task == "classification":
-            accuracy = (out.argmax(dim=1) == y).float().mean()
+            accuracy = (class_scores(out).argmax(dim=1) == y).float().mean()  # one logit: z > 0
             metrics = torch.stack([loss, accuracy])
         else:
             pred = out.squeeze(-1)

@@ -26,12 +26,13 @@ from devicelab.models import FlatMSE
 from devicelab.training.config import TrainConfig
 from devicelab.training.fit_data import dataset_from_arrays
 from devicelab.training.loop import train
+from devicelab.training.outputs import BinaryLogitLoss
 from devicelab.training.result import RunResult
 from devicelab.training.setup import make_loss
 from devicelab.training.user_model import UserModel, record_of
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-LOSSES = {"cross_entropy": "classification", "mse": "regression"}
+LOSSES = {"cross_entropy": "classification", "mse": "regression", "bce": "classification"}
 
 
 def fit(
@@ -66,7 +67,9 @@ def fit(
     ``X``/``y``: numpy arrays, tensors, DataFrames/Series, or ``X`` a torch Dataset of ``(x, y)`` pairs and
     ``y`` None; used as given (no scaling, no split) unless ``scaler``/``test_size`` ask. The task
     (classification or regression) is inferred from ``y`` as ``devicelab train`` does, or ``task``.
-    ``loss``: None (cross-entropy or MSE for the task), "cross_entropy", "mse", or a loss module.
+    ``loss``: None (cross-entropy or MSE for the task; binary cross-entropy for a module with one output
+    on a two-class target), "cross_entropy", "mse", "bce", or a loss module (a ``BCEWithLogitsLoss``
+    takes one logit a row against the class ids 0/1; predictions are ``logit > 0``).
     ``optimizer``: "sgd", "adam", "adamw" (with ``lr``, ``momentum``, ``weight_decay``), or a
     ``torch.optim`` optimizer over ``model.parameters()``. ``batch_size`` None: full batch.
     ``device``: "auto" (timed), "cpu", "cuda", ...; a model already on a GPU stays there.
@@ -75,6 +78,8 @@ def fit(
     Bad input raises ``devicelab.UserError`` (a ValueError) with one line saying what and how to fix."""
     if not isinstance(model, nn.Module):
         raise UserError(f"fit takes a torch.nn.Module, not a {type(model).__name__}")
+    if task is None and (loss == "bce" or isinstance(loss, nn.BCEWithLogitsLoss)):
+        task = "classification"  # targets 0/1 as floats are classes too
     dataset = dataset_from_arrays(
         X, y, X_test, y_test, task=task, test_size=test_size, seed=seed, scaler=scaler
     )
@@ -95,9 +100,10 @@ def fit(
 
 
 def _device(model: nn.Module, device: str) -> str:
-    """A model the user already put on a GPU trains there when the device is left to devicelab."""
+    """A model the user already put on a GPU trains there when the device is left to devicelab (one on
+    the meta device has no values to train: refused by the check before training)."""
     where = next((t.device for t in (*model.parameters(), *model.buffers())), None)
-    if device == "auto" and where is not None and where.type != "cpu":
+    if device == "auto" and where is not None and where.type not in ("cpu", "meta"):
         return str(where)
     return device
 
@@ -127,12 +133,25 @@ def _optimizer(model: nn.Module, optimizer) -> tuple[str, torch.optim.Optimizer 
 def _loss(loss, dataset) -> nn.Module | None:
     if loss is None:
         return None  # devicelab's for the task (the fused kernel knows it)
+    binary = loss == "bce" or isinstance(loss, nn.BCEWithLogitsLoss)
+    if binary and dataset.classes is None:
+        raise UserError(
+            "binary cross-entropy takes a target of two classes, and task='regression' was given",
+            hint="leave task out, or use loss='mse'",
+        )
+    if binary and len(dataset.classes) != 2:
+        raise UserError(
+            f"binary cross-entropy takes a target of two classes, and y has {len(dataset.classes)} classes",
+            hint="use loss='cross_entropy' with one output per class, or pass a y of two classes",
+        )
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise UserError(
                 f"loss={loss!r} is not one devicelab builds", hint=f"use {', '.join(LOSSES)} or a loss module"
             )
-        return make_loss(LOSSES[loss])
+        return BinaryLogitLoss() if loss == "bce" else make_loss(LOSSES[loss])
+    if isinstance(loss, nn.BCEWithLogitsLoss):  # one logit a row against class ids 0/1 (outputs.py)
+        return BinaryLogitLoss(loss)
     if type(loss) is nn.MSELoss and loss.reduction == "mean" and dataset.y_train.ndim == 1:
         return FlatMSE()  # an (n, 1) output against an (n,) target, without broadcasting to (n, n)
     if not callable(loss):

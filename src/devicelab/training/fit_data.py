@@ -55,14 +55,14 @@ def dataset_from_arrays(
         task=target.task,
         feature_names=names or tuple(f"x{i}" for i in range(x.shape[1] if x.ndim == 2 else 0)),
         target_name=getattr(y, "name", None) or "y",
-        x_train=np.ascontiguousarray(x, np.float32),
-        x_test=np.ascontiguousarray(x_test, np.float32),
+        x_train=np.ascontiguousarray(x),
+        x_test=np.ascontiguousarray(x_test, x.dtype),
         y_train=np.ascontiguousarray(y_train),
         y_test=np.ascontiguousarray(y_test_values),
         classes=target.classes,
         scaler=fitted,
         source={"kind": "arrays", "name": "arrays", "rows_train": len(x), "rows_test": len(x_test)},
-        x_val=np.zeros((0, *x.shape[1:]), np.float32),
+        x_val=np.zeros((0, *x.shape[1:]), x.dtype),
         y_val=y_train[:0],
     )
 
@@ -93,7 +93,13 @@ def _features(data, what: str) -> np.ndarray:
         )
     if array.dtype.kind not in "fiub":
         raise UserError(f"{what} holds {array.dtype} values, not numbers", hint="encode text columns first")
-    return array.astype(np.float32, copy=False)
+    # as given: floats in their own precision, integers (codes for an embedding) as integers; the model
+    # decides the dtype it trains on (devicelab.training.user_inputs)
+    if array.dtype.kind == "b":
+        return array.astype(np.float32)
+    return (
+        array if array.flags.writeable else array.copy()
+    )  # (pandas' copy-on-write hands out read-only views)
 
 
 def _values(data, what: str) -> np.ndarray:

@@ -35,7 +35,7 @@ from devicelab.training.runner import FastRunner, select_runner
 from devicelab.training.session import Keep
 from devicelab.training.units import scale_of, tensor_inverse
 from devicelab.training.user_check import check_user_model
-from devicelab.training.user_model import UserModel
+from devicelab.training.user_model import UserModel, with_default_loss
 from devicelab.training.workload import BuildWorkload, Workload, build_workload
 
 
@@ -87,7 +87,10 @@ def train(
             autosave=autosave,
             cross_validate=True,
         )
-    check_user_model(model.module, dataset, config.device, model.loss_fn)  # one line when it does not fit
+    dataset, shape = check_user_model(
+        model.module, dataset, config.device, model.loss_fn, model.source.get("inputs")
+    )  # one line when it does not fit
+    model = with_default_loss(model, dataset, shape)
 
     def timed(device: torch.device, n_epochs: int, data: str = "auto") -> Workload:
         # device timing trains a copy of the user's module; the run trains the module itself

@@ -18,8 +18,10 @@ import torch
 from devicelab.data import Frame, Preprocessor, Scaler, TargetScaling, encode_target
 from devicelab.errors import UserError
 from devicelab.training.checkpoint import load_model
+from devicelab.training.outputs import class_scores
 from devicelab.training.resume import check_run_folder, damaged, read_json
 from devicelab.training.run_folder import MODEL, PREPROCESSING
+from devicelab.training.user_inputs import input_rows
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class SavedModel:
     preprocessor: Preprocessor
     na_values: tuple[str, ...] = ()
     classes_trained: tuple | None = None  # the classes the model saw in training (None: all of them)
+    input_dtype: str | None = None  # the rows' dtype in training (None: float32, or a run saved before it)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ def load_saved(run_dir: str | Path) -> SavedModel:
             preprocessor,
             tuple(record.get("na_values", ())),
             _classes_trained(record),
+            record.get("input_dtype"),
         )
 
 
@@ -111,15 +115,19 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
     columns = {name: prep.prepare(name, frame.table.column(name), frame.decimal) for name in prep.inputs}
     cells = tuple(count_cells(prep, name, columns[name]) for name in prep.inputs)
     (x,) = prep.encode(columns, [None])
+    x = input_rows(x, saved.model, saved.input_dtype)  # a user's module: its dtype, or integer codes
     with torch.inference_mode():
         out = saved.model(torch.from_numpy(x))
     column = f"predicted_{saved.target}"
     if saved.task == "classification":
+        # a score per class (a single logit z: (0, z)); scores beyond the classes (a user's module may have
+        # more outputs than the target has classes, which training allows) are never a label
+        out = class_scores(out)[:, : len(saved.classes)]
         if saved.classes_trained is not None and len(saved.classes_trained) < len(saved.classes):
             # a class without training rows is never predicted (training warned about it)
             unseen = torch.tensor([c not in saved.classes_trained for c in saved.classes])
             out = out.masked_fill(unseen, float("-inf"))
-        probabilities = torch.softmax(out, dim=1)
+        probabilities = torch.softmax(out, dim=1)  # one logit z: (1 - sigmoid(z), sigmoid(z))
         confidence, ids = probabilities.max(dim=1)
         ids = ids.numpy()  # a CPU tensor: no device to wait for
         values = [saved.classes[i] for i in ids.tolist()]

@@ -97,6 +97,7 @@ def preprocessing_of(data: Dataset, model: nn.Module, config: TrainConfig | None
         "roles": [role.to_dict() for role in data.roles],
         "preprocessing": data.preprocessor.to_dict() if data.preprocessor else None,
         "na_values": list(data.source.get("na_values", ())),  # cells that were missing in the target
+        "input_dtype": str(data.x_train.dtype),  # a user's module: float64, or integer codes (user_inputs.py)
     }
 
 

@@ -4,6 +4,7 @@ fails with one line that says which shape was expected and why, not a traceback 
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -11,6 +12,8 @@ from torch import nn
 from devicelab.data import Dataset
 from devicelab.errors import DevicelabWarning, UserError
 from devicelab.i18n import N_
+from devicelab.training.outputs import single_logit
+from devicelab.training.user_inputs import check_codes, check_devices, integer_rows, rows_for
 
 SOFTMAX_WARNING = N_(
     "the model's outputs are probabilities (a softmax at its end?), and cross-entropy applies its own "
@@ -18,15 +21,22 @@ SOFTMAX_WARNING = N_(
 )
 
 
-def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: nn.Module | None) -> None:
-    """A UserError when ``module`` is on another device than ``device`` asks, cannot take the rows, or
-    gives outputs that do not fit the targets (and the loss)."""
-    where = _module_device(module)
-    if where is not None and where.type != "cpu" and device != "auto" and torch.device(device) != where:
-        raise UserError(
-            f"the model is on {where} but device={device!r} was asked for",
-            hint=f"leave the model on the CPU (devicelab moves it), or pass device={str(where)!r}",
-        )
+class Checked(NamedTuple):
+    """What the probe found: the rows in the dtype the module takes, and its output's shape for two."""
+
+    dataset: Dataset
+    out_shape: tuple[int, ...]
+
+
+def check_user_model(
+    module: nn.Module, dataset: Dataset, device: str, loss_fn: nn.Module | None, inputs: str | None = None
+) -> Checked:
+    """``dataset`` with its rows in the dtype ``module`` takes (``devicelab.training.user_inputs``) and the
+    shape of the module's output for two of them; a UserError when ``module`` is on another device than
+    ``device`` asks (or on several, or on meta), cannot take the rows, or gives outputs that do not fit
+    the targets (and the loss). ``inputs="int"``: the rows as integers, asked for (``--model-inputs``)."""
+    where = check_devices(module, device)
+    dataset = rows_for(module, integer_rows(dataset) if inputs == "int" else dataset, where, inputs == "int")
     x = torch.from_numpy(dataset.x_train[:2]).to(where or "cpu")
     was_training = module.training
     module.eval()  # no dropout draw and no batch-norm statistics changed by the probe
@@ -41,6 +51,8 @@ def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: 
         ) from None
     finally:
         module.train(was_training)
+    if dataset.x_train.dtype.kind in "iu":  # the two rows ran: every code in range, not just theirs
+        check_codes(module, dataset, where)
     if not isinstance(out, torch.Tensor):
         raise UserError(
             f"the model returns a {type(out).__name__}, not a tensor",
@@ -53,6 +65,18 @@ def check_user_model(module: nn.Module, dataset: Dataset, device: str, loss_fn: 
     cross_entropy = loss_fn is None or isinstance(loss_fn, nn.CrossEntropyLoss)
     if dataset.task == "classification" and cross_entropy and _probabilities(out):
         warnings.warn(SOFTMAX_WARNING, DevicelabWarning, stacklevel=4)  # at the fit() call
+    return Checked(dataset, tuple(out.shape))
+
+
+def check_sweepable(out_shape: tuple[int, ...], dataset: Dataset) -> None:
+    """A UserError for a module ``devicelab sweep`` cannot train: one logit a row (binary cross-entropy;
+    the sweep's stacked steps compute cross-entropy over a score per class)."""
+    if dataset.classes is not None and single_logit(out_shape, len(dataset.classes)):
+        raise UserError(
+            f"the model outputs one logit a row (shape {out_shape}), which devicelab sweep does not train yet "
+            "(its models learn by cross-entropy over one score per class)",
+            hint="make the last layer output 2 values, or train this model with devicelab train --model",
+        )
 
 
 def _check_loss(loss_fn, out: torch.Tensor, dataset: Dataset) -> None:
@@ -88,6 +112,8 @@ def _check_shape(shape: tuple[int, ...], dataset: Dataset) -> None:
     n = 2 if len(dataset.x_train) >= 2 else len(dataset.x_train)
     if dataset.task == "classification":
         classes = len(dataset.classes)
+        if single_logit(shape, classes):  # one logit for two classes: binary cross-entropy (outputs.py)
+            return
         if len(shape) != 2 or shape[1] < classes:
             raise UserError(
                 f"the model's output has shape {shape} for {n} rows, expected ({n}, {classes}): "
@@ -106,18 +132,16 @@ def _check_shape(shape: tuple[int, ...], dataset: Dataset) -> None:
 
 
 def _input_hint(error: Exception, dataset: Dataset, module: nn.Module) -> str:
-    if "'indices'" in str(error):  # an embedding given the float32 rows devicelab trains on
-        return "the rows reach the model as float32; an embedding takes integer codes: index it with x.long()"
-    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
-    if dtype != torch.float32:
-        return f"the model's parameters are {dtype} and devicelab trains on float32 rows: pass model.float()"
+    if "'indices'" in str(error):  # an embedding given floating rows
+        return (
+            "the rows reach the model as floats; an embedding takes integer codes: pass X as integers "
+            "(devicelab.fit), or --model-inputs int --scaler none (a file), or index it with x.long()"
+        )
+    if "index out of range" in str(error):  # a code beyond an embedding's rows
+        return "an embedding takes codes from 0 to num_embeddings - 1: make it larger, or map the codes"
+    if dataset.x_train.dtype.kind in "iu":  # integers asked for (--model-inputs int)
+        return "the rows reach the model as int64 (--model-inputs int); leave that out for float32 rows"
     return f"the data has {_features(dataset)}; make the model's input match"
-
-
-def _module_device(module: nn.Module) -> torch.device | None:
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return None
 
 
 def _features(dataset: Dataset) -> str:

@@ -10,6 +10,7 @@ that ``predict``, ``--resume``, ``report`` and ``sweep`` can build the module ag
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import importlib
 import importlib.util
@@ -46,6 +47,18 @@ class UserModel:
             settings = {k: v for k, v in self.optimizer.param_groups[0].items() if k != "params"}
             optimizer = type(self.optimizer)(module.parameters(), **settings)
         return UserModel(module, copy.deepcopy(self.loss_fn), optimizer, self.source)
+
+
+def with_default_loss(user: UserModel, dataset, out_shape: tuple[int, ...]) -> UserModel:
+    """``user`` with the loss devicelab chooses when the user gave none: binary cross-entropy for one
+    logit a row on a two-class target (``devicelab.training.outputs``); else None (the task's own,
+    cross-entropy or MSE, which the fused kernel knows)."""
+    from devicelab.training.outputs import BinaryLogitLoss, single_logit
+
+    classes = len(dataset.classes) if dataset.classes is not None else 0
+    if user.loss_fn is None and dataset.task == "classification" and single_logit(out_shape, classes):
+        return dataclasses.replace(user, loss_fn=BinaryLogitLoss())
+    return user
 
 
 def parse_spec(spec: str) -> tuple[str, str]:

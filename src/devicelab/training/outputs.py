@@ -1,0 +1,42 @@
+"""How a classifier's outputs read as classes: one score per class, or, for two classes, one logit (the
+``nn.Linear(h, 1)`` + ``BCEWithLogitsLoss`` a user writes for a yes/no target).
+
+A single logit ``z`` is the score pair ``(0, z)``: its softmax is ``(1 - sigmoid(z), sigmoid(z))``, its
+argmax is class 1 exactly when ``z > 0``, so accuracy, predictions, confidences and the masking of a class
+without training rows work unchanged on ``class_scores(out)``. The targets stay class ids (0 and 1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def single_logit(shape: tuple[int, ...], n_classes: int) -> bool:
+    """An output of ``shape`` is one logit a row for a two-class target: ``(n,)`` or ``(n, 1)``."""
+    return n_classes == 2 and (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1))
+
+
+def class_scores(out: torch.Tensor, class_dim: int = 1) -> torch.Tensor:
+    """``out`` with one score per class along ``class_dim``: a single logit ``z`` becomes ``(0, z)``;
+    other outputs are returned as they are."""
+    if out.ndim == class_dim:  # (n,) or (M, n): one logit a row, no class dimension
+        out = out.unsqueeze(-1)
+    if out.shape[class_dim] != 1:
+        return out
+    return torch.cat([torch.zeros_like(out), out], dim=class_dim)
+
+
+class BinaryLogitLoss(nn.Module):
+    """Binary cross-entropy on one logit a row against class ids 0/1 (``BCEWithLogitsLoss`` after the
+    output is flattened to the targets' shape and the ids made floats); ``inner``: the user's own
+    ``BCEWithLogitsLoss`` (its ``weight``, ``pos_weight`` and ``reduction`` kept), None for the default."""
+
+    def __init__(self, inner: nn.BCEWithLogitsLoss | None = None) -> None:
+        super().__init__()
+        self.inner = inner or nn.BCEWithLogitsLoss()
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if out.shape != y.shape and out.numel() == y.numel():  # (n, 1) against (n,)
+            out = out.reshape(y.shape)
+        return self.inner(out, y.to(out.dtype))
