@@ -347,3 +347,18 @@ def test_a_code_beyond_an_embeddings_rows_is_one_line_before_training():
     X[0, 0] = 12  # in the probe's own two rows
     with pytest.raises(devicelab.UserError, match=r"IndexError.*num_embeddings - 1: make it larger"):
         devicelab.fit(user_models.RawEmbedding(), X, y, epochs=2)
+
+
+def test_integer_labels_are_the_class_indices_the_users_loop_gives_cross_entropy():
+    """Labels 0, 1, 2, 4 (no 3) into a 6-output model: fit trains on them as they are (4 stays 4, as in the
+    user's loop), not re-numbered 0..3; and a model with more scores than classes is said, not refused."""
+    from user_models import plain_loop
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 5), torch.tensor([0, 1, 2, 4] * 10)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 6))
+    reference = plain_loop(copy.deepcopy(model), x, y, 5)
+    with pytest.warns(devicelab.DevicelabWarning, match="gives 6 scores a row and the target has 5 classes"):
+        result = devicelab.fit(model, x, y, epochs=5, lr=0.1)
+    np.testing.assert_allclose(result.losses[:5], reference, atol=1e-5)
+    assert result.dataset.classes == (0, 1, 2, 3, 4)

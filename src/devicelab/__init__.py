@@ -14,6 +14,8 @@ The Python API (the command line, ``devicelab --help``, is a thin layer over it)
 - ``TrainConfig``: every option of ``devicelab train`` as a field (data, target, hidden, lr, epochs, ...).
 - ``RunResult``: what a run produced (losses, metrics, model, roles, how it ran); ``.plot()``, ``.save()``.
 - ``UserError``: bad input (a missing file, an unknown column), with what is wrong and how to fix it.
+- ``DevicelabWarning``: something that runs but is likely not meant (a softmax before cross-entropy, more
+  scores than classes); ``warnings.filterwarnings("error", category=devicelab.DevicelabWarning)`` makes it fail.
 """
 
 from __future__ import annotations
@@ -27,13 +29,24 @@ _LAZY = {
     "RunResult": "devicelab.training.result",
     "TrainConfig": "devicelab.training.config",
     "UserError": "devicelab.errors",
+    "DevicelabWarning": "devicelab.errors",
     "fit": "devicelab.training.fit",
     "train": "devicelab.training.loop",
     "watch": "devicelab.profile.api",
     "profile_step": "devicelab.profile.api",
 }
 
-__all__ = ["RunResult", "TrainConfig", "UserError", "__version__", "fit", "profile_step", "train", "watch"]
+__all__ = [
+    "DevicelabWarning",
+    "RunResult",
+    "TrainConfig",
+    "UserError",
+    "__version__",
+    "fit",
+    "profile_step",
+    "train",
+    "watch",
+]
 
 
 def __getattr__(name: str):

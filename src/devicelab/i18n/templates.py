@@ -28,6 +28,11 @@ TEMPLATES = (
     ),
     N_("{reason}, so it is no MLP a fast path takes"),
     N_("the model has {layer}"),
+    N_(
+        "the model gives {outputs} scores a row and the target has {classes} classes: scores {first} and up are "
+        "never a row's target, and predict labels a row with its best known class; make the last layer output "
+        "{values} values unless that is meant"
+    ),
     N_("torch.func cannot vmap the module ({error})"),
     # hardware probes: why a field could not be read; doctor findings
     N_("this torch {version} is a CPU-only build and no NVIDIA driver was found"),

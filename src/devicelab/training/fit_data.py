@@ -4,6 +4,8 @@ used as given (no scaling, no split) unless an argument asks. The task and the c
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from devicelab.data import Dataset, Scaler, check_split_size, encode_target
@@ -75,6 +77,10 @@ def _target(values: np.ndarray, task: str | None):
     found = encode_target(values, "y", task)
     if found.n_missing:
         raise UserError(f"y has {found.n_missing} missing values (NaN)", hint="drop those rows first")
+    if found.task == "classification" and values.dtype.kind in "iu" and values.min() >= 0:
+        # integer labels are the class indices the user's own loop gives cross-entropy: kept as they are
+        # (labels 0, 1, 2, 4 stay 4, not 3), the classes 0..max, so fit's losses are that loop's
+        return replace(found, values=values.astype(np.int64), classes=tuple(range(int(values.max()) + 1)))
     return found
 
 

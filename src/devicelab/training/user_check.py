@@ -120,6 +120,13 @@ def _check_shape(shape: tuple[int, ...], dataset: Dataset) -> None:
                 f"cross-entropy needs one score per class, and the target has {classes} classes",
                 hint=f"make the last layer output {classes} values",
             )
+        if shape[1] > classes:  # cross-entropy takes it; a score no row has as its target is likely a slip
+            extra = (
+                f"the model gives {shape[1]} scores a row and the target has {classes} classes: scores "
+                f"{classes} and up are never a row's target, and predict labels a row with its best known "
+                f"class; make the last layer output {classes} values unless that is meant"
+            )  # said in other languages through devicelab.i18n.templates
+            warnings.warn(extra, DevicelabWarning, stacklevel=5)  # at the fit() call
         return
     target = dataset.y_train.shape[1:]
     if shape[1:] not in (target, (*target, 1)) or shape[:1] != (n,):
