@@ -225,7 +225,8 @@ class Watch:
         phase_patches.install_syncs(self, self._syncs)
 
     def _open_layers(self) -> None:
-        self.tape = LayerTape(clock_for(self.device or torch.device("cpu"), 64 * self.steps + 64))
+        clock = clock_for(self.device or torch.device("cpu"), 64 * self.steps + 64)
+        self.tape = LayerTape(clock, self._window)  # its parameter hooks go with the window's
         self.tape.probe = hook_cost.Probe(self) if self.tape.clock.kind == "perf_counter" else None
         self.device_syncs = sync_audit.Recorder(self._device_type())
         self._window.hook(nn_module.register_module_full_backward_pre_hook(self._backward_pre))
