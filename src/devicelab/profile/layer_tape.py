@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from devicelab.profile import naming
 from devicelab.profile.clocks import Clock
 from devicelab.profile.hook_cost import Probe
 from devicelab.profile.hooks import Tape, activation_stats
@@ -51,6 +52,7 @@ class LayerTape:
         self._pending: dict[int, tuple[Tape, int, set[int]]] = {}  # backward started, gradients to come
         self.accumulated: list[int] = []  # a stamp at each accumulation hook's call: its cost, taken off
         self.program_hooks: list[tuple[int, int]] = []  # the program's own hooks on watched parameters
+        self.paths: dict[int, str] | None = None  # the names the program gave the roots (name_roots)
 
     def _tape(self, module: nn.Module) -> Tape:
         tape = self.tapes.get(id(module))
@@ -188,6 +190,11 @@ class LayerTape:
             self.backward_calls.append((self._open_call, self.clock.mark()))
             self._open_call = None
 
+    def name_roots(self, frame) -> None:
+        """Look the roots up in the program's variables, once, while it runs (``devicelab.profile.naming``)."""
+        if self.paths is None:
+            self.paths = naming.module_paths(self.roots, naming.program_namespaces(frame))
+
     def restore(self) -> None:
         for module in self._inplace:
             module.inplace = True
@@ -209,7 +216,7 @@ class LayerTape:
         cost = self.probe.cost(self.tapes, self.clock) if self.probe is not None else None
         return collect(
             roots, tapes, self.clock, self.steps, self.backward_calls, cost, self._no_input_grad,
-            accumulated=self.accumulated, program_hooks=self.program_hooks,
+            accumulated=self.accumulated, program_hooks=self.program_hooks, paths=self.paths,
         )  # fmt: skip
 
 

@@ -209,6 +209,7 @@ def collect(
     no_input_grad: set[int] | frozenset[int] = frozenset(),
     accumulated: list[int] = (),
     program_hooks: list[tuple[int, int]] = (),
+    paths: dict[int, str] | None = None,
 ) -> LayerProfile:
     """The layer table from hook tapes (``{id(module): Tape}``) of the ``roots`` (the top-level modules
     called, in order) over ``steps`` steps: a row per leaf, and the roots' total. Used on the passes of
@@ -217,7 +218,8 @@ def collect(
     of modules called on inputs that need no gradient, whose hooks cost less; ``accumulated``: the stamps
     of the accumulation hook's calls, each ``cost.accumulate_s``; ``program_hooks``: stamp pairs around
     the program's own hooks on the parameters of such modules, taken out of the layers' backward and
-    left in the total, between the layers)."""
+    left in the total, between the layers; ``paths``: the names the program gave the roots, for rows the
+    class name would not tell apart)."""
     stats = _read_stats(tapes)
     timer = _Timer(tapes, clock, cost, no_input_grad, accumulated, program_hooks)
     empty = hooks.Tape(nn.Identity())
@@ -236,7 +238,7 @@ def collect(
             stats=stats.get(id(module)),
         )
 
-    leaves = hooks.named_leaves(roots, lambda m: bool(tapes.get(id(m), empty).forward))
+    leaves = hooks.named_leaves(roots, lambda m: bool(tapes.get(id(m), empty).forward), paths)
     if len(roots) == 1 and leaves == [(type(roots[0]).__name__, roots[0])]:  # the model is a single layer
         only = record(type(roots[0]).__name__, roots[0], parameter_count(roots[0], recurse=True))
         return LayerProfile((only,), only, steps, clock.kind, cost)

@@ -22,6 +22,7 @@ and it runs at full speed (with ``stop_after``, it is stopped instead). Every ch
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -177,6 +178,8 @@ class Watch:
             raise StopProgram  # control flow out of the user's program: the only way to end it from a hook
 
     def _close_window(self) -> None:
+        if self.tape is not None:
+            self.tape.name_roots(sys._getframe())  # while the program runs: its variables name its modules
         try:
             self._window.undo()
         finally:
