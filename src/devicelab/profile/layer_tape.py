@@ -193,7 +193,10 @@ class LayerTape:
     def name_roots(self, frame) -> None:
         """Look the roots up in the program's variables, once, while it runs (``devicelab.profile.naming``)."""
         if self.paths is None:
-            self.paths = naming.module_paths(self.roots, naming.program_namespaces(frame))
+            try:
+                self.paths = naming.module_paths(self.roots, naming.program_namespaces(frame))
+            except Exception:  # the program's objects are its own (a __dict__ or items that raise): no names
+                self.paths = {}
 
     def restore(self) -> None:
         for module in self._inplace:
