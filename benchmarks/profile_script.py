@@ -11,7 +11,8 @@ references measured beside it in the same process.
 3. layers: each layer's forward+backward per step from the watch's global hooks (their own cost,
    measured on probe modules through the same hooks, taken off; also shown left in) against
    torch.profiler's per-operator times summed over the module's forward range (``record_function`` from
-   plain hooks) and over the backward operators of the same autograd nodes (``sequence_nr``), on an
+   plain hooks) and over the backward operators of the same autograd nodes (``sequence_nr``) and the
+   accumulation of the gradients they make for its parameters (``AccumulateGrad``, run right after), on an
    MLP, a small CNN and a tiny transformer (within 15%). The same model is measured in pairs of blocks
    in turn (a watch, then torch.profiler and a plain timer's forward alone; which goes first
    alternates), each block's median step, so that both sides of a ratio see the same machine: the
@@ -242,9 +243,19 @@ def reference_layers(model, x, y, loss_fn, steps: int) -> tuple[dict[str, float]
                 totals[name][step_of(e)] += e.cpu_time_total
             if e.sequence_nr >= 0:
                 by_seq[e.sequence_nr] = name
-    for e in events:  # backward: the engine's evaluation of those nodes
-        if e.name.startswith("autograd::engine::evaluate_function") and e.sequence_nr in by_seq:
-            totals[by_seq[e.sequence_nr]][step_of(e)] += e.cpu_time_total
+    # backward: the engine's evaluation of those nodes, and of the accumulation of the gradients they make
+    # for the layer's parameters (an AccumulateGrad node has no sequence_nr of the forward's; the engine runs
+    # it as soon as it is ready, right after the node that made its gradient): a layer's backward in devicelab
+    # holds it too, between its backward hooks (its own parameters' gradient work)
+    last = None
+    evaluated = [e for e in events if e.name.startswith("autograd::engine::evaluate_function")]
+    for e in sorted(evaluated, key=lambda e: e.time_range.start):
+        if e.sequence_nr in by_seq:
+            last = by_seq[e.sequence_nr]
+        elif "AccumulateGrad" not in e.name:
+            last = None  # a node of no layer (the loss's): the accumulations after it are no layer's
+        if last is not None:
+            totals[last][step_of(e)] += e.cpu_time_total
     # the median step, as devicelab reports medians: robust to the machine's other processes
     return {n: statistics.median(t) / 1e6 for n, t in totals.items()}, faults
 
