@@ -258,12 +258,17 @@ class Watch:
         if self.window == "layers" and training:
             self.tape.forward_ends(module, args, output)
 
+    def _in_backward(self) -> bool:
+        """A module's backward hook is the program's: on its thread, or on an autograd engine thread while
+        the program's ``backward()`` runs (the engine runs a CUDA device's nodes on a thread of its own)."""
+        return self.tape is not None and (self._backward_depth > 0 or self._ours())
+
     def _backward_pre(self, module, grad_output):
-        if self._ours() and self.tape is not None:
+        if self._in_backward():
             self.tape.backward_starts(module)
 
     def _backward_post(self, module, grad_input, grad_output):
-        if self._ours() and self.tape is not None:
+        if self._in_backward():
             self.tape.backward_ends(module)
 
     def _watched_backward(self, original):
