@@ -8,11 +8,12 @@ also records its output shape, MACs and activation statistics (device tensors, r
 
 A layer whose inputs need no gradient (the first one, on the batch) has no backward hook that fires when
 its backward ends: it ends at its parameters' last gradient accumulation
-(``Tensor.register_post_accumulate_grad_hook``), before the program's own hooks on the gradient
-accumulator (DDP's reducer) run, and with the time of the program's own hooks on those parameters
-(``register_hook``, run before the accumulation; timed while the window is open) taken out, so that
-such work shows between the layers, not in the layer. A layer without parameters that need a gradient
-ends when the engine reports the next thing (another module's backward, or ``backward()``'s end).
+(``Tensor.register_post_accumulate_grad_hook``), with the time of the program's own Python hooks on those
+parameters (``register_hook``, ``register_post_accumulate_grad_hook``; timed while the window is open)
+taken out, so that such work shows between the layers, not in the layer. Hooks on the gradient
+accumulator node itself (DDP's reducer: C++, not timed) run inside a layer's interval for every parameter
+but the one accumulated last, as they do for every other layer. A layer without parameters that need a
+gradient ends when the engine reports the next thing (another module's backward, or ``backward()``'s end).
 
 Modules are named from the top-level modules they belong to (``fc1``; ``MLP.fc1`` when several models
 run). Modules with ``inplace=True`` run out of place while the window is open (backward hooks wrap outputs
