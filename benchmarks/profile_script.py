@@ -11,7 +11,8 @@ references measured beside it in the same process.
 3. layers: each layer's forward+backward per step from the watch's global hooks (their own cost,
    measured on probe modules through the same hooks, taken off; also shown left in) against
    torch.profiler's per-operator times summed over the module's forward range (``record_function`` from
-   plain hooks) and over the backward operators of the same autograd nodes (``sequence_nr``), on an
+   plain hooks) and over the backward operators of the same autograd nodes (``sequence_nr``) and the
+   accumulation of the gradients they make for its parameters (``AccumulateGrad``, run right after), on an
    MLP, a small CNN and a tiny transformer (within 15%). The same model is measured in pairs of blocks
    in turn (a watch, then torch.profiler and a plain timer's forward alone; which goes first
    alternates), each block's median step, so that both sides of a ratio see the same machine: the
@@ -19,7 +20,16 @@ references measured beside it in the same process.
    page faults per step under each (fresh memory touched the first time is in the time of the layer
    that touches it, and the profiler's own allocations make the model's land there more often).
 
-    python benchmarks/profile_script.py [--repeats 5] [--threads 1]
+The process runs with glibc's malloc thresholds fixed (``MALLOC_MMAP_THRESHOLD_`` at glibc's 64-bit maximum,
+32 MiB, and ``MALLOC_TRIM_THRESHOLD_`` 2 GiB; it re-executes itself with them set) and 512 MiB of heap touched
+once at start and freed (kept by the process, not given back): the header says so. Without this, every block
+that grows the heap touches fresh pages, and torch.profiler's own records grow it all through its block: a
+64-256-256-10 MLP took ~140-330 minor page faults a step under it (~0-50 without it) and its ``ReLU`` rows,
+whose outputs land in the fresh pages, swung 70-560 µs there. With it, both sides take ~0 faults a step;
+devicelab's measurement is not tuned, the machine is the same for both. ``--malloc-default`` keeps glibc's
+defaults.
+
+    python benchmarks/profile_script.py [--repeats 5] [--threads 1] [--only layers] [--malloc-default]
 
 Prints medians, spread and ratios.
 """
@@ -28,8 +38,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import resource
 import statistics
+import sys
 import time
 
 import torch
@@ -231,9 +243,19 @@ def reference_layers(model, x, y, loss_fn, steps: int) -> tuple[dict[str, float]
                 totals[name][step_of(e)] += e.cpu_time_total
             if e.sequence_nr >= 0:
                 by_seq[e.sequence_nr] = name
-    for e in events:  # backward: the engine's evaluation of those nodes
-        if e.name.startswith("autograd::engine::evaluate_function") and e.sequence_nr in by_seq:
-            totals[by_seq[e.sequence_nr]][step_of(e)] += e.cpu_time_total
+    # backward: the engine's evaluation of those nodes, and of the accumulation of the gradients they make
+    # for the layer's parameters (an AccumulateGrad node has no sequence_nr of the forward's; the engine runs
+    # it as soon as it is ready, right after the node that made its gradient): a layer's backward in devicelab
+    # holds it too, between its backward hooks (its own parameters' gradient work)
+    last = None
+    evaluated = [e for e in events if e.name.startswith("autograd::engine::evaluate_function")]
+    for e in sorted(evaluated, key=lambda e: e.time_range.start):
+        if e.sequence_nr in by_seq:
+            last = by_seq[e.sequence_nr]
+        elif "AccumulateGrad" not in e.name:
+            last = None  # a node of no layer (the loss's): the accumulations after it are no layer's
+        if last is not None:
+            totals[last][step_of(e)] += e.cpu_time_total
     # the median step, as devicelab reports medians: robust to the machine's other processes
     return {n: statistics.median(t) / 1e6 for n, t in totals.items()}, faults
 
@@ -296,12 +318,14 @@ def _paired(ours: dict[str, float], ref: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def layers(repeats: int, steps: int) -> None:
+def layers(repeats: int, steps: int, models: tuple[str, ...] = ()) -> None:
     """Pairs of blocks on the same model, in turn (which goes first alternates): ``steps`` steps under a
     watch, then ``steps`` under torch.profiler; each block's median step. The ratios are taken within a
     pair (the two blocks minutes apart at most: seconds), then their median and spread over the pairs,
     so a change of the machine's load between blocks shows as spread, not as disagreement."""
     for name, build in (("MLP", mlp), ("small CNN", cnn), ("tiny transformer", transformer)):
+        if models and build.__name__ not in models:
+            continue
         model, x, y, loss_fn = build()
         make_step(model, x, y, loss_fn)()  # first-call costs out of both
         pairs, costs, ours_runs, raw_runs, ref_runs, plain_runs = [], [], [], [], [], []
@@ -364,22 +388,59 @@ def layers(repeats: int, steps: int) -> None:
               f"windows) {_spread(faults['watch'])}, under torch.profiler {_spread(faults['profiler'])}")  # fmt: skip
 
 
+# glibc: blocks up to 32 MiB (its 64-bit maximum) from the heap, not mmap; the heap's top given back to the
+# system only past 2 GiB free; PREFAULT_MIB of heap touched at start, so that neither side faults pages in
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(2 << 30)}
+PREFAULT_MIB = 512
+
+
+def prefault(mib: int) -> None:
+    """Touch ``mib`` MiB of heap in 16 MiB blocks (under the mmap threshold), then free it: with the trim
+    threshold above it, the process keeps those pages, and later allocations reuse them."""
+    blocks = [bytearray(16 << 20) for _ in range(mib // 16)]  # zero-filled: every page touched
+    del blocks
+
+
+def fixed_malloc(argv: list[str]) -> str:
+    """Re-execute this process with ``MALLOC_ENV`` (glibc reads it at start-up only), once; the header
+    line that says what the process runs with."""
+    if "--malloc-default" in argv or platform.libc_ver()[0] != "glibc":
+        return "glibc malloc: default, adaptive thresholds"
+    if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+        os.execve(
+            sys.executable, [sys.executable, os.path.abspath(__file__), *argv], {**os.environ, **MALLOC_ENV}
+        )
+    prefault(PREFAULT_MIB)
+    return (
+        "glibc malloc, the same for both sides: "
+        + ", ".join(f"{k}={v}" for k, v in MALLOC_ENV.items())
+        + f", {PREFAULT_MIB} MiB of heap touched at start and kept"
+    )
+
+
 def main() -> None:
+    malloc = fixed_malloc(sys.argv[1:])
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--malloc-default", action="store_true", help="keep glibc's adaptive malloc thresholds"
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", choices=("overhead", "phases", "layers"))
+    parser.add_argument(
+        "--model", action="append", choices=("mlp", "cnn", "transformer"), help="layers: only these models"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} CPUs, {_load()}")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} CPUs, {_load()}; {malloc}")
     if args.only in (None, "overhead"):
         overhead(3 * args.repeats, 300)
     if args.only in (None, "phases"):
         phases(args.repeats, 100)
     if args.only in (None, "layers"):
-        layers(args.repeats, 30)
+        layers(args.repeats, 30, tuple(args.model or ()))
 
 
 if __name__ == "__main__":

@@ -149,6 +149,33 @@ def test_the_lessons_script_end_to_end(cli, tmp_path):
     assert "losses.append(loss.item())" in page and "lesson.py" in page
 
 
+def test_json_alone_keeps_stdout_for_the_document_and_the_scripts_output_on_stderr(cli, tmp_path):
+    """``devicelab profile --json train.py > profile.json``: stdout is the JSON document alone; what the
+    script prints, and what a child process of it writes to file descriptor 1, is on stderr."""
+    (tmp_path / "train.py").write_text(
+        "import subprocess, sys, torch\n"
+        "print('hello from the script')\n"
+        "subprocess.run([sys.executable, '-c', 'print(\"from a child\")'], check=True)\n"
+        "model = torch.nn.Linear(3, 1)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "x = torch.randn(8, 3)\n"
+        "for step in range(20):\n"
+        "    loss = model(x).pow(2).mean()\n"
+        "    optimizer.zero_grad()\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+        "print('done', step)\n"
+    )
+    result = cli(
+        "profile", "--warmup", "1", "--steps", "2", "--json", "train.py", env={"OMP_NUM_THREADS": "1"}
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # nothing else on stdout
+    assert report["schema"] == "devicelab.profile/2" and report["profiled"]["target"] == "train.py"
+    err = result.stderr
+    assert err.index("hello from the script") < err.index("done 19") and "from a child" in err
+
+
 def test_bad_scripts_are_one_line(tmp_path, monkeypatch, capsys):
     """In this process (``cli.main``): a missing script, a syntax error, a script raising before it
     trains (its traceback, then devicelab's line), one that never trains, --steps 0, a missing -m."""

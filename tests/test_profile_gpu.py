@@ -123,3 +123,23 @@ def test_cli_on_cuda(cli, tmp_path):
     report = json.loads((tmp_path / "out" / "profile.json").read_text())
     assert report["step"]["kernels_per_step"] > 0
     assert report["sync_audit"][0]["detectors"] == ["calls", "cuda"]
+
+
+def test_a_watched_training_on_cuda_times_every_layers_backward():
+    """The autograd engine runs a CUDA device's backward nodes (the module hooks' among them) on a thread
+    of its own: the layer table still has every layer's backward, the first layer's included."""
+    import devicelab
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 4)).to(CUDA)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(256, 16, device=CUDA), torch.randint(0, 4, (256,), device=CUDA)
+    with devicelab.watch(warmup=1, steps=3) as w:
+        for _ in range(15):
+            loss = nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    layers = w.report().layers
+    assert layers.clock == "cuda_events"
+    assert all(r.backward_s is not None and r.backward_s > 0 for r in layers.layers), layers.layers

@@ -13,6 +13,7 @@ import torch
 
 import devicelab
 from devicelab.profile import api, script
+from devicelab.profile.record import Profiled, build
 from devicelab.profile.watch import Watch
 
 SCRIPTS = Path(__file__).parent / "data" / "scripts"
@@ -129,6 +130,14 @@ def test_phases_add_up_to_the_watched_steps(in_scripts):
     assert all(
         host["loss"][i] > 0 for i in range(4)
     )  # the loss function: the code between forward and backward
+    # the table, the headline and the ratio line take one statistic, the mean per step (the phases add up
+    # to the watched step's; a periodic evaluation or print is part of the step's time)
+    report = build(w, Profiled(kind="code", target="test"))
+    assert report.watched_step_s == pytest.approx(sum(sums) / 4)
+    assert sum(p.host_s for p in report.breakdown.phases) == pytest.approx(report.watched_step_s)
+    assert report.step_s == pytest.approx(sum(w.baseline) / 4)
+    screen = str(report)
+    assert "Phases (mean per step over 4 steps" in screen and "(mean of the bare steps)" in screen
 
 
 def test_dataloader_script_reads_its_argv(in_scripts, capsys):
@@ -187,7 +196,8 @@ def test_lbfgs_closure_forwards_per_step(in_scripts, capsys):
 def test_two_models_two_optimizers_and_a_sync_in_a_helper_file(in_scripts):
     report, _ = profile("two_models.py")
     assert report.profiled.optimizers == ("SGD", "Adam")
-    assert [x.name for x in report.layers.layers] == ["Sequential.0", "Sequential.1", "Sequential.0#2"]
+    # each model by the name the script gave it (its globals), not "Sequential.0#2"
+    assert [x.name for x in report.layers.layers] == ["encoder.0", "encoder.1", "decoder.0"]
     (row,) = report.syncs
     assert row.file.endswith("helpers.py") and row.line == line_with("helpers.py", "value.item()")
 

@@ -198,3 +198,13 @@ def test_the_script_sees_what_python_gives_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "path", list(sys.path))
     assert script.run(script.check("script", "sub/show.py", ("a",))).exit_code == 0
     assert capsys.readouterr().out == python.stdout
+
+
+def test_loose_layers_are_named_as_the_script_holds_them(in_scripts):
+    """Two ``Linear`` layers held by a plain object and a list of two more, all built in ``main()``: each
+    row is named by the variable path that holds it (the function's locals), not ``Linear#2``; the
+    reference is the script's own source."""
+    report, outcome = profile("loose_modules.py", warmup=1, steps=2)
+    assert outcome.exit_code == 0
+    assert [x.name for x in report.layers.layers] == ["net.a", "net.b", "heads[0]", "heads[1]"]
+    assert [x.params for x in report.layers.layers] == [40, 18, 6, 6]

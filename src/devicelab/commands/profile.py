@@ -64,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="?",
         const="-",
         metavar="FILE",
-        help="write the report as JSON to FILE (--json alone: print it instead of the tables)",
+        help="write the report as JSON to FILE; --json alone (or -): print it instead of the tables, on stdout "
+        "alone (a script's own output then goes to stderr)",
     )
     run_group.add_argument(
         "-m", dest="module", nargs=argparse.REMAINDER, metavar="MODULE", help="profile a module, as python -m"

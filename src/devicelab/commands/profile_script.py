@@ -1,11 +1,18 @@
 """``devicelab profile SCRIPT.py [ARGS...]`` and ``-m MODULE [ARGS...]``: run the user's program under the
 watcher, then print what was measured. The program's output, exit status and errors stay its own: its
-exception is shown as its traceback with one devicelab line under it; Ctrl-C prints what was measured."""
+exception is shown as its traceback with one devicelab line under it; Ctrl-C prints what was measured.
+
+With ``--json`` alone (or ``--json -``) stdout is the JSON document and nothing else, so that it can be
+piped or redirected (``> profile.json``, ``| jq``): the program's own output goes to stderr while it runs
+(still on the terminal), and the document is printed once it has ended."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from devicelab.errors import UserError
@@ -26,7 +33,8 @@ def run_program(args: argparse.Namespace, plot: tuple[Path, Path | None] | None)
     json_path = None if args.json in (None, "-") else _json_path(args.json)
     steps = args.steps if args.steps is not None else api.STEPS
     warmup = args.warmup if args.warmup is not None else api.WARMUP
-    report, outcome = api.profile_program(program, warmup=warmup, steps=steps, stop_after=args.stop_after)
+    with _stdout_to_stderr() if args.json == "-" else contextlib.nullcontext():
+        report, outcome = api.profile_program(program, warmup=warmup, steps=steps, stop_after=args.stop_after)
     sys.stdout.flush()
     if report is None or report.breakdown is None:
         if outcome.error is not None:
@@ -64,6 +72,28 @@ def run_program(args: argparse.Namespace, plot: tuple[Path, Path | None] | None)
         print(f"devicelab: {program.label} raised {outcome.error_line} (after the steps profiled above)",
               file=sys.stderr)  # fmt: skip
     return outcome.exit_code
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """The program's output to stderr: its ``print`` (``sys.stdout``) and what its child processes or C
+    code write to file descriptor 1 (pointed at 2 meanwhile, where stdout is a real file)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except (OSError, ValueError):  # no file descriptor 1 (an embedding host): sys.stdout alone
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for stream in (sys.stdout, sys.__stdout__, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()  # what went to descriptor 1 meanwhile stays on stderr
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _json_path(path: str) -> Path:

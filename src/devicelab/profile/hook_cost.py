@@ -11,6 +11,9 @@ layer's inputs and outputs in autograd nodes). For a large layer that is noise; 
   gradient, which the backward hooks leave alone): the hooks' code, and what they add to the first
   operator on the input (which they wrap); ``Empty`` (returns its input): its backward interval
   (``backward_s``);
+- ``ACCUMULATED`` scalar parameters, their gradients accumulated in one ``backward()`` with the layer
+  tape's accumulation hook on each and without (the same number of other parameters), for what one call
+  of that hook costs (``accumulate_s``);
 - ``Around(Empty)`` (calls ``Empty``): its interval less ``Empty``'s own is what one hooked call adds to
   the interval of the call around it (``nested_forward_s``, ``nested_backward_s``): a model's total holds
   that once for every layer call inside it.
@@ -37,6 +40,7 @@ import torch
 from torch import nn
 
 CALLS, SKIPPED, BURST = 40, 5, 4
+ACCUMULATED = 8  # parameters a probe backward() accumulates, with the hook on each and without
 
 
 class Empty(nn.Module):
@@ -60,6 +64,7 @@ class HookCost:
     backward_s: float
     nested_forward_s: float  # what a hooked call adds to the interval of the call around it
     nested_backward_s: float
+    accumulate_s: float = 0.0  # one call of the hook on a parameter's gradient accumulation
 
     def corrected(
         self,
@@ -70,12 +75,14 @@ class HookCost:
         hooked: bool,
         input_grad: bool,
         light: list[int] = (),
+        accumulated: list[int] = (),
     ):
         """Each interval of ``pairs`` less the hooks' cost: its own (``hooked``: the pairs are a hooked
         call's, not a ``backward()`` call's; ``input_grad``: some input of the call needs a gradient), and
         that of every hooked call that started inside it (``starts``: the sorted start stamps of every
         call of the window; ``light``: those of calls on inputs that need no gradient, which cost the
-        difference less)."""
+        difference less; ``accumulated``: the stamps of the accumulation hook's calls, in backward)."""
+        each_accumulation = self.accumulate_s if backward else 0.0
         if backward:
             own, nested, lighter = self.backward_s, self.nested_backward_s, 0.0
         else:
@@ -85,7 +92,11 @@ class HookCost:
         return [
             max(
                 0.0,
-                clock.seconds(a, b) - own - nested * _inside(starts, a, b) + lighter * _inside(light, a, b),
+                clock.seconds(a, b)
+                - own
+                - nested * _inside(starts, a, b)
+                + lighter * _inside(light, a, b)
+                - each_accumulation * _inside(accumulated, a, b),
             )
             for a, b in pairs
         ]
@@ -127,6 +138,11 @@ class Probe:
         self.outer, self.one, self.one_no_grad = Around(), One(), One()
         self.x = torch.zeros((), device=watch.device or "cpu", requires_grad=True)
         self.bare: dict[bool, list[float]] = {True: [], False: []}  # x * 1.0 outside any module
+        self.parameters = {hooked: [torch.zeros((), requires_grad=True) for _ in range(ACCUMULATED)]
+                           for hooked in (True, False)}  # fmt: skip
+        for parameter in self.parameters[True]:
+            watch.tape.patches.hook(parameter.register_post_accumulate_grad_hook(watch.tape.accumulated_hook))
+        self.accumulations: dict[bool, list[float]] = {True: [], False: []}  # backward() of their sum
         self.calls = 0
         self._cost: HookCost | None = None
 
@@ -146,6 +162,13 @@ class Probe:
                 start = time.perf_counter()
                 x * 1.0
                 self.bare[grad].append(time.perf_counter() - start)
+            for hooked, parameters in self.parameters.items():
+                for parameter in parameters:
+                    parameter.grad = None  # as the program's zero_grad leaves them: the gradient is taken
+                total = torch.stack(parameters).sum()
+                start = time.perf_counter()
+                total.backward()
+                self.accumulations[hooked].append(time.perf_counter() - start)
             self.calls += 1
 
     def cost(self, tapes: dict, clock) -> HookCost | None:
@@ -168,6 +191,8 @@ class Probe:
                 backward_s=inner_b,
                 nested_forward_s=max(0.0, interval(around.forward) - inner_f),
                 nested_backward_s=max(0.0, interval(around.backward) - inner_b),
+                accumulate_s=max(0.0, median(self.accumulations[True]) - median(self.accumulations[False]))
+                / ACCUMULATED,
             )
         return self._cost
 

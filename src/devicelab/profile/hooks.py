@@ -10,7 +10,7 @@ also when the model raises.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -45,14 +45,24 @@ def hooked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [("", model), *leaves]
 
 
-def named_leaves(roots: list[nn.Module], called: Callable[[nn.Module], bool] = lambda m: True):
+def named_leaves(
+    roots: list[nn.Module],
+    called: Callable[[nn.Module], bool] = lambda m: True,
+    paths: Mapping[int, str] | None = None,
+):
     """The layer rows of each root: modules that were ``called`` and none of whose descendants were (a
     leaf, or a module such as ``MultiheadAttention`` that uses its children's weights without calling
     them); a root that is itself a leaf by its class name. A parametrization (``weight_norm``'s, called
     when its layer reads the weight) is no row: its layer is. Names as ``named_modules`` gives them,
-    prefixed with the root's class name when several roots have children or the name is a number."""
+    prefixed with the root's class name when several roots have children or the name is a number. Where
+    the class name would not tell roots apart (several roots with children, two roots of one class), a
+    root is called by its ``paths`` entry (``{id(root): "encoder"}``, ``devicelab.profile.naming``)."""
     with_children = [r for r in roots if any(True for _ in r.children())]
     several = len(with_children) > 1
+    paths = paths or {}
+    classes = defaultdict(int)
+    for root in roots:
+        classes[type(root).__name__] += 1
     seen: set[int] = set()
     counts: defaultdict[str, int] = defaultdict(int)
     out = []
@@ -67,8 +77,13 @@ def named_leaves(roots: list[nn.Module], called: Callable[[nn.Module], bool] = l
             ):
                 continue
             seen.add(id(module))
-            label = name or type(root).__name__
-            if name and (several or name.split(".")[0].isdigit()):
+            root_label = type(root).__name__
+            if several or classes[root_label] > 1:
+                root_label = paths.get(id(root), root_label)
+            label = name or root_label
+            if name and several:
+                label = f"{root_label}.{name}"
+            elif name and name.split(".")[0].isdigit():
                 label = f"{type(root).__name__}.{name}"
             counts[label] += 1
             out.append((label if counts[label] == 1 else f"{label}#{counts[label]}", module))

@@ -6,6 +6,15 @@ and every backward through a module ``backward_starts``/``backward_ends``; each 
 also records its output shape, MACs and activation statistics (device tensors, read once at the end).
 ``profile()`` turns the stamps into the same ``LayerProfile`` that ``devicelab.profile.layers`` gives.
 
+A layer whose inputs need no gradient (the first one, on the batch) has no backward hook that fires when
+its backward ends: it ends at its parameters' last gradient accumulation
+(``Tensor.register_post_accumulate_grad_hook``), with the time of the program's own Python hooks on those
+parameters (``register_hook``, ``register_post_accumulate_grad_hook``; timed while the window is open)
+taken out, so that such work shows between the layers, not in the layer. Hooks on the gradient
+accumulator node itself (DDP's reducer: C++, not timed) run inside a layer's interval for every parameter
+but the one accumulated last, as they do for every other layer. A layer without parameters that need a
+gradient ends when the engine reports the next thing (another module's backward, or ``backward()``'s end).
+
 Modules are named from the top-level modules they belong to (``fc1``; ``MLP.fc1`` when several models
 run). Modules with ``inplace=True`` run out of place while the window is open (backward hooks wrap outputs
 in a view that must not be modified in place); their flag is put back by ``restore()``.
@@ -16,16 +25,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from devicelab.profile import naming
 from devicelab.profile.clocks import Clock
 from devicelab.profile.hook_cost import Probe
 from devicelab.profile.hooks import Tape, activation_stats
 from devicelab.profile.layers import LayerProfile, collect
 from devicelab.profile.macs import first_tensor, module_macs
+from devicelab.profile.patches import Patches
 
 
 class LayerTape:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, patches: Patches | None = None) -> None:
         self.clock = clock
+        self.patches = patches if patches is not None else Patches()  # parameter hooks: the window's
         self.tapes: dict[int, Tape] = {}
         self.roots: list[nn.Module] = []
         self.steps = 0
@@ -36,6 +48,12 @@ class LayerTape:
         self._dangling: tuple[Tape, int] | None = None
         self._inplace: list[nn.Module] = []
         self.probe: Probe | None = None  # probe modules the watcher calls: what the hooks cost
+        self._needs: dict[int, frozenset[int]] = {}  # module id -> ids of its parameters needing grad
+        self._watchers: dict[int, list[int]] = {}  # parameter id -> ids of the modules waiting on it
+        self._pending: dict[int, tuple[Tape, int, set[int]]] = {}  # backward started, gradients to come
+        self.accumulated: list[int] = []  # a stamp at each accumulation hook's call: its cost, taken off
+        self.program_hooks: list[tuple[int, int]] = []  # the program's own hooks on watched parameters
+        self.paths: dict[int, str] | None = None  # the names the program gave the roots (name_roots)
 
     def _tape(self, module: nn.Module) -> Tape:
         tape = self.tapes.get(id(module))
@@ -51,6 +69,8 @@ class LayerTape:
             self.roots.append(module)
         if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
             self._no_input_grad.add(id(module))  # its backward hook fires as its backward starts
+            if id(module) not in self._needs and not (top and any(True for _ in module.children())):
+                self._watch_parameters(module)  # a model's total is its backward() calls': not needed
         self._tape(module)._open_forward.append(self.clock.mark())
 
     def forward_ends(self, module: nn.Module, args, output) -> None:
@@ -68,6 +88,60 @@ class LayerTape:
             if out is not None and out.is_floating_point():
                 with torch.no_grad():
                     tape.stats = activation_stats(out)
+
+    def _watch_parameters(self, module: nn.Module) -> None:
+        """Hook the accumulation of each parameter of ``module`` that needs a gradient, once, and time
+        the program's own hooks on it (wrapped until the window's patches are undone)."""
+        needs = []
+        for parameter in module.parameters():
+            if not parameter.requires_grad or parameter.grad_fn is not None:
+                continue
+            if id(parameter) not in self._watchers:
+                self._watchers[id(parameter)] = []
+                self._time_program_hooks(parameter)
+                self.patches.hook(parameter.register_post_accumulate_grad_hook(self.accumulated_hook))
+            self._watchers[id(parameter)].append(id(module))
+            needs.append(id(parameter))
+        self._needs[id(module)] = frozenset(needs)
+
+    def _time_program_hooks(self, parameter: torch.Tensor) -> None:
+        """The program's hooks already on ``parameter`` (they run before the watcher's) wrapped in two clock
+        stamps, in place in the dictionaries torch calls them from; put back with the window's patches."""
+        for hooks in (parameter._backward_hooks, getattr(parameter, "_post_accumulate_grad_hooks", None)):
+            if not hooks:
+                continue
+            saved = dict(hooks)
+            for key, hook in saved.items():
+                hooks[key] = self._timed(hook)
+
+            def restore(hooks=hooks, saved=saved) -> None:
+                for key, hook in saved.items():
+                    if key in hooks:
+                        hooks[key] = hook
+
+            self.patches.add(restore)
+
+    def _timed(self, hook):
+        def timed(*args):
+            start = self.clock.mark()
+            try:
+                return hook(*args)
+            finally:
+                self.program_hooks.append((start, self.clock.mark()))
+
+        return timed
+
+    def accumulated_hook(self, parameter: torch.Tensor) -> None:
+        """A parameter's gradient is accumulated: a layer waiting on its last one ends here."""
+        now = self.clock.mark()
+        self.accumulated.append(now)
+        for key in self._watchers.get(id(parameter), ()):
+            pending = self._pending.get(key)
+            if pending is not None:
+                pending[2].discard(id(parameter))
+                if not pending[2]:
+                    del self._pending[key]
+                    pending[0].backward.append((pending[1], now))
 
     def _close_dangling(self) -> None:
         """A module whose inputs needed no gradient (the first layer, on the batch) ends its backward
@@ -87,7 +161,11 @@ class LayerTape:
         tape = self.tapes.get(id(module))
         if tape is not None and tape._open_backward:
             if id(module) in self._no_input_grad:
-                self._dangling = (tape, tape._open_backward.pop())
+                needs = self._needs.get(id(module))
+                if needs:  # ends at its parameters' last accumulation
+                    self._pending[id(module)] = (tape, tape._open_backward.pop(), set(needs))
+                else:
+                    self._dangling = (tape, tape._open_backward.pop())
             else:
                 tape.backward.append((tape._open_backward.pop(), self.clock.mark()))
 
@@ -104,9 +182,22 @@ class LayerTape:
 
     def backward_call_ends(self) -> None:
         self._close_dangling()
+        if self._pending:  # a parameter that got no gradient in this call: the layer ends with the call
+            end = self.clock.mark()
+            for tape, start, _ in self._pending.values():
+                tape.backward.append((start, end))
+            self._pending.clear()
         if self._open_call is not None:
             self.backward_calls.append((self._open_call, self.clock.mark()))
             self._open_call = None
+
+    def name_roots(self, frame) -> None:
+        """Look the roots up in the program's variables, once, while it runs (``devicelab.profile.naming``)."""
+        if self.paths is None:
+            try:
+                self.paths = naming.module_paths(self.roots, naming.program_namespaces(frame))
+            except Exception:  # the program's objects are its own (a __dict__ or items that raise): no names
+                self.paths = {}
 
     def restore(self) -> None:
         for module in self._inplace:
@@ -127,7 +218,10 @@ class LayerTape:
         if not roots:
             return None
         cost = self.probe.cost(self.tapes, self.clock) if self.probe is not None else None
-        return collect(roots, tapes, self.clock, self.steps, self.backward_calls, cost, self._no_input_grad)
+        return collect(
+            roots, tapes, self.clock, self.steps, self.backward_calls, cost, self._no_input_grad,
+            accumulated=self.accumulated, program_hooks=self.program_hooks, paths=self.paths,
+        )  # fmt: skip
 
 
 def _shape_key(module: nn.Module) -> tuple:

@@ -144,8 +144,12 @@ class _Timer:
     """Median seconds per call of a tape's stamp pairs, less the hooks' own cost where it was measured
     (``devicelab.profile.hook_cost``)."""
 
-    def __init__(self, tapes: dict[int, hooks.Tape], clock, cost: HookCost | None, no_input_grad) -> None:
-        self.clock, self.cost = clock, cost
+    def __init__(
+        self, tapes: dict[int, hooks.Tape], clock, cost: HookCost | None, no_input_grad,
+        accumulated: list[int] = (), program_hooks: list[tuple[int, int]] = (),
+    ) -> None:  # fmt: skip
+        self.clock, self.cost, self.accumulated = clock, cost, accumulated
+        self.program_hooks = sorted(program_hooks)
         self.starts = {
             backward: sorted(a for t in tapes.values() for a, _ in (t.backward if backward else t.forward))
             for backward in (False, True)
@@ -154,11 +158,27 @@ class _Timer:
 
     def seconds(self, pairs, backward: bool, hooked: bool = True, input_grad: bool = True) -> list[float]:
         if self.cost is None:
-            return [self.clock.seconds(a, b) for a, b in pairs]
-        light = [] if backward else self.light
-        return self.cost.corrected(
-            pairs, self.clock, self.starts[backward], backward, hooked, input_grad, light
-        )
+            times = [self.clock.seconds(a, b) for a, b in pairs]
+        else:
+            light = [] if backward else self.light
+            times = self.cost.corrected(
+                pairs,
+                self.clock,
+                self.starts[backward],
+                backward,
+                hooked,
+                input_grad,
+                light,
+                self.accumulated,
+            )
+        if backward and hooked and self.program_hooks:  # the program's own hooks' time is no layer's
+            times = [
+                max(0.0, t - self._program_hooks_inside(a, b)) for t, (a, b) in zip(times, pairs, strict=True)
+            ]
+        return times
+
+    def _program_hooks_inside(self, a: int, b: int) -> float:
+        return sum(self.clock.seconds(s, e) for s, e in self.program_hooks if a < s and e < b)
 
     def median(self, pairs, backward: bool, input_grad: bool = True) -> float | None:
         return statistics.median(self.seconds(pairs, backward, input_grad=input_grad)) if pairs else None
@@ -187,14 +207,21 @@ def collect(
     backward_calls: list[tuple[int, int]] | None = None,
     cost: HookCost | None = None,
     no_input_grad: set[int] | frozenset[int] = frozenset(),
+    accumulated: list[int] = (),
+    program_hooks: list[tuple[int, int]] = (),
+    paths: dict[int, str] | None = None,
 ) -> LayerProfile:
     """The layer table from hook tapes (``{id(module): Tape}``) of the ``roots`` (the top-level modules
     called, in order) over ``steps`` steps: a row per leaf, and the roots' total. Used on the passes of
     ``profile_layers`` and on the stamps the watcher's global hooks took while a program ran; ``cost``,
     the hooks' own (measured on empty modules), is taken off every interval (``no_input_grad``: the ids
-    of modules called on inputs that need no gradient, whose hooks cost less)."""
+    of modules called on inputs that need no gradient, whose hooks cost less; ``accumulated``: the stamps
+    of the accumulation hook's calls, each ``cost.accumulate_s``; ``program_hooks``: stamp pairs around
+    the program's own hooks on the parameters of such modules, taken out of the layers' backward and
+    left in the total, between the layers; ``paths``: the names the program gave the roots, for rows the
+    class name would not tell apart)."""
     stats = _read_stats(tapes)
-    timer = _Timer(tapes, clock, cost, no_input_grad)
+    timer = _Timer(tapes, clock, cost, no_input_grad, accumulated, program_hooks)
     empty = hooks.Tape(nn.Identity())
 
     def record(label: str, module: nn.Module, params: int) -> LayerRecord:
@@ -211,7 +238,7 @@ def collect(
             stats=stats.get(id(module)),
         )
 
-    leaves = hooks.named_leaves(roots, lambda m: bool(tapes.get(id(m), empty).forward))
+    leaves = hooks.named_leaves(roots, lambda m: bool(tapes.get(id(m), empty).forward), paths)
     if len(roots) == 1 and leaves == [(type(roots[0]).__name__, roots[0])]:  # the model is a single layer
         only = record(type(roots[0]).__name__, roots[0], parameter_count(roots[0], recurse=True))
         return LayerProfile((only,), only, steps, clock.kind, cost)
@@ -234,9 +261,11 @@ def collect(
             total, backward_s=sum(timer.seconds(backward_calls, backward=True, hooked=False)) / steps
         )
     total = replace(total, macs=None if None in macs else round(sum(macs)))  # MACs of one step's forward
-    if cost is not None:  # with the hooks' cost taken off by estimate: the whole holds at least its layers
-        total = replace(total, forward_s=_at_least(total.forward_s, [(x.forward_s, x.calls) for x in layers]),
-                        backward_s=_at_least(total.backward_s, [(x.backward_s, x.calls) for x in layers]))  # fmt: skip
+    # the whole holds at least its layers, so "(between layers)" is never negative: the rows are medians per
+    # call and the total a mean (or a median) per step, each with the hooks' cost taken off by estimate, so
+    # on a machine whose speed varies the rest can come out a few µs below zero; it is then shown as 0
+    total = replace(total, forward_s=_at_least(total.forward_s, [(x.forward_s, x.calls) for x in layers]),
+                    backward_s=_at_least(total.backward_s, [(x.backward_s, x.calls) for x in layers]))  # fmt: skip
     return LayerProfile(layers, total, steps, clock.kind, cost)
 
 

@@ -57,8 +57,8 @@ class WatchReport:
     warmup: int
     steps: int  # steps per window asked for
     measured: tuple[str, ...]  # the windows that finished: "baseline", "phases", "layers"
-    step_s: float | None  # median uninstrumented (bare) step: robust to the machine's other processes
-    watched_step_s: float | None  # median watched step: the phases' sum, step by step
+    step_s: float | None  # uninstrumented (bare) step, mean: periodic work included, as in the phases
+    watched_step_s: float | None  # watched step, mean: the phases' sum
     breakdown: StepBreakdown | None
     layers: LayerProfile | None
     syncs: tuple[SyncRow, ...]
@@ -140,7 +140,9 @@ def _syncs(watch, step_s: float | None) -> tuple[tuple[SyncRow, ...], dict[int, 
 
 def build(watch, profiled: Profiled) -> WatchReport:
     """The record of a finished (or interrupted) ``Watch``."""
-    step_s = statistics.median(watch.baseline) if watch.baseline else None
+    # the same statistic as the phases' (a mean per step, _breakdown): a script's periodic work (an
+    # evaluation every 5 steps, a print every 100) is part of its time per step, which a median leaves out
+    step_s = mean(watch.baseline) if watch.baseline else None
     watched = watch.meter.step_seconds() if watch.meter is not None else []
     measured = tuple(
         name
@@ -163,7 +165,7 @@ def build(watch, profiled: Profiled) -> WatchReport:
         steps=watch.steps,
         measured=measured,
         step_s=step_s,
-        watched_step_s=statistics.median(watched) if watched else None,
+        watched_step_s=mean(watched) if watched else None,  # the phases' sum
         breakdown=breakdown,
         layers=layers,
         syncs=syncs,

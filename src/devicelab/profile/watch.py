@@ -15,41 +15,30 @@ Steps then pass through windows after ``warmup`` steps:
 2. layers, ``steps`` steps: every module's forward and backward (``LayerTape``), and on CUDA the device's
    own sync reports;
 
-then all is removed at the program's next ``backward()`` (where no hook list of torch's is being walked)
+(each window's set-up is in ``devicelab.profile.windows``), then all is removed at the program's next ``backward()`` (where no hook list of torch's is being walked)
 and it runs at full speed (with ``stop_after``, it is stopped instead). Every change to torch is one
 ``Patches``, undone in one ``finally`` when the block ends, however it ends.
 """
 
 from __future__ import annotations
 
-import contextlib
+import sys
 import threading
 import time
-import warnings
 
 import torch
 from torch.nn.modules import module as nn_module
 from torch.optim import optimizer as optim_module
 
-from devicelab.profile import hook_cost, phase_patches, sync_audit
-from devicelab.profile.clocks import EventClock, clock_for
+from devicelab.profile import phase_patches, sync_audit, windows
 from devicelab.profile.layer_tape import LayerTape
 from devicelab.profile.macs import first_tensor
 from devicelab.profile.patches import Patches
 from devicelab.profile.phase_meter import PhaseMeter
 from devicelab.profile.tensors import block_note, device_of, loss_module
-from devicelab.syncs import watch_device_syncs
 
 RANK = {"forward": 0, "backward": 1, "optimizer": 2}  # what ends a step, weakest first
 WINDOWS = ("warmup", "phases", "layers", "done")
-
-
-_OUR_WARNINGS = (
-    "Using `torch.compile\\(module\\)` when there are global hooks",
-    "Dynamo does not know how to trace the builtin `_thread.get_ident",
-    "Full backward hook is firing when gradients are computed",
-    "For backward hooks to be called, module output should be a Tensor",  # a model returning a dict
-)
 
 
 class StopProgram(BaseException):
@@ -94,7 +83,9 @@ class Watch:
         self._always.hook(optim_module.register_optimizer_step_post_hook(self._optimizer_ends))
         for name in ("backward", "grad"):
             self._always.replace(torch.autograd, name, self._watched_backward)
-        self._quiet.ignore_warnings(_OUR_WARNINGS)  # torch's words on the watcher's hooks, not the program's
+        self._quiet.ignore_warnings(
+            windows.OUR_WARNINGS
+        )  # torch's words on the watcher's hooks, not the program's
         self._set_forward_hooks()
         return self
 
@@ -174,9 +165,9 @@ class Watch:
         self._close_window()
         self.window = window
         if window == "phases":
-            self._open_phases()
+            windows.open_phases(self)
         elif window == "layers":
-            self._open_layers()
+            windows.open_layers(self)
         self._set_forward_hooks()
         if window == "done" and self.stop_after:
             if threading.current_thread() is not threading.main_thread():
@@ -187,6 +178,8 @@ class Watch:
             raise StopProgram  # control flow out of the user's program: the only way to end it from a hook
 
     def _close_window(self) -> None:
+        if self.tape is not None:
+            self.tape.name_roots(sys._getframe())  # while the program runs: its variables name its modules
         try:
             self._window.undo()
         finally:
@@ -210,46 +203,6 @@ class Watch:
             self._fstack.clear()
 
     # -- windows ------------------------------------------------------------------------------------
-    def _events(self, capacity: int) -> EventClock | None:
-        clock = clock_for(self.device or torch.device("cpu"), capacity)
-        return clock if isinstance(clock, EventClock) else None
-
-    def _open_phases(self) -> None:
-        """The first step of the window runs bare; ``_boundary`` turns the watching on and off."""
-        self.meter = PhaseMeter(self._events(16 * self.steps + 16), hook_cost.SwitchProbe(self))
-        self.recorder = sync_audit.Recorder(self._device_type())
-        self._watched = False
-        stack = contextlib.ExitStack()
-        stack.enter_context(sync_audit.watch_calls(self.recorder))
-        self._syncs.add(stack.close)
-        phase_patches.install_syncs(self, self._syncs)
-
-    def _open_layers(self) -> None:
-        self.tape = LayerTape(clock_for(self.device or torch.device("cpu"), 64 * self.steps + 64))
-        self.tape.probe = hook_cost.Probe(self) if self.tape.clock.kind == "perf_counter" else None
-        self.device_syncs = sync_audit.Recorder(self._device_type())
-        self._window.hook(nn_module.register_module_full_backward_pre_hook(self._backward_pre))
-        self._window.hook(nn_module.register_module_full_backward_hook(self._backward_post))
-        # a TorchScript module refuses to list backward hooks (global ones included): it lists none
-        self._window.replace(
-            torch.jit.RecursiveScriptModule, "_get_backward_pre_hooks", lambda _: lambda s: []
-        )
-        self._window.replace(
-            torch.jit.RecursiveScriptModule, "_get_backward_hooks", lambda _: lambda s: ([], [])
-        )
-        stack = contextlib.ExitStack()
-        stack.enter_context(warnings.catch_warnings())
-        # torch warns when a module's inputs need no gradient (an embedding's token ids): its backward
-        # time then starts at its output's gradient, which the layer table shows as it is; put in front
-        # again, before the program's own filters (warnings.simplefilter("error") would raise them)
-        for message in _OUR_WARNINGS:
-            warnings.filterwarnings("ignore", message=message)
-        stack.enter_context(watch_device_syncs(self.device or torch.device("cpu"), self._device_sync))
-        self._window.add(stack.close)
-
-    def _device_type(self) -> str:
-        return (self.device or torch.device("cpu")).type
-
     def _device_sync(self, frame) -> None:
         if self.device_syncs is not None and (self.recorder is None or self.recorder.depth == 0):
             self.device_syncs.record(sync_audit.CUDA_KIND, frame)
@@ -305,12 +258,17 @@ class Watch:
         if self.window == "layers" and training:
             self.tape.forward_ends(module, args, output)
 
+    def _in_backward(self) -> bool:
+        """A module's backward hook is the program's: on its thread, or on an autograd engine thread while
+        the program's ``backward()`` runs (the engine runs a CUDA device's nodes on a thread of its own)."""
+        return self.tape is not None and (self._backward_depth > 0 or self._ours())
+
     def _backward_pre(self, module, grad_output):
-        if self._ours() and self.tape is not None:
+        if self._in_backward():
             self.tape.backward_starts(module)
 
     def _backward_post(self, module, grad_input, grad_output):
-        if self._ours() and self.tape is not None:
+        if self._in_backward():
             self.tape.backward_ends(module)
 
     def _watched_backward(self, original):

@@ -107,7 +107,7 @@ def format_layers(profile) -> str:
 def _gap(total: float | None, parts: list[tuple[float | None, float]]) -> float | None:
     if total is None or any(t is None for t, _ in parts):
         return None
-    return total - sum(t * calls for t, calls in parts)
+    return max(0.0, total - sum(t * calls for t, calls in parts))  # the total holds its layers (collect)
 
 
 def _share(part: float | None, total: float | None) -> str | None:

@@ -40,7 +40,7 @@ def format_watch_header(report) -> str:
     if report.step_s is not None:
         lines.append(
             "  "
-            + _("one step takes {us} µs uninstrumented (median of the bare steps)").format(
+            + _("one step takes {us} µs uninstrumented (mean of the bare steps)").format(
                 us=_us(report.step_s)
             )
         )
@@ -75,7 +75,7 @@ def format_watch_phases(report) -> str:
         lines.append(
             "  "
             + _(
-                "a watched step (phases added up) takes {ratio:.0%} of the uninstrumented step ({sum} of {step} µs, medians)"
+                "a watched step (phases added up) takes {ratio:.0%} of the uninstrumented step ({sum} of {step} µs, means)"
             ).format(
                 ratio=report.watched_step_s / report.step_s,
                 sum=_us(report.watched_step_s),

@@ -1,0 +1,71 @@
+"""What the watcher's windows put in place when they open (``devicelab.profile.watch``): the clocks and
+records each one fills, and the hooks and patches it adds, each one a ``Patches`` entry of the watch, so
+that the window's ``undo()`` (or the block's ``finally``) takes it off again.
+
+- phases: a ``PhaseMeter`` (CUDA events where the device has them, and the switch probe for the host
+  clock), a ``Recorder`` of the sync-causing calls over the whole window, and the sync-causing calls'
+  patches (``phase_patches.install_syncs``);
+- layers: a ``LayerTape`` with its clock (its parameter hooks go with the window), the hook-cost probe on
+  the host clock, global full backward hooks, TorchScript modules told to list none, the watcher's
+  warning filters in front of the program's, and the device's own sync reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import torch
+from torch.nn.modules import module as nn_module
+
+from devicelab.profile import hook_cost, phase_patches, sync_audit
+from devicelab.profile.clocks import EventClock, clock_for
+from devicelab.profile.layer_tape import LayerTape
+from devicelab.profile.phase_meter import PhaseMeter
+from devicelab.syncs import watch_device_syncs
+
+OUR_WARNINGS = (
+    "Using `torch.compile\\(module\\)` when there are global hooks",
+    "Dynamo does not know how to trace the builtin `_thread.get_ident",
+    "Full backward hook is firing when gradients are computed",
+    "For backward hooks to be called, module output should be a Tensor",  # a model returning a dict
+)
+
+
+def _device(watch) -> torch.device:
+    return watch.device or torch.device("cpu")
+
+
+def open_phases(watch) -> None:
+    """The first step of the window runs bare; the watch's ``_boundary`` turns the watching on and off."""
+    clock = clock_for(_device(watch), 16 * watch.steps + 16)
+    events = clock if isinstance(clock, EventClock) else None
+    watch.meter = PhaseMeter(events, hook_cost.SwitchProbe(watch))
+    watch.recorder = sync_audit.Recorder(_device(watch).type)
+    watch._watched = False
+    stack = contextlib.ExitStack()
+    stack.enter_context(sync_audit.watch_calls(watch.recorder))
+    watch._syncs.add(stack.close)
+    phase_patches.install_syncs(watch, watch._syncs)
+
+
+def open_layers(watch) -> None:
+    patches = watch._window
+    clock = clock_for(_device(watch), 64 * watch.steps + 64)
+    watch.tape = LayerTape(clock, patches)  # its parameter hooks go with the window's
+    watch.tape.probe = hook_cost.Probe(watch) if clock.kind == "perf_counter" else None
+    watch.device_syncs = sync_audit.Recorder(_device(watch).type)
+    patches.hook(nn_module.register_module_full_backward_pre_hook(watch._backward_pre))
+    patches.hook(nn_module.register_module_full_backward_hook(watch._backward_post))
+    # a TorchScript module refuses to list backward hooks (global ones included): it lists none
+    patches.replace(torch.jit.RecursiveScriptModule, "_get_backward_pre_hooks", lambda _: lambda s: [])
+    patches.replace(torch.jit.RecursiveScriptModule, "_get_backward_hooks", lambda _: lambda s: ([], []))
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    # torch warns when a module's inputs need no gradient (an embedding's token ids): its backward
+    # time then starts at its output's gradient, which the layer table shows as it is; put in front
+    # again, before the program's own filters (warnings.simplefilter("error") would raise them)
+    for message in OUR_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+    stack.enter_context(watch_device_syncs(_device(watch), watch._device_sync))
+    patches.add(stack.close)
