@@ -152,6 +152,11 @@ def test_dataloader_script_reads_its_argv(in_scripts, capsys):
         ".item()",
         1,
     )
+    # the fix is the user's own line with the value kept on the device
+    (tip,) = [a.finding for a in report.advice if a.finding.startswith("defer the .item()")]
+    assert tip.endswith(
+        "keep the value on the device (total += loss.detach() * len(xb)) and read it at log points"
+    )
     # ReLU(inplace=True) ran out of place while its backward was timed, and got its flag back
     assert report.layers.layers[1].type == "ReLU"
 

@@ -28,6 +28,7 @@ TEMPLATES = (
     ),
     N_("{reason}, so it is no MLP a fast path takes"),
     N_("the model has {layer}"),
+    N_("keep the value on the device ({code}) and read it at log points"),  # profile.advice: the user's line
     N_(
         "the model gives {outputs} scores a row and the target has {classes} classes: scores {first} and up are "
         "never a row's target, and predict labels a row with its best known class; make the last layer output "
@@ -204,7 +205,7 @@ def _pattern(template: str) -> re.Pattern:
     return re.compile(regex, re.DOTALL)
 
 
-NAMES = {"columns", "old", "new", "sep", "symbols"}  # fields that hold the user's names and cells, as written
+NAMES = {"code", "columns", "old", "new", "sep", "symbols"}  # the user's names, cells and code, as written
 
 
 def option_values(template: str) -> set[str]:

@@ -96,7 +96,8 @@ def _sync_advice(breakdown, syncs) -> list[Advice]:
         if s.per_step < 0.5:
             continue  # a log point's read: that is where a read belongs
         where = f"{short_path(s.file)}:{s.line}"
-        fix = FIXES.get(s.kind, "move it out of the step or to a log point")
+        fix = _item_fix(s.code) if s.kind == ".item()" else ""
+        fix = fix or FIXES.get(s.kind, "move it out of the step or to a log point")
         n, wait = f"{s.per_step:g}", f"{s.wait_s * 1e6:,.1f}"
         count = f"{n} sync a step" if s.per_step == 1 else f"{n} syncs a step"
         if s.would_sync:
@@ -105,6 +106,15 @@ def _sync_advice(breakdown, syncs) -> list[Advice]:
             evidence = f"{count}, ~{wait} µs of {step} µs"
         out.append(Advice(f"defer the {s.kind} at {where}: {fix}", evidence, s.wait_s, breakdown.step_s))
     return out
+
+
+def _item_fix(code: str) -> str:
+    """The user's own line with ``.detach()`` for ``.item()`` (``total += loss.detach() * len(xb)``): the
+    value stays a device tensor, read once at a log point; "" where the line does not show the call."""
+    line = " ".join(code.split())
+    if ".item()" not in line or len(line) > 80:
+        return ""
+    return f"keep the value on the device ({line.replace('.item()', '.detach()')}) and read it at log points"
 
 
 def _phase_advice(breakdown, regime: Verdict | None, device: str, threads: int) -> list[Advice]:
