@@ -112,6 +112,29 @@ def test_the_lessons_script_item_at_the_losses_append_line(in_scripts, capsys):
     assert sum(x.forward_s for x in layers.values()) > 0 and sum(x.backward_s for x in layers.values()) > 0
 
 
+def test_work_every_second_step_falls_on_bare_and_watched_steps_alike():
+    """A 3 ms pause every second step (an epoch's end and its evaluation, every even number of steps): bare
+    and watched steps taken in strict turns put it on one side only (the phase sum read ~0.1x or ~10x the
+    uninstrumented step); in pairs of random order both sides get their share of it."""
+    import time
+
+    with Watch(warmup=2, steps=16, layers=False) as w:
+        model = torch.nn.Linear(3, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x = torch.randn(8, 3)
+        for i in range(60):
+            if i % 2 == 0:
+                time.sleep(0.003)  # in the step: between one optimizer step and the next
+            loss = model(x).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    report = build(w, Profiled(kind="code", target="test"))
+    paused = [t > 0.002 for t in w.baseline]
+    assert 0 < sum(paused) < len(paused)  # the pause fell on some bare steps, not on all of them
+    assert 0.5 < report.watched_step_s / report.step_s < 2
+
+
 def test_phases_add_up_to_the_watched_steps(in_scripts):
     """Every moment of a watched step is in one phase: the phases' sum is the step's own wall time."""
     with Watch(warmup=1, steps=4, layers=False) as w:
@@ -182,7 +205,7 @@ def test_rnn_with_a_loss_function_and_a_bool_sync(in_scripts):
 
 
 def test_transformer_with_no_grad_evaluation_inside_the_loop(in_scripts):
-    report, _ = profile("transformer.py", steps=6)
+    report, _ = profile("transformer.py", steps=20)  # 8 evaluations in 40 steps: some in watched ones
     phases = {p.name: p.host_s for p in report.breakdown.phases}
     assert phases["eval"] > 0  # every 5th step evaluates under torch.no_grad
     names = [x.name for x in report.layers.layers]

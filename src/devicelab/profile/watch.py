@@ -7,7 +7,8 @@ A program that first evaluates and then trains is re-counted from the first step
 
 Steps then pass through windows after ``warmup`` steps:
 
-1. phases, ``2 × steps`` steps taken in turn bare and watched (so that both see the same machine): in a
+1. phases, ``2 × steps`` steps in pairs of a bare and a watched one, in random order within a pair (so that
+   both see the same machine, and periodic work falls on both): in a
    bare step only its boundary and the sync-causing calls (``Recorder``: one Python call a sync, so that
    a sync every 100 steps is seen whichever steps are watched) are watched, and its time is the
    uninstrumented step time; in a watched one also top-level forwards, ``backward()``, optimizer steps
@@ -148,7 +149,7 @@ class Watch:
                 self._watched = False
                 self._open("layers" if self.layers_on else "done")
             else:
-                self._watched = not self._watched
+                self._watched = self._next_watched()
                 if self._watched:
                     phase_patches.install(self, self._window)
                 self._set_forward_hooks()
@@ -160,6 +161,13 @@ class Watch:
             if self.tape.steps >= self.steps:
                 self._open("done")
         self._t = time.perf_counter()
+
+    def _next_watched(self) -> bool:
+        """Steps go in pairs, one bare and one watched, the order within a pair drawn at random (seeded):
+        work that comes every even number of steps (an epoch's end and its evaluation every 6 steps) lands
+        on either side, where strict turns would put it on the same side every time."""
+        self._second_of_pair = not self._second_of_pair
+        return not self._watched if self._second_of_pair else self._order.random() < 0.5
 
     def _open(self, window: str) -> None:
         self._close_window()

@@ -13,6 +13,7 @@ that the window's ``undo()`` (or the block's ``finally``) takes it off again.
 from __future__ import annotations
 
 import contextlib
+import random
 import warnings
 
 import torch
@@ -43,6 +44,7 @@ def open_phases(watch) -> None:
     watch.meter = PhaseMeter(events, hook_cost.SwitchProbe(watch))
     watch.recorder = sync_audit.Recorder(_device(watch).type)
     watch._watched = False
+    watch._second_of_pair, watch._order = False, random.Random(0)  # the first pair: bare, then watched
     stack = contextlib.ExitStack()
     stack.enter_context(sync_audit.watch_calls(watch.recorder))
     watch._syncs.add(stack.close)
