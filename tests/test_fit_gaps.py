@@ -100,7 +100,7 @@ class Logit(nn.Module):
 """
 
 
-def test_one_logit_through_the_cli_then_predict_then_sweep_refused(tmp_path, capsys):
+def test_one_logit_through_the_cli_then_predict_then_sweep(tmp_path, capsys):
     from sklearn.datasets import load_iris
 
     iris = load_iris()
@@ -128,9 +128,48 @@ def test_one_logit_through_the_cli_then_predict_then_sweep_refused(tmp_path, cap
     np.testing.assert_allclose(
         [float(r["confidence"]) for r in got], torch.maximum(sigmoid, 1 - sigmoid).numpy(), atol=1e-4
     )
-    capsys.readouterr()
-    assert main(["sweep", "--model", spec, *data, "--seeds", "0-1", "--epochs", "5", "--quiet"]) == 2
-    assert "one logit a row" in capsys.readouterr().err
+    sweep = ["sweep", "--model", spec, *data, "--seeds", "0-1", "--epochs", "5", "--quiet"]
+    assert main([*sweep, "--runs-dir", str(tmp_path / "runs")]) == 0
+
+
+@pytest.mark.parametrize("layout", ["vmap", "one-by-one"])
+def test_a_sweep_of_a_one_logit_module_trains_each_seed_as_fit_does(tmp_path, layout, monkeypatch):
+    import dataclasses
+
+    from devicelab.data import load_dataset
+    from devicelab.sweep import Grid, func_models
+    from devicelab.sweep.run import run_sweep
+    from devicelab.training.config import TrainConfig
+    from devicelab.training.user_model import record
+
+    if layout == "one-by-one":  # as for a module vmap cannot batch
+        monkeypatch.setattr(func_models, "vmap_reason", lambda *a: "torch.func cannot vmap the module (test)")
+    rows = tmp_path / "yes_no.csv"
+    X, y, _, _ = lesson_data("cpu")
+    with open(rows, "w", newline="") as f:
+        csv.writer(f).writerows(
+            [
+                ["a", "b", "c", "d", "kind"],
+                *([*r, int(t == 1)] for r, t in zip(X.tolist(), y.tolist(), strict=True)),
+            ]
+        )
+    (tmp_path / "logit.py").write_text(LOGIT_FILE)
+    source = record(f"{tmp_path / 'logit.py'}:Logit", {})
+    config = TrainConfig(
+        data=str(rows), target="kind", epochs=EPOCHS, log_every=EPOCHS, hidden=(), lr=0.5, device="cpu"
+    )
+    config = dataclasses.replace(config, extra={"model": source})
+    dataset = load_dataset(config)
+    result = run_sweep(config, Grid(lrs=(0.5,), seeds=(0, 1), hiddens=((),)), dataset=dataset)
+    assert result.layout == layout, result.layout_reason
+    for i, seed in enumerate((0, 1)):  # each seed: fit's binary cross-entropy on the same module and rows
+        fitted = devicelab.fit(func_models.seeded_user_model(source, seed), dataset.x_train, dataset.y_train,
+                               epochs=EPOCHS, lr=0.5, log_every=EPOCHS)  # fmt: skip
+        np.testing.assert_allclose(result.groups[0].losses[i], fitted.losses, atol=1e-5)
+    best = result.best_run()
+    logits = best.model(torch.from_numpy(dataset.x_test)).detach().reshape(-1)
+    accuracy = ((logits > 0).long() == torch.from_numpy(dataset.y_test)).float().mean().item()
+    assert best.final["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
 
 def _codes():

@@ -109,13 +109,12 @@ def run(args: argparse.Namespace) -> int:
     check_layout(args.layout, device, len(dataset.embeddings))  # a layout that cannot take this data, too
     if args.model:  # a model that does not fit the data: one line now (built with the first seed)
         from devicelab.sweep.func_models import seeded_user_model
-        from devicelab.training.user_check import check_sweepable, check_user_model
+        from devicelab.training.user_check import check_user_model
 
         source = config.extra["model"]
-        dataset, shape = check_user_model(
+        dataset, _shape = check_user_model(
             seeded_user_model(source, seeds[0]), dataset, config.device, None, source.get("inputs")
         )
-        check_sweepable(shape, dataset)
     from devicelab.training.session import check_runs_dir
 
     check_runs_dir(config.runs_dir)

@@ -35,7 +35,7 @@ class FuncModels(BmmModels):
         self._params = [p.detach() for p in self._params]
         self._call, self._buffers = functional(models, x.device)
         self._frozen = frozen(models[0])
-        self._grad = _vmapped_grad(self._call, make_loss(task), self._frozen)
+        self._grad = _vmapped_grad(self._call, user_loss(task), self._frozen)
         self.chunks = chunks(len(models), self.batch, x, models[0])
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -69,7 +69,7 @@ class LoopModels(BmmModels):
         super().__init__(models, lrs, config, x, y, task, generator, n_epochs)
         device = x.device
         self.models = [m.to(device) for m in models]
-        self._loss = make_loss(task)
+        self._loss = user_loss(task)
         self._per_model = [[p for p in m.parameters()] for m in self.models]
         self._frozen = frozen(models[0])
         # optimizer state per model, viewed from the stacked buffers so that buffers() needs no copy
@@ -141,6 +141,17 @@ def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     return largest // max(1, rows)
 
 
+def user_loss(task: str):
+    """``loss(out, y)`` as ``devicelab.fit`` trains the user's module: cross-entropy over a score per class,
+    binary cross-entropy where the module gives one logit a row (two classes), the squared error."""
+    from devicelab.training.outputs import BinaryLogitLoss
+
+    loss, binary = make_loss(task), BinaryLogitLoss()
+    if task != "classification":
+        return loss
+    return lambda out, y: binary(out, y) if out.ndim == 1 or out.shape[-1] == 1 else loss(out, y)
+
+
 def frozen(model: nn.Module) -> list[bool]:
     """For each parameter: the user froze it (``requires_grad=False``), so no step changes it."""
     return [not p.requires_grad for p in model.parameters()]
@@ -209,7 +220,7 @@ def vmap_reason(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, task:
             torch.stack([p.detach() for p in ps]).to(x.device)
             for ps in zip(*(m.parameters() for m in copies), strict=True)
         )
-        _vmapped_grad(call, make_loss(task), frozen(copies[0]))(params, buffers, x[:2], y[:2])
+        _vmapped_grad(call, user_loss(task), frozen(copies[0]))(params, buffers, x[:2], y[:2])
         _eval_forward(call, params, buffers, x[:2])
     except Exception as error:  # an in-place buffer update, a host read, an op vmap has no rule for
         first = (str(error).strip().splitlines() or [""])[0][:100]

@@ -57,8 +57,14 @@ def forward(params: list[torch.Tensor], x: torch.Tensor, activation: str, codes:
 
 
 def per_row_loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
-    """``(M, n)``: each model's loss on each row (cross-entropy, or the squared error)."""
+    """``(M, n)``: each model's loss on each row (cross-entropy, binary cross-entropy where a user's module
+    gives one logit a row for two classes, or the squared error)."""
     n_models, n = out.shape[0], out.shape[1]
+    if task == "classification" and (out.ndim == 2 or out.shape[2] == 1):  # one logit a row: two classes
+        logits = out.reshape(n_models, n)
+        return F.binary_cross_entropy_with_logits(
+            logits, y.to(logits.dtype).expand(n_models, n), reduction="none"
+        )
     if task == "classification":
         flat = F.cross_entropy(out.reshape(n_models * n, -1), y.repeat(n_models), reduction="none")
         return flat.view(n_models, n)

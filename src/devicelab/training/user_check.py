@@ -68,17 +68,6 @@ def check_user_model(
     return Checked(dataset, tuple(out.shape))
 
 
-def check_sweepable(out_shape: tuple[int, ...], dataset: Dataset) -> None:
-    """A UserError for a module ``devicelab sweep`` cannot train: one logit a row (binary cross-entropy;
-    the sweep's stacked steps compute cross-entropy over a score per class)."""
-    if dataset.classes is not None and single_logit(out_shape, len(dataset.classes)):
-        raise UserError(
-            f"the model outputs one logit a row (shape {out_shape}), which devicelab sweep does not train yet "
-            "(its models learn by cross-entropy over one score per class)",
-            hint="make the last layer output 2 values, or train this model with devicelab train --model",
-        )
-
-
 def _check_loss(loss_fn, out: torch.Tensor, dataset: Dataset) -> None:
     y = torch.from_numpy(dataset.y_train[: len(out)]).to(out.device)
     try:
