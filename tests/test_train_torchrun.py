@@ -169,3 +169,30 @@ def test_max_restarts_continues_from_the_last_checkpoint_without_a_person(tmp_pa
     assert summary["status"] == "completed" and summary["resumed_from"] == str(first.resolve())
     expected = one_process(epochs=1500, optimizer="adam", lr=0.005, batch_size=16)
     np.testing.assert_allclose(np.load(second / "losses.npy"), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_a_torchrun_attempt_notes_its_folder_before_its_first_checkpoint(tmp_path, monkeypatch):
+    """The note a restart reads is written when the folder is made: an attempt killed right after its
+    first checkpoint (before, the note came after it: a kill in between started the job afresh) is
+    continued; a later attempt that died before any checkpoint leaves the one before it to continue."""
+    from devicelab.cli import main
+    from devicelab.training import elastic
+
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job 1")
+    runs = tmp_path / "runs"
+    # 20 epochs, no checkpoint due (the default interval is seconds): the folder is noted all the same
+    assert (
+        main(["train", "--epochs", "20", "--quiet", "--runs-dir", str(runs), "--name", "a", "--threads", "1"])
+        == 0
+    )
+    note = runs / elastic.NOTES / "job-1"
+    assert note.read_text().splitlines() == [str((runs / "a").resolve())]
+    assert elastic.folder_to_continue(runs) is None  # a first attempt never continues anything
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "2")
+    assert elastic.folder_to_continue(runs) == (runs / "a").resolve()  # its saved state
+    later = runs / "b"
+    later.mkdir()
+    elastic.remember(runs, later)  # an attempt that died before its first checkpoint
+    assert elastic.folder_to_continue(runs) == (runs / "a").resolve()
+    (later / "last.ckpt").write_bytes(b"")
+    assert elastic.folder_to_continue(runs) == later.resolve()

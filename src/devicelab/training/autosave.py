@@ -11,7 +11,6 @@ run ends normally its folder is completed as usual and ``last.ckpt`` is removed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +41,6 @@ class Autosave:
 
     folder: Path
     every_s: float = DEFAULT_EVERY_S  # 0: at every log point
-    on_first_save: Callable[[Path], None] | None = None  # called once the folder holds a checkpoint
     written: int = 0
     seconds: float = 0.0  # spent writing checkpoints (device-to-host copies included)
     _last_write: float = field(default_factory=time.perf_counter)
@@ -80,8 +78,6 @@ class Autosave:
         # sync: copies the weights and optimizer state to the host; only at a log point that is due
         save_tensors(self.folder / LAST, tensors, metadata)
         self.written += 1
-        if self.written == 1 and self.on_first_save:
-            self.on_first_save(self.folder)
         self._last_write = time.perf_counter()
         self.seconds += self._last_write - began
 

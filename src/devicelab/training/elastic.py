@@ -2,9 +2,11 @@
 after a rank fails, and that command continues from the last checkpoint of the attempt before.
 
 torchrun gives every attempt of one job the same ``TORCHELASTIC_RUN_ID`` and counts the restarts in
-``TORCHELASTIC_RESTART_COUNT``. Rank 0 of each attempt notes its run folder under the runs directory, keyed
-by the job's id; a restarted attempt reads the note and resumes that folder (every rank reads it, so they
-all load the same checkpoint). Nothing here imports torch.
+``TORCHELASTIC_RESTART_COUNT``. Rank 0 of each attempt adds its run folder to a note under the runs directory,
+keyed by the job's id, before it trains; a restarted attempt resumes the latest noted folder that holds a
+checkpoint (every rank reads it, so they all load the same one). Noting before the first checkpoint leaves no
+moment when a checkpoint exists that a restart would not find; an attempt that dies before its first
+checkpoint leaves the one before it to continue. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -29,21 +31,25 @@ def restarted() -> bool:
 
 
 def remember(runs_dir: str | Path, folder: Path) -> None:
-    """Note ``folder`` as this torchrun job's current run (rank 0, once its folder exists)."""
+    """Add ``folder`` to this torchrun job's note (rank 0, when its folder is made, before training)."""
     job = _job_id()
     if job:
-        atomic_write_text(Path(runs_dir) / NOTES / job, str(folder.resolve()))
+        note = Path(runs_dir) / NOTES / job
+        before = note.read_text(encoding="utf-8").splitlines() if note.is_file() else []
+        atomic_write_text(note, "\n".join([*before, str(folder.resolve())]) + "\n")
 
 
 def folder_to_continue(runs_dir: str | Path) -> Path | None:
-    """In a restarted attempt, the previous attempt's run folder if it left a checkpoint to continue;
-    else None (a first attempt, or one that failed before its first checkpoint: start afresh)."""
+    """In a restarted attempt, the latest earlier attempt's run folder that holds a checkpoint; else None
+    (a first attempt, or none got as far as a checkpoint: start afresh)."""
     job = _job_id()
     if not (job and restarted()):
         return None
     note = Path(runs_dir) / NOTES / job
     if not note.is_file():
         return None
-    folder = Path(note.read_text(encoding="utf-8").strip())
-    has_checkpoint = (folder / "last.ckpt").is_file() or (folder / "state.safetensors").is_file()
-    return folder if has_checkpoint else None
+    for line in reversed(note.read_text(encoding="utf-8").splitlines()):
+        folder = Path(line.strip())
+        if line.strip() and ((folder / "last.ckpt").is_file() or (folder / "state.safetensors").is_file()):
+            return folder
+    return None

@@ -66,10 +66,9 @@ def keep_run(
     with stop_on_sigint(stop) as flag:
         from devicelab.training.elastic import remember
 
-        # under torchrun, what a restart continues: this folder, once it holds a checkpoint (not before, so
-        # an attempt that dies early leaves the note on the last folder that has one)
-        noted = lambda folder: remember(config.runs_dir, folder)  # noqa: E731
-        autosave = Autosave(folder, every_s=keep.checkpoint_every, on_first_save=noted)
+        # under torchrun, what a restart continues: the latest noted folder that holds a checkpoint
+        remember(config.runs_dir, folder)
+        autosave = Autosave(folder, every_s=keep.checkpoint_every)
         result = train(CallbackList(bar, board, callbacks), flag, autosave)
         if bar and result.status != "completed":
             bar.close()
