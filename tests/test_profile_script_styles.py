@@ -208,3 +208,37 @@ def test_loose_layers_are_named_as_the_script_holds_them(in_scripts):
     assert outcome.exit_code == 0
     assert [x.name for x in report.layers.layers] == ["net.a", "net.b", "heads[0]", "heads[1]"]
     assert [x.params for x in report.layers.layers] == [40, 18, 6, 6]
+
+
+HARD_EXIT = """
+import os
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+rows = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+model = torch.nn.Linear(4, 2)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(5):
+    for x, y in DataLoader(rows, batch_size=8, num_workers=1):  # a forked worker ends with os._exit
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+print("trained", flush=True)
+os._exit(3)  # skips atexit and the interpreter's cleanup
+"""
+
+
+def test_a_script_ending_with_os_exit_is_reported_and_keeps_its_status(tmp_path):
+    """A real ``python -m devicelab profile`` (os._exit ends a process: not in this one): the profile of
+    the steps is printed, then the process ends with the program's status; the DataLoader worker's own
+    ``os._exit`` (another process) is untouched."""
+    (tmp_path / "hard.py").write_text(HARD_EXIT)
+    done = subprocess.run(
+        [sys.executable, "-m", "devicelab", "profile", "--warmup", "2", "--steps", "5", "hard.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert done.stdout.startswith("trained\n")
+    assert "Phases (mean per step over 5 steps" in done.stdout and "Layers" in done.stdout

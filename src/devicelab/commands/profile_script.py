@@ -71,6 +71,10 @@ def run_program(args: argparse.Namespace, plot: tuple[Path, Path | None] | None)
         print(outcome.error, file=sys.stderr, end="")
         print(f"devicelab: {program.label} raised {outcome.error_line} (after the steps profiled above)",
               file=sys.stderr)  # fmt: skip
+    if outcome.hard_exit:  # the program ends its process at once (no atexit, no cleanup): so does this
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(outcome.exit_code)
     return outcome.exit_code
 
 

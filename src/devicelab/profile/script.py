@@ -18,6 +18,7 @@ import io
 import os
 import runpy
 import sys
+import threading
 import traceback
 import types
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ class Outcome:
     interrupted: bool = False
     error: str | None = None  # the program's traceback, as Python would print it
     error_line: str | None = None  # its last line ("ValueError: ...")
+    hard_exit: bool = False  # it called os._exit(): the caller reports, then ends the process the same way
 
 
 def check(kind: str, name: str, args: tuple[str, ...] = ()) -> Program:
@@ -101,6 +103,34 @@ def _as_main(program: Program):
             sys.stdout, sys.stderr = streams
 
 
+class _HardExit(BaseException):
+    """The program's ``os._exit(code)`` on its main thread, turned into an exception so that what was
+    measured is reported before the process ends (``os._exit`` would end it on the spot)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@contextmanager
+def _hard_exit_caught():
+    """``os._exit`` raises ``_HardExit`` on this process' main thread while the program runs; anywhere else
+    (a forked DataLoader worker or multiprocessing child ends with ``os._exit``, another thread) it is the
+    real one."""
+    real, pid = os._exit, os.getpid()
+
+    def hard_exit(code: int) -> None:
+        if os.getpid() == pid and threading.current_thread() is threading.main_thread():
+            raise _HardExit(code)
+        real(code)
+
+    os._exit = hard_exit
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
 def _user_traceback(error: BaseException) -> str:
     skipped = (runpy.__file__, "<frozen runpy>", os.path.dirname(__file__) + os.sep)
     tb = error.__traceback__
@@ -129,13 +159,15 @@ def run(program: Program) -> Outcome:
     """Run the program to its end (or until the watcher stops it); never raises but KeyboardInterrupt
     is reported as ``interrupted``."""
     try:
-        with _as_main(program):
+        with _as_main(program), _hard_exit_caught():
             if program.kind == "script":
                 _run_path(program.path)
             else:
                 runpy.run_module(program.name, run_name="__main__", alter_sys=True)
     except StopProgram:
         return Outcome(0, stopped=True)
+    except _HardExit as exit_:
+        return Outcome(exit_.code, hard_exit=True)
     except KeyboardInterrupt:
         return Outcome(130, interrupted=True)
     except SystemExit as exit_:
