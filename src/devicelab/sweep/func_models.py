@@ -144,12 +144,13 @@ def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
 def user_loss(task: str):
     """``loss(out, y)`` as ``devicelab.fit`` trains the user's module: cross-entropy over a score per class,
     binary cross-entropy where the module gives one logit a row (two classes), the squared error."""
-    from devicelab.training.outputs import BinaryLogitLoss
+    from devicelab.training.outputs import BinaryLogitLoss, single_logit
 
     loss, binary = make_loss(task), BinaryLogitLoss()
     if task != "classification":
         return loss
-    return lambda out, y: binary(out, y) if out.ndim == 1 or out.shape[-1] == 1 else loss(out, y)
+    # a module with one logit a row reached here only on a two-class target (check_user_model)
+    return lambda out, y: binary(out, y) if single_logit(tuple(out.shape), 2) else loss(out, y)
 
 
 def frozen(model: nn.Module) -> list[bool]:
