@@ -68,7 +68,7 @@ def only_folder(runs: Path) -> Path:
 def test_two_processes_give_the_one_process_loss_history(tmp_path, options):
     args = [f"--{k.replace('_', '-')}={v}" for k, v in options.items()]
     done = torchrun(tmp_path, *args, "--device=cpu", "--log-every=20", "--quiet")
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-3000:]
     folder = only_folder(tmp_path / "runs")
     assert done.stdout.count("run folder") == 1  # rank 0 alone prints
     losses = np.load(folder / "losses.npy")
@@ -132,7 +132,7 @@ def test_a_rank_that_dies_ends_the_job_with_one_line_and_a_checkpoint_that_resum
 def test_nproc_runs_the_same_under_torchrun_on_this_machine(cli, tmp_path):
     done = cli("train", "--nproc", "2", "--device", "cpu", "--epochs", "40", "--log-every", "20", "--quiet",
                env={"OMP_NUM_THREADS": "1"})  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-3000:]
     assert "processes:" in done.stdout and done.stdout.count("run folder") == 1
     losses = np.load(only_folder(tmp_path / "runs") / "losses.npy")
     np.testing.assert_allclose(losses, one_process(epochs=40, log_every=20), rtol=0, atol=1e-5)

@@ -1,8 +1,8 @@
 import sys
 
 try:
-    from devicelab.cli import main
+    from devicelab.cli import console
 except KeyboardInterrupt:  # Ctrl-C while Python is still importing: leave quietly, as main() would
     sys.exit(130)
 
-sys.exit(main())
+console()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -110,6 +111,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # `devicelab info | head`: the reader went away; nothing left to say.
         return 0
+
+
+def console() -> None:
+    """The ``devicelab`` program (and ``python -m devicelab``): ``main()``, then the process ends with its
+    status. A process started by torchrun ends without Python's interpreter teardown: everything it writes
+    is written and flushed by then, and Gloo's C++ threads, torn down in no set order while the interpreter
+    finalizes, can abort a rank that finished cleanly ("terminate called without an active exception")."""
+    from devicelab.training.launch import launched
+
+    under_torchrun = launched()
+    if under_torchrun:
+        import faulthandler
+
+        faulthandler.enable()  # a rank that still aborts says where, with every thread's Python stack
+    code = main()
+    if not under_torchrun:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing left to say
+            pass
+    os._exit(code)
 
 
 def _one_line_warnings(show):

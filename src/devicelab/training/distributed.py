@@ -36,17 +36,12 @@ from devicelab.errors import UserError
 from devicelab.training.config import TrainConfig
 from devicelab.training.device_choice import Candidate, DeviceChoice
 from devicelab.training.interrupt import StopFlag
+from devicelab.training.launch import launched
 from devicelab.training.step import Step, make_step
 from devicelab.training.workload import Workload
 
-TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 TIMEOUT_ENV, DEFAULT_TIMEOUT_S = "DEVICELAB_DIST_TIMEOUT", 300
 DDP_EAGER = "DDP: eager step (a fast path would bypass DistributedDataParallel's gradient all-reduce)"
-
-
-def launched() -> bool:
-    """True in a process started by torchrun (or anything that sets its environment)."""
-    return all(name in os.environ for name in TORCHRUN_ENV)
 
 
 def ddp_rank() -> int:
