@@ -115,18 +115,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console() -> None:
     """The ``devicelab`` program (and ``python -m devicelab``): ``main()``, then the process ends with its
-    status. A process started by torchrun ends without Python's interpreter teardown: everything it writes
-    is written and flushed by then, and Gloo's C++ threads, torn down in no set order while the interpreter
-    finalizes, can abort a rank that finished cleanly ("terminate called without an active exception")."""
-    from devicelab.training.launch import launched
+    status. A torchrun rank in which devicelab joined a process group (``train``, ``sweep``) ends without
+    Python's interpreter teardown: everything it writes is written and flushed by then, and Gloo's C++
+    threads, torn down in no set order while the interpreter finalizes, can abort a rank that finished
+    cleanly ("terminate called without an active exception"). A profiled script's own process ends as usual
+    (its ``atexit`` handlers run)."""
+    from devicelab.training import launch
 
-    under_torchrun = launched()
-    if under_torchrun:
+    if launch.launched():
         import faulthandler
 
-        faulthandler.enable()  # a rank that still aborts says where, with every thread's Python stack
+        faulthandler.enable()  # a rank that aborts says where, with every thread's Python stack
     code = main()
-    if not under_torchrun:
+    if not launch.joined():
         sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -36,7 +36,7 @@ from devicelab.errors import UserError
 from devicelab.training.config import TrainConfig
 from devicelab.training.device_choice import Candidate, DeviceChoice
 from devicelab.training.interrupt import StopFlag
-from devicelab.training.launch import launched
+from devicelab.training.launch import launched, note_joined
 from devicelab.training.step import Step, make_step
 from devicelab.training.workload import Workload
 
@@ -124,6 +124,7 @@ def setup(device: torch.device | str, timeout_s: float | None = None) -> None:
         dist.init_process_group("nccl", timeout=timeout, device_id=device)
     else:
         dist.init_process_group("gloo", timeout=timeout)
+    note_joined()
 
 
 def teardown() -> None:
