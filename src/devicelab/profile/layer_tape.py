@@ -199,10 +199,21 @@ class LayerTape:
             except Exception:  # the program's objects are its own (a __dict__ or items that raise): no names
                 self.paths = {}
 
-    def restore(self) -> None:
+    def reopen(self, patches: Patches) -> None:
+        """The window opens again (another round): the parameters are hooked anew on its patches, and
+        the steps and calls already taped are kept."""
+        self.patches = patches
+        self._watchers.clear()
+        self._needs.clear()
+        self._pending.clear()
+        self._dangling = None
+        self._open_call = None
         for module in self._inplace:
+            module.inplace = False
+
+    def restore(self) -> None:
+        for module in self._inplace:  # kept: a later round turns them off again
             module.inplace = True
-        self._inplace.clear()
 
     def profile(self) -> LayerProfile | None:
         """The layer table of the window's completed steps; None when no module ran in it."""

@@ -69,6 +69,7 @@ class WatchReport:
     # the watcher's own cost taken off each watched step's phases (measured on empty calls: hook_cost)
     own_cost_s: float | None = None
     switches_per_step: float = 0.0
+    round_steps: int | None = None  # the windows taken in rounds of this many steps each (Watch.round_steps)
 
     def __str__(self) -> str:
         from devicelab.report.profile_watch import format_watch
@@ -81,6 +82,7 @@ class WatchReport:
             "profiled": asdict(self.profiled),
             "warmup": self.warmup,
             "steps": self.steps,
+            "round_steps": self.round_steps,
             "measured": list(self.measured),
             "step_s": self.step_s,
             "watched_step_s": self.watched_step_s,
@@ -163,6 +165,7 @@ def build(watch, profiled: Profiled) -> WatchReport:
         profiled=profiled,
         warmup=watch.warmup,
         steps=watch.steps,
+        round_steps=watch.round_steps,
         measured=measured,
         step_s=step_s,
         watched_step_s=mean(watched) if watched else None,  # the phases' sum

@@ -40,6 +40,7 @@ from devicelab.profile.tensors import block_note, device_of, loss_module
 
 RANK = {"forward": 0, "backward": 1, "optimizer": 2}  # what ends a step, weakest first
 WINDOWS = ("warmup", "phases", "layers", "done")
+ROUND = 25  # steps of a window's round: a program of 10 + 3 × 25 steps has every table
 
 
 class StopProgram(BaseException):
@@ -52,6 +53,8 @@ class Watch:
         if steps < 1 or warmup < 0:
             raise ValueError("steps must be at least 1 and warmup at least 0")
         self.warmup, self.steps, self.layers_on, self.stop_after = warmup, steps, layers, stop_after
+        self.round_steps = min(steps, ROUND)
+        self.rounds = 0  # rounds of the phase window opened
         self.mode: str | None = None  # a RANK key: what ends a step
         self.window = "warmup"
         self.count = 0  # steps ended in this mode
@@ -130,6 +133,7 @@ class Watch:
 
     def _discard(self) -> None:
         self.baseline, self.meter, self.tape, self.recorder, self.device_syncs = [], None, None, None, None
+        self.rounds = 0
 
     def _boundary(self) -> None:
         now = time.perf_counter()
@@ -145,9 +149,10 @@ class Watch:
                 self._window.undo()
             else:
                 self.baseline.append(now - self._t)
-            if self.meter.step >= self.steps and len(self.baseline) >= self.steps:
+            target = self._target()
+            if self.meter.step >= target and len(self.baseline) >= target:
                 self._watched = False
-                self._open("layers" if self.layers_on else "done")
+                self._open("layers" if self.layers_on else self._after_round())
             else:
                 self._watched = self._next_watched()
                 if self._watched:
@@ -158,9 +163,20 @@ class Watch:
         elif window == "layers":
             self.tape.step_ends()
             self.device_syncs.step = self.tape.steps
-            if self.tape.steps >= self.steps:
-                self._open("done")
+            if self.tape.steps >= self._target():
+                self._open(self._after_round())
         self._t = time.perf_counter()
+
+    def _target(self) -> int:
+        """The steps a window has at the end of this round: the windows go in rounds of ``round_steps``
+        (phases, layers, phases again, ...) up to ``steps`` each, so that a program that ends early (a
+        script of a few hundred steps) has every table, each on fewer steps."""
+        return min(self.steps, self.rounds * self.round_steps)
+
+    def _after_round(self) -> str:
+        phases_done = self.meter.step >= self.steps and len(self.baseline) >= self.steps
+        layers_done = not self.layers_on or (self.tape is not None and self.tape.steps >= self.steps)
+        return "done" if phases_done and layers_done else "phases"
 
     def _next_watched(self) -> bool:
         """Steps go in pairs, one bare and one watched, the order within a pair drawn at random (seeded):
@@ -173,6 +189,7 @@ class Watch:
         self._close_window()
         self.window = window
         if window == "phases":
+            self.rounds += 1
             windows.open_phases(self)
         elif window == "layers":
             windows.open_layers(self)

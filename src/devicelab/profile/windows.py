@@ -2,6 +2,9 @@
 records each one fills, and the hooks and patches it adds, each one a ``Patches`` entry of the watch, so
 that the window's ``undo()`` (or the block's ``finally``) takes it off again.
 
+Each window may open in several rounds (``Watch.round_steps``): a round adds to the records the
+first one made.
+
 - phases: a ``PhaseMeter`` (CUDA events where the device has them, and the switch probe for the host
   clock), a ``Recorder`` of the sync-causing calls over the whole window, and the sync-causing calls'
   patches (``phase_patches.install_syncs``);
@@ -38,13 +41,16 @@ def _device(watch) -> torch.device:
 
 
 def open_phases(watch) -> None:
-    """The first step of the window runs bare; the watch's ``_boundary`` turns the watching on and off."""
-    clock = clock_for(_device(watch), 16 * watch.steps + 16)
-    events = clock if isinstance(clock, EventClock) else None
-    watch.meter = PhaseMeter(events, hook_cost.SwitchProbe(watch))
-    watch.recorder = sync_audit.Recorder(_device(watch).type)
+    """The first step of the window runs bare; the watch's ``_boundary`` turns the watching on and off.
+    A later round of the window adds to the records of the first."""
+    if watch.meter is None:
+        clock = clock_for(_device(watch), 16 * watch.steps + 16)
+        events = clock if isinstance(clock, EventClock) else None
+        watch.meter = PhaseMeter(events, hook_cost.SwitchProbe(watch))
+        watch.recorder = sync_audit.Recorder(_device(watch).type)
+        watch._order = random.Random(0)
     watch._watched = False
-    watch._second_of_pair, watch._order = False, random.Random(0)  # the first pair: bare, then watched
+    watch._second_of_pair = False  # the first pair: bare, then watched
     stack = contextlib.ExitStack()
     stack.enter_context(sync_audit.watch_calls(watch.recorder))
     watch._syncs.add(stack.close)
@@ -52,11 +58,15 @@ def open_phases(watch) -> None:
 
 
 def open_layers(watch) -> None:
+    """A later round of the window adds to the tape of the first (its parameter hooks hooked again)."""
     patches = watch._window
-    clock = clock_for(_device(watch), 64 * watch.steps + 64)
-    watch.tape = LayerTape(clock, patches)  # its parameter hooks go with the window's
-    watch.tape.probe = hook_cost.Probe(watch) if clock.kind == "perf_counter" else None
-    watch.device_syncs = sync_audit.Recorder(_device(watch).type)
+    if watch.tape is None:
+        clock = clock_for(_device(watch), 64 * watch.steps + 64)
+        watch.tape = LayerTape(clock, patches)  # its parameter hooks go with the window's
+        watch.tape.probe = hook_cost.Probe(watch) if clock.kind == "perf_counter" else None
+        watch.device_syncs = sync_audit.Recorder(_device(watch).type)
+    else:
+        watch.tape.reopen(patches)
     patches.hook(nn_module.register_module_full_backward_pre_hook(watch._backward_pre))
     patches.hook(nn_module.register_module_full_backward_hook(watch._backward_post))
     # a TorchScript module refuses to list backward hooks (global ones included): it lists none

@@ -35,6 +35,11 @@ def format_watch_header(report) -> str:
             optimizers=optimizers,
             warmup=report.warmup,
             steps=report.steps,
+        )
+        + (
+            _(", in rounds of {round} (phases, layers, phases, ...)").format(round=report.round_steps)
+            if report.round_steps and report.round_steps < report.steps
+            else ""
         ),
     ]
     if report.step_s is not None:
