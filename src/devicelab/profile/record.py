@@ -175,9 +175,29 @@ def build(watch, profiled: Profiled) -> WatchReport:
         syncs_per_step=histogram,
         regime=regime,
         advice=tips,
-        notes=tuple(watch.notes),
+        notes=(*watch.notes, *_no_module_note(watch)),
         **_own_cost(watch.meter),
     )
+
+
+NO_MODULE = (
+    "no torch.nn.Module was called in the training steps (a model written as tensor math, or called as "
+    "model.forward(x), which skips the hooks): its forward is in 'loss' with the loss, and there are no "
+    "layers to time"
+)
+
+
+def _no_module_note(watch) -> tuple[str, ...]:
+    """Said when the steps trained without a module call: the phases cannot split the model's forward
+    from its loss, and the layer table is empty (rather than missing without a word)."""
+    meter, tape = watch.meter, watch.tape
+    if watch.mode not in ("backward", "optimizer") or meter is None or meter.step < 1:
+        return ()
+    if tape is not None and tape.roots:
+        return ()
+    if any(segment.phase in ("forward", "eval") for segment in meter.segments):
+        return ()
+    return (NO_MODULE,)
 
 
 def _own_cost(meter) -> dict:

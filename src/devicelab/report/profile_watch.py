@@ -167,5 +167,5 @@ def format_watch(report) -> str:
             )
         )
     if report.notes:
-        parts.append("\n".join(_("Note: {note}").format(note=n) for n in report.notes))
+        parts.append("\n".join(_("Note: {note}").format(note=_(n)) for n in report.notes))
     return "\n\n".join(p for p in parts if p)
