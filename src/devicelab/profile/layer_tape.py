@@ -54,6 +54,7 @@ class LayerTape:
         self.accumulated: list[int] = []  # a stamp at each accumulation hook's call: its cost, taken off
         self.program_hooks: list[tuple[int, int]] = []  # the program's own hooks on watched parameters
         self.paths: dict[int, str] | None = None  # the names the program gave the roots (name_roots)
+        self._copies_patched = False  # Module.__getstate__ patched in this window (inplace modules)
 
     def _tape(self, module: nn.Module) -> Tape:
         tape = self.tapes.get(id(module))
@@ -62,7 +63,28 @@ class LayerTape:
             if getattr(module, "inplace", False) is True:
                 module.inplace = False
                 self._inplace.append(module)
+                self._keep_inplace_in_copies()
         return tape
+
+    def _keep_inplace_in_copies(self) -> None:
+        """A module saved or copied while it runs out of place (``torch.save(model)``, ``copy.deepcopy``
+        of the best model) keeps the program's ``inplace=True``: ``Module.__getstate__`` says so while
+        the window is open."""
+        if self._copies_patched:
+            return
+        self._copies_patched = True
+        switched = self._inplace
+
+        def make(original):  # torch's own Module.__getstate__ (a copy of __dict__)
+            def getstate(module):
+                state = original(module)
+                if any(module is m for m in switched):
+                    state = {**state, "inplace": True}
+                return state
+
+            return getstate
+
+        self.patches.replace(nn.Module, "__getstate__", make)
 
     def forward_starts(self, module: nn.Module, top: bool, args) -> None:
         if top and all(root is not module for root in self.roots):
@@ -208,8 +230,11 @@ class LayerTape:
         self._pending.clear()
         self._dangling = None
         self._open_call = None
+        self._copies_patched = False
         for module in self._inplace:
             module.inplace = False
+        if self._inplace:
+            self._keep_inplace_in_copies()
 
     def restore(self) -> None:
         for module in self._inplace:  # kept: a later round turns them off again
