@@ -181,9 +181,9 @@ def build(watch, profiled: Profiled) -> WatchReport:
 
 
 NO_MODULE = (
-    "no torch.nn.Module was called in the training steps (a model written as tensor math, or called as "
-    "model.forward(x), which skips the hooks): its forward is in 'loss' with the loss, and there are no "
-    "layers to time"
+    "no torch.nn.Module was called in the training steps (a model written as tensor math, called as "
+    "model.forward(x), which skips the hooks, or inside a torch.compile'd function): its forward is in "
+    "'loss' with the loss, and there are no layers to time"
 )
 
 

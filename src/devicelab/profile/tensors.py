@@ -38,8 +38,9 @@ def block_note(module: torch.nn.Module) -> str | None:
     """What the report says about a top-level module whose layers the hooks cannot see."""
     if type(module).__name__ == "OptimizedModule":
         return (
-            f"{type(module._orig_mod).__name__} is torch.compile'd: timed as one block, its layers unseen; "
-            "hooks coming and going make it recompile, so its times in the windows are not its own"
+            f"{type(module._orig_mod).__name__} is torch.compile'd: timed as one block, its layers unseen "
+            "(the watcher's hooks stay out of its graph; it may compile once more in the warm-up, as the "
+            "hooks that look for the first step come off)"
         )
     if isinstance(module, torch.jit.ScriptModule):
         return f"{module.original_name} is TorchScript: timed as one block, forward only, its layers unseen"

@@ -83,8 +83,11 @@ class Watch:
 
     # -- the block ----------------------------------------------------------------------------------
     def __enter__(self) -> Watch:
-        self._always.hook(optim_module.register_optimizer_step_pre_hook(self._optimizer_starts))
-        self._always.hook(optim_module.register_optimizer_step_post_hook(self._optimizer_ends))
+        # the step hooks run as they are where a compiled function (a whole training step) calls them:
+        # dynamo breaks its graph there rather than trace the watcher's state into guards
+        eager = torch.compiler.disable
+        self._always.hook(optim_module.register_optimizer_step_pre_hook(eager(self._optimizer_starts)))
+        self._always.hook(optim_module.register_optimizer_step_post_hook(eager(self._optimizer_ends)))
         for name in ("backward", "grad"):
             self._always.replace(torch.autograd, name, self._watched_backward)
         self._quiet.ignore_warnings(
@@ -234,7 +237,7 @@ class Watch:
 
     # -- hooks --------------------------------------------------------------------------------------
     def _forward_starts(self, module, args):
-        if not self._ours():
+        if torch.compiler.is_compiling() or not self._ours():  # see _forward_ends
             return None
         if self._compiled or (self._fstack and self.window != "layers"):
             self._fstack.append((module, False))  # inside a top-level call: only the layer window times it
@@ -267,7 +270,11 @@ class Watch:
             self._out_fns[id(out.grad_fn)] = (out.grad_fn, module)
 
     def _forward_ends(self, module, args, output):
-        if not self._ours() or not self._fstack or self._fstack[-1][0] is not module:
+        # while dynamo traces a torch.compile'd module's inner calls, the module hooks are nothing in its
+        # graph (no graph break, no guard on the watcher): the compiled module is timed as one block
+        if torch.compiler.is_compiling() or not self._ours():
+            return
+        if not self._fstack or self._fstack[-1][0] is not module:
             return
         _, training = self._fstack.pop()
         top = not self._fstack
@@ -310,7 +317,7 @@ class Watch:
                 self._backward_depth -= 1
                 self._backward_ends()
 
-        return backward
+        return torch.compiler.disable(backward)  # as the step hooks (__enter__)
 
     def _backward_starts(self, tensors) -> None:
         loss = first_tensor(tensors)
