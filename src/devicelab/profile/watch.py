@@ -305,6 +305,10 @@ class Watch:
 
     def _watched_backward(self, original):
         def backward(tensors, *args, **kwargs):
+            if (
+                torch.compiler.is_compiling()
+            ):  # torch.compile tracing a backward (AOTAutograd): not the program's
+                return original(tensors, *args, **kwargs)
             if self._idle and self._ours():  # measured, and nothing can restart the count: all off
                 self._always.undo()
             if self._idle or self._backward_depth or not self._ours():  # full speed once measured
