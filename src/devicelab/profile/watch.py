@@ -16,7 +16,7 @@ Steps then pass through windows after ``warmup`` steps:
 2. layers, ``steps`` steps: every module's forward and backward (``LayerTape``), and on CUDA the device's
    own sync reports;
 
-(each window's set-up is in ``devicelab.profile.windows``), then all is removed at the program's next ``backward()`` (where no hook list of torch's is being walked)
+(the windows go in rounds of ``ROUND`` steps, phases, layers, phases, ...; their set-up and rounds are in ``devicelab.profile.windows``), then all is removed at the program's next ``backward()`` (where no hook list of torch's is being walked)
 and it runs at full speed (with ``stop_after``, it is stopped instead). Every change to torch is one
 ``Patches``, undone in one ``finally`` when the block ends, however it ends.
 """
@@ -152,12 +152,11 @@ class Watch:
                 self._window.undo()
             else:
                 self.baseline.append(now - self._t)
-            target = self._target()
-            if self.meter.step >= target and len(self.baseline) >= target:
+            if windows.phases_round_done(self):
                 self._watched = False
-                self._open("layers" if self.layers_on else self._after_round())
+                self._open("layers" if self.layers_on else windows.after_round(self))
             else:
-                self._watched = self._next_watched()
+                self._watched = windows.next_watched(self)
                 if self._watched:
                     phase_patches.install(self, self._window)
                 self._set_forward_hooks()
@@ -166,27 +165,9 @@ class Watch:
         elif window == "layers":
             self.tape.step_ends()
             self.device_syncs.step = self.tape.steps
-            if self.tape.steps >= self._target():
-                self._open(self._after_round())
+            if self.tape.steps >= windows.round_target(self):
+                self._open(windows.after_round(self))
         self._t = time.perf_counter()
-
-    def _target(self) -> int:
-        """The steps a window has at the end of this round: the windows go in rounds of ``round_steps``
-        (phases, layers, phases again, ...) up to ``steps`` each, so that a program that ends early (a
-        script of a few hundred steps) has every table, each on fewer steps."""
-        return min(self.steps, self.rounds * self.round_steps)
-
-    def _after_round(self) -> str:
-        phases_done = self.meter.step >= self.steps and len(self.baseline) >= self.steps
-        layers_done = not self.layers_on or (self.tape is not None and self.tape.steps >= self.steps)
-        return "done" if phases_done and layers_done else "phases"
-
-    def _next_watched(self) -> bool:
-        """Steps go in pairs, one bare and one watched, the order within a pair drawn at random (seeded):
-        work that comes every even number of steps (an epoch's end and its evaluation every 6 steps) lands
-        on either side, where strict turns would put it on the same side every time."""
-        self._second_of_pair = not self._second_of_pair
-        return not self._watched if self._second_of_pair else self._order.random() < 0.5
 
     def _open(self, window: str) -> None:
         self._close_window()

@@ -57,6 +57,33 @@ def open_phases(watch) -> None:
     phase_patches.install_syncs(watch, watch._syncs)
 
 
+def round_target(watch) -> int:
+    """The steps a window has at the end of this round: the windows go in rounds of ``round_steps``
+    (phases, layers, phases again, ...) up to ``steps`` each, so that a program that ends early (a
+    script of a few hundred steps) has every table, each on fewer steps."""
+    return min(watch.steps, watch.rounds * watch.round_steps)
+
+
+def phases_round_done(watch) -> bool:
+    target = round_target(watch)
+    return watch.meter.step >= target and len(watch.baseline) >= target
+
+
+def after_round(watch) -> str:
+    """The window after a round: phases again until both windows have ``steps`` steps, then done."""
+    phases_done = watch.meter.step >= watch.steps and len(watch.baseline) >= watch.steps
+    layers_done = not watch.layers_on or (watch.tape is not None and watch.tape.steps >= watch.steps)
+    return "done" if phases_done and layers_done else "phases"
+
+
+def next_watched(watch) -> bool:
+    """Steps go in pairs, one bare and one watched, the order within a pair drawn at random (seeded):
+    work that comes every even number of steps (an epoch's end and its evaluation every 6 steps) lands
+    on either side, where strict turns would put it on the same side every time."""
+    watch._second_of_pair = not watch._second_of_pair
+    return not watch._watched if watch._second_of_pair else watch._order.random() < 0.5
+
+
 def open_layers(watch) -> None:
     """A later round of the window adds to the tape of the first (its parameter hooks hooked again)."""
     patches = watch._window
