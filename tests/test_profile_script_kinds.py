@@ -2,7 +2,7 @@
 a script shorter than warm-up + three windows (every table, each on fewer steps), a model saved or
 copied while its in-place ReLU runs out of place, ``--`` before the script, a model written as tensor
 math (said, and the training equal to a plain run), and a ``torch.compile``d module (the watcher's
-hooks stay out of its graph). In this process: ``api.profile_program``, ``Watch``, ``cli.main``."""
+hooks stay out of its graph), and training through ``torch.func.grad``. In this process: ``api.profile_program``, ``Watch``, ``cli.main``."""
 
 from __future__ import annotations
 
@@ -55,6 +55,29 @@ for _ in range(60):
     loss.backward()
     opt.step()
 torch.save(torch.cat([w1.detach().flatten(), w2.detach().flatten(), loss.detach().reshape(1)]), sys.argv[1])
+"""
+
+
+FUNC_GRAD = """
+import sys
+import torch
+from torch import nn
+from torch.func import functional_call, grad
+
+torch.manual_seed(0)
+net = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+params = {k: v.detach() for k, v in net.named_parameters()}
+x, y = torch.randn(32, 3), torch.randn(32, 1)
+
+
+def loss_fn(p, x, y):
+    return ((functional_call(net, p, (x,)) - y) ** 2).mean()
+
+
+for _ in range(30):
+    grads = grad(loss_fn)(params, x, y)
+    params = {k: params[k] - 0.05 * grads[k] for k in params}
+torch.save(params, sys.argv[1])
 """
 
 
@@ -157,13 +180,7 @@ def test_a_double_dash_ends_devicelabs_options(here, capsys):
 def test_a_model_in_tensor_math_is_said_and_trains_as_without_the_profiler(here, capsys):
     """No module: the phases put the model's forward in "loss", and the layer table is empty; the note
     says so. The training (random rows each step) ends with the same weights and loss as a plain run."""
-    path = here("tensors.py", TENSOR_MATH)
-    saved_argv = sys.argv
-    try:
-        sys.argv = [str(path), "plain.pt"]
-        runpy.run_path(str(path), run_name="__main__")
-    finally:
-        sys.argv = saved_argv
+    run_plain(here("tensors.py", TENSOR_MATH), "plain.pt")
     program = script.check("script", "tensors.py", ("watched.pt",))
     report, outcome = api.profile_program(program, warmup=2, steps=8, stop_after=False)
     assert outcome.exit_code == 0 and report.layers is None
@@ -200,3 +217,32 @@ def test_a_compiled_module_is_one_block_and_the_hooks_stay_out_of_its_graph():
         assert any("torch.compile'd" in note for note in report.notes)
     finally:
         torch._dynamo.reset()
+
+
+def run_plain(path, *args: str) -> None:
+    saved_argv = sys.argv
+    try:
+        sys.argv = [str(path), *args]
+        runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = saved_argv
+
+
+def test_training_through_torch_func_grad_runs_and_trains_as_without_the_profiler(here):
+    """``torch.func.grad`` over ``functional_call``: the layer window's global backward hooks wrapped each
+    module's output in an autograd.Function that functorch refuses, and the script raised RuntimeError
+    ("must override the setup_context staticmethod"); then the hook-cost probe's ``backward()`` ran inside
+    the transform. Now no backward hooks inside a transform (the layers' forward only), the same weights."""
+    path = here("func_grad.py", FUNC_GRAD)
+    run_plain(path, "plain.pt")
+    program = script.check("script", "func_grad.py", ("watched.pt",))
+    report, outcome = api.profile_program(program, warmup=2, steps=4, stop_after=False)
+    assert outcome.exit_code == 0 and outcome.error is None
+    assert report.profiled.step_source == "backward" and report.layers.steps == 4
+    assert [(row.type, row.backward_s) for row in report.layers.layers] == [
+        ("Linear", None),
+        ("Tanh", None),
+        ("Linear", None),
+    ]
+    plain, watched = torch.load("plain.pt"), torch.load("watched.pt")
+    assert all(torch.equal(plain[k], watched[k]) for k in plain)

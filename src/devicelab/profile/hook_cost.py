@@ -129,6 +129,12 @@ def outside_the_program(watch) -> Iterator[None]:
         watch._fstack.pop()
 
 
+def in_transform() -> bool:
+    """A ``torch.func`` transform runs (the step ended at its ``autograd.grad``): no probe calls there
+    (``backward()`` raises inside one); a later step's end runs them."""
+    return torch._C._functorch.maybe_current_level() is not None
+
+
 class Probe:
     """The probe modules, called through the watcher's hooks a few times at each of the first steps of
     the layer window, and the cost read from their tapes once the window is over."""
@@ -148,7 +154,7 @@ class Probe:
 
     def step(self) -> None:
         """A burst of ``BURST`` calls at each of the window's first steps, to ``SKIPPED + CALLS``."""
-        if self.calls < SKIPPED + CALLS:
+        if self.calls < SKIPPED + CALLS and not in_transform():
             with outside_the_program(self.watch):
                 self._calls(BURST + (SKIPPED if self.calls == 0 else 0))
 
@@ -222,7 +228,7 @@ class SwitchProbe:
         self._cost: SwitchCost | None = None
 
     def step(self) -> None:
-        if len(self.bare) >= SKIPPED + CALLS:
+        if len(self.bare) >= SKIPPED + CALLS or in_transform():
             return
         from devicelab.profile.phase_meter import PhaseMeter
         from devicelab.profile.phase_patches import _phase as phase_wrapper

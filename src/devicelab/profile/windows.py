@@ -84,6 +84,20 @@ def next_watched(watch) -> bool:
     return not watch._watched if watch._second_of_pair else watch._order.random() < 0.5
 
 
+def _outside_functorch(instead):
+    """A maker for ``Patches.replace``: the original, or ``instead(original's result)`` while a
+    ``torch.func`` transform runs."""
+
+    def make(original):
+        def hooks(module):
+            found = original(module)
+            return instead(found) if torch._C._functorch.maybe_current_level() is not None else found
+
+        return hooks
+
+    return make
+
+
 def open_layers(watch) -> None:
     """A later round of the window adds to the tape of the first (its parameter hooks hooked again)."""
     patches = watch._window
@@ -99,6 +113,10 @@ def open_layers(watch) -> None:
     # a TorchScript module refuses to list backward hooks (global ones included): it lists none
     patches.replace(torch.jit.RecursiveScriptModule, "_get_backward_pre_hooks", lambda _: lambda s: [])
     patches.replace(torch.jit.RecursiveScriptModule, "_get_backward_hooks", lambda _: lambda s: ([], []))
+    # inside torch.func transforms (grad, vmap: per-sample gradients, ensembles) a module's full backward
+    # hooks wrap its output in an autograd.Function functorch refuses (the program would raise): none there
+    patches.replace(nn_module.Module, "_get_backward_pre_hooks", _outside_functorch(lambda hooks: []))
+    patches.replace(nn_module.Module, "_get_backward_hooks", _outside_functorch(lambda hooks: ([], hooks[1])))
     stack = contextlib.ExitStack()
     stack.enter_context(warnings.catch_warnings())
     # torch warns when a module's inputs need no gradient (an embedding's token ids): its backward
