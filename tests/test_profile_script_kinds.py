@@ -62,7 +62,7 @@ FUNC_GRAD = """
 import sys
 import torch
 from torch import nn
-from torch.func import functional_call, grad
+from torch.func import functional_call, grad, vmap
 
 torch.manual_seed(0)
 net = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
@@ -75,8 +75,8 @@ def loss_fn(p, x, y):
 
 
 for _ in range(30):
-    grads = grad(loss_fn)(params, x, y)
-    params = {k: params[k] - 0.05 * grads[k] for k in params}
+    grads = vmap(grad(loss_fn), in_dims=(None, 0, 0))(params, x[:, None], y[:, None])  # per sample
+    params = {k: params[k] - 0.05 * grads[k].mean(0) for k in params}
 torch.save(params, sys.argv[1])
 """
 
@@ -229,10 +229,12 @@ def run_plain(path, *args: str) -> None:
 
 
 def test_training_through_torch_func_grad_runs_and_trains_as_without_the_profiler(here):
-    """``torch.func.grad`` over ``functional_call``: the layer window's global backward hooks wrapped each
-    module's output in an autograd.Function that functorch refuses, and the script raised RuntimeError
-    ("must override the setup_context staticmethod"); then the hook-cost probe's ``backward()`` ran inside
-    the transform. Now no backward hooks inside a transform (the layers' forward only), the same weights."""
+    """Per-sample gradients, ``vmap(grad(loss_fn))`` over ``functional_call``: the layer window's global
+    backward hooks wrapped each module's output in an autograd.Function that functorch refuses, and the
+    script raised RuntimeError ("must override the setup_context staticmethod"); then the hook-cost probe's
+    ``backward()`` ran inside the transform, and activation statistics kept from inside ``vmap`` failed to
+    read afterwards (an internal assert, in devicelab's own traceback). Now no backward hooks, probes or
+    statistics inside a transform (the layers' forward only), and the same weights as a plain run."""
     path = here("func_grad.py", FUNC_GRAD)
     run_plain(path, "plain.pt")
     program = script.check("script", "func_grad.py", ("watched.pt",))

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from devicelab.profile.tensors import in_transform  # no probe calls inside one: backward() raises there
+
 CALLS, SKIPPED, BURST = 40, 5, 4
 ACCUMULATED = 8  # parameters a probe backward() accumulates, with the hook on each and without
 
@@ -127,12 +129,6 @@ def outside_the_program(watch) -> Iterator[None]:
     finally:
         watch._backward_depth -= 1
         watch._fstack.pop()
-
-
-def in_transform() -> bool:
-    """A ``torch.func`` transform runs (the step ended at its ``autograd.grad``): no probe calls there
-    (``backward()`` raises inside one); a later step's end runs them."""
-    return torch._C._functorch.maybe_current_level() is not None
 
 
 class Probe:

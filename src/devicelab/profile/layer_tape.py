@@ -32,6 +32,7 @@ from devicelab.profile.hooks import Tape, activation_stats
 from devicelab.profile.layers import LayerProfile, collect
 from devicelab.profile.macs import first_tensor, module_macs
 from devicelab.profile.patches import Patches
+from devicelab.profile.tensors import in_transform
 
 
 class LayerTape:
@@ -107,7 +108,7 @@ class LayerTape:
                 type(module).__name__ == "OptimizedModule"
             )  # its arithmetic is its inner module's: unknown
             tape.macs = None if compiled else module_macs(module, inp, out)
-            if out is not None and out.is_floating_point():
+            if out is not None and out.is_floating_point() and not in_transform():
                 with torch.no_grad():
                     tape.stats = activation_stats(out)
 

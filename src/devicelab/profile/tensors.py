@@ -15,6 +15,12 @@ def device_of(module, args) -> torch.device:
     return tensor.device if tensor is not None else torch.device("cpu")
 
 
+def in_transform() -> bool:
+    """A ``torch.func`` transform (``grad``, ``vmap``) runs: its tensors are wrapped, a ``backward()`` raises,
+    and a value kept from inside it cannot be read once it has ended."""
+    return torch._C._functorch.maybe_current_level() is not None
+
+
 def loss_module(loss: torch.Tensor | None, outputs: dict) -> int | None:
     """id() of the parameter-free top-level module whose output ``loss`` is (or is a few operations
     from); None when the loss came from a function."""

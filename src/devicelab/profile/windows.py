@@ -26,6 +26,7 @@ from devicelab.profile import hook_cost, phase_patches, sync_audit
 from devicelab.profile.clocks import EventClock, clock_for
 from devicelab.profile.layer_tape import LayerTape
 from devicelab.profile.phase_meter import PhaseMeter
+from devicelab.profile.tensors import in_transform
 from devicelab.syncs import watch_device_syncs
 
 OUR_WARNINGS = (
@@ -91,7 +92,7 @@ def _outside_functorch(instead):
     def make(original):
         def hooks(module):
             found = original(module)
-            return instead(found) if torch._C._functorch.maybe_current_level() is not None else found
+            return instead(found) if in_transform() else found
 
         return hooks
 
