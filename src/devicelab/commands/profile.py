@@ -137,6 +137,12 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < (1 if option == "steps" else 0):
             at_least = 1 if option == "steps" else 0
             raise UserError(f"--{option} must be at least {at_least}, got {value}")
+    if args.script[:1] == ["--"]:  # profile [OPTIONS] -- train.py ARGS: "--" ends devicelab's options
+        args.script = args.script[1:]
+        if not args.script:
+            raise UserError(
+                "-- is not followed by a script", hint="devicelab profile [OPTIONS] -- train.py [ARGS...]"
+            )
     if args.module is not None or args.script:
         from devicelab.commands.profile_script import run_program
 

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from devicelab.profile.tensors import in_transform  # no probe calls inside one: backward() raises there
+
 CALLS, SKIPPED, BURST = 40, 5, 4
 ACCUMULATED = 8  # parameters a probe backward() accumulates, with the hook on each and without
 
@@ -148,7 +150,7 @@ class Probe:
 
     def step(self) -> None:
         """A burst of ``BURST`` calls at each of the window's first steps, to ``SKIPPED + CALLS``."""
-        if self.calls < SKIPPED + CALLS:
+        if self.calls < SKIPPED + CALLS and not in_transform():
             with outside_the_program(self.watch):
                 self._calls(BURST + (SKIPPED if self.calls == 0 else 0))
 
@@ -222,7 +224,7 @@ class SwitchProbe:
         self._cost: SwitchCost | None = None
 
     def step(self) -> None:
-        if len(self.bare) >= SKIPPED + CALLS:
+        if len(self.bare) >= SKIPPED + CALLS or in_transform():
             return
         from devicelab.profile.phase_meter import PhaseMeter
         from devicelab.profile.phase_patches import _phase as phase_wrapper

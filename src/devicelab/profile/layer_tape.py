@@ -32,6 +32,7 @@ from devicelab.profile.hooks import Tape, activation_stats
 from devicelab.profile.layers import LayerProfile, collect
 from devicelab.profile.macs import first_tensor, module_macs
 from devicelab.profile.patches import Patches
+from devicelab.profile.tensors import in_transform
 
 
 class LayerTape:
@@ -54,6 +55,7 @@ class LayerTape:
         self.accumulated: list[int] = []  # a stamp at each accumulation hook's call: its cost, taken off
         self.program_hooks: list[tuple[int, int]] = []  # the program's own hooks on watched parameters
         self.paths: dict[int, str] | None = None  # the names the program gave the roots (name_roots)
+        self._copies_patched = False  # Module.__getstate__ patched in this window (inplace modules)
 
     def _tape(self, module: nn.Module) -> Tape:
         tape = self.tapes.get(id(module))
@@ -62,7 +64,28 @@ class LayerTape:
             if getattr(module, "inplace", False) is True:
                 module.inplace = False
                 self._inplace.append(module)
+                self._keep_inplace_in_copies()
         return tape
+
+    def _keep_inplace_in_copies(self) -> None:
+        """A module saved or copied while it runs out of place (``torch.save(model)``, ``copy.deepcopy``
+        of the best model) keeps the program's ``inplace=True``: ``Module.__getstate__`` says so while
+        the window is open."""
+        if self._copies_patched:
+            return
+        self._copies_patched = True
+        switched = self._inplace
+
+        def make(original):  # torch's own Module.__getstate__ (a copy of __dict__)
+            def getstate(module):
+                state = original(module)
+                if any(module is m for m in switched):
+                    state = {**state, "inplace": True}
+                return state
+
+            return getstate
+
+        self.patches.replace(nn.Module, "__getstate__", make)
 
     def forward_starts(self, module: nn.Module, top: bool, args) -> None:
         if top and all(root is not module for root in self.roots):
@@ -85,7 +108,7 @@ class LayerTape:
                 type(module).__name__ == "OptimizedModule"
             )  # its arithmetic is its inner module's: unknown
             tape.macs = None if compiled else module_macs(module, inp, out)
-            if out is not None and out.is_floating_point():
+            if out is not None and out.is_floating_point() and not in_transform():
                 with torch.no_grad():
                     tape.stats = activation_stats(out)
 
@@ -199,10 +222,24 @@ class LayerTape:
             except Exception:  # the program's objects are its own (a __dict__ or items that raise): no names
                 self.paths = {}
 
-    def restore(self) -> None:
+    def reopen(self, patches: Patches) -> None:
+        """The window opens again (another round): the parameters are hooked anew on its patches, and
+        the steps and calls already taped are kept."""
+        self.patches = patches
+        self._watchers.clear()
+        self._needs.clear()
+        self._pending.clear()
+        self._dangling = None
+        self._open_call = None
+        self._copies_patched = False
         for module in self._inplace:
+            module.inplace = False
+        if self._inplace:
+            self._keep_inplace_in_copies()
+
+    def restore(self) -> None:
+        for module in self._inplace:  # kept: a later round turns them off again
             module.inplace = True
-        self._inplace.clear()
 
     def profile(self) -> LayerProfile | None:
         """The layer table of the window's completed steps; None when no module ran in it."""

@@ -34,7 +34,8 @@ def _phase(watch, name: str, only_outside_forward: bool = False):
         def watched(*args, **kwargs):
             meter = watch.meter
             if (
-                not watch._watched
+                torch.compiler.is_compiling()  # traced into a compiled region: nothing of the watcher's
+                or not watch._watched
                 or not watch._ours()
                 or (only_outside_forward and (watch._fstack or meter.stack[-1] != "other"))
             ):
@@ -57,7 +58,7 @@ def _top_level_call(watch):
 
     def make(original):
         def call(module, *args, **kwargs):
-            if watch._fstack or not watch._ours():
+            if torch.compiler.is_compiling() or watch._fstack or not watch._ours():  # traced: as in the hooks
                 return original(module, *args, **kwargs)
             watch._fstack.append((module, True))
             watch.meter.forward_starts(
@@ -84,7 +85,11 @@ def _by_hand_update(watch):
         def enter(self):
             meter = watch.meter
             self._devicelab_update = (
-                watch._watched and watch._ours() and not watch._fstack and meter.stack[-1] == "other"
+                not torch.compiler.is_compiling()
+                and watch._watched
+                and watch._ours()
+                and not watch._fstack
+                and meter.stack[-1] == "other"
             )
             if self._devicelab_update:
                 meter.push("optimizer")
@@ -136,6 +141,8 @@ def _copy(as_data, recorder: sync_audit.Recorder):
         timed = as_data(original)
 
         def watched(self, *args, **kwargs):
+            if torch.compiler.is_compiling():
+                return original(self, *args, **kwargs)
             if not (kwargs.get("non_blocking") and self.device.type == "cpu" and not self.is_pinned()):
                 return timed(self, *args, **kwargs)
             start = time.perf_counter()

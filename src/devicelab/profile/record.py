@@ -69,6 +69,7 @@ class WatchReport:
     # the watcher's own cost taken off each watched step's phases (measured on empty calls: hook_cost)
     own_cost_s: float | None = None
     switches_per_step: float = 0.0
+    round_steps: int | None = None  # the windows taken in rounds of this many steps each (Watch.round_steps)
 
     def __str__(self) -> str:
         from devicelab.report.profile_watch import format_watch
@@ -81,6 +82,7 @@ class WatchReport:
             "profiled": asdict(self.profiled),
             "warmup": self.warmup,
             "steps": self.steps,
+            "round_steps": self.round_steps,
             "measured": list(self.measured),
             "step_s": self.step_s,
             "watched_step_s": self.watched_step_s,
@@ -163,6 +165,7 @@ def build(watch, profiled: Profiled) -> WatchReport:
         profiled=profiled,
         warmup=watch.warmup,
         steps=watch.steps,
+        round_steps=watch.round_steps,
         measured=measured,
         step_s=step_s,
         watched_step_s=mean(watched) if watched else None,  # the phases' sum
@@ -172,9 +175,29 @@ def build(watch, profiled: Profiled) -> WatchReport:
         syncs_per_step=histogram,
         regime=regime,
         advice=tips,
-        notes=tuple(watch.notes),
+        notes=(*watch.notes, *_no_module_note(watch)),
         **_own_cost(watch.meter),
     )
+
+
+NO_MODULE = (
+    "no torch.nn.Module was called in the training steps (a model written as tensor math, called as "
+    "model.forward(x), which skips the hooks, or inside a torch.compile'd function): its forward is in "
+    "'loss' with the loss, and there are no layers to time"
+)
+
+
+def _no_module_note(watch) -> tuple[str, ...]:
+    """Said when the steps trained without a module call: the phases cannot split the model's forward
+    from its loss, and the layer table is empty (rather than missing without a word)."""
+    meter, tape = watch.meter, watch.tape
+    if watch.mode not in ("backward", "optimizer") or meter is None or meter.step < 1:
+        return ()
+    if tape is not None and tape.roots:
+        return ()
+    if any(segment.phase in ("forward", "eval") for segment in meter.segments):
+        return ()
+    return (NO_MODULE,)
 
 
 def _own_cost(meter) -> dict:

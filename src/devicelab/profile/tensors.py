@@ -15,6 +15,12 @@ def device_of(module, args) -> torch.device:
     return tensor.device if tensor is not None else torch.device("cpu")
 
 
+def in_transform() -> bool:
+    """A ``torch.func`` transform (``grad``, ``vmap``) runs: its tensors are wrapped, a ``backward()`` raises,
+    and a value kept from inside it cannot be read once it has ended."""
+    return torch._C._functorch.maybe_current_level() is not None
+
+
 def loss_module(loss: torch.Tensor | None, outputs: dict) -> int | None:
     """id() of the parameter-free top-level module whose output ``loss`` is (or is a few operations
     from); None when the loss came from a function."""
@@ -38,8 +44,9 @@ def block_note(module: torch.nn.Module) -> str | None:
     """What the report says about a top-level module whose layers the hooks cannot see."""
     if type(module).__name__ == "OptimizedModule":
         return (
-            f"{type(module._orig_mod).__name__} is torch.compile'd: timed as one block, its layers unseen; "
-            "hooks coming and going make it recompile, so its times in the windows are not its own"
+            f"{type(module._orig_mod).__name__} is torch.compile'd: timed as one block, its layers unseen "
+            "(the watcher's hooks stay out of its graph; it may compile once more in the warm-up, as the "
+            "hooks that look for the first step come off)"
         )
     if isinstance(module, torch.jit.ScriptModule):
         return f"{module.original_name} is TorchScript: timed as one block, forward only, its layers unseen"

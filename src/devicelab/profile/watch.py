@@ -16,7 +16,7 @@ Steps then pass through windows after ``warmup`` steps:
 2. layers, ``steps`` steps: every module's forward and backward (``LayerTape``), and on CUDA the device's
    own sync reports;
 
-(each window's set-up is in ``devicelab.profile.windows``), then all is removed at the program's next ``backward()`` (where no hook list of torch's is being walked)
+(the windows go in rounds of ``ROUND`` steps, phases, layers, phases, ...; their set-up and rounds are in ``devicelab.profile.windows``), then all is removed at the program's next ``backward()`` (where no hook list of torch's is being walked)
 and it runs at full speed (with ``stop_after``, it is stopped instead). Every change to torch is one
 ``Patches``, undone in one ``finally`` when the block ends, however it ends.
 """
@@ -40,6 +40,7 @@ from devicelab.profile.tensors import block_note, device_of, loss_module
 
 RANK = {"forward": 0, "backward": 1, "optimizer": 2}  # what ends a step, weakest first
 WINDOWS = ("warmup", "phases", "layers", "done")
+ROUND = 25  # steps of a window's round: a program of 10 + 3 × 25 steps has every table
 
 
 class StopProgram(BaseException):
@@ -52,6 +53,8 @@ class Watch:
         if steps < 1 or warmup < 0:
             raise ValueError("steps must be at least 1 and warmup at least 0")
         self.warmup, self.steps, self.layers_on, self.stop_after = warmup, steps, layers, stop_after
+        self.round_steps = min(steps, ROUND)
+        self.rounds = 0  # rounds of the phase window opened
         self.mode: str | None = None  # a RANK key: what ends a step
         self.window = "warmup"
         self.count = 0  # steps ended in this mode
@@ -80,8 +83,11 @@ class Watch:
 
     # -- the block ----------------------------------------------------------------------------------
     def __enter__(self) -> Watch:
-        self._always.hook(optim_module.register_optimizer_step_pre_hook(self._optimizer_starts))
-        self._always.hook(optim_module.register_optimizer_step_post_hook(self._optimizer_ends))
+        # the step hooks run as they are where a compiled function (a whole training step) calls them:
+        # dynamo breaks its graph there rather than trace the watcher's state into guards
+        eager = torch.compiler.disable
+        self._always.hook(optim_module.register_optimizer_step_pre_hook(eager(self._optimizer_starts)))
+        self._always.hook(optim_module.register_optimizer_step_post_hook(eager(self._optimizer_ends)))
         for name in ("backward", "grad"):
             self._always.replace(torch.autograd, name, self._watched_backward)
         self._quiet.ignore_warnings(
@@ -130,6 +136,7 @@ class Watch:
 
     def _discard(self) -> None:
         self.baseline, self.meter, self.tape, self.recorder, self.device_syncs = [], None, None, None, None
+        self.rounds = 0
 
     def _boundary(self) -> None:
         now = time.perf_counter()
@@ -145,11 +152,11 @@ class Watch:
                 self._window.undo()
             else:
                 self.baseline.append(now - self._t)
-            if self.meter.step >= self.steps and len(self.baseline) >= self.steps:
+            if windows.phases_round_done(self):
                 self._watched = False
-                self._open("layers" if self.layers_on else "done")
+                self._open("layers" if self.layers_on else windows.after_round(self))
             else:
-                self._watched = self._next_watched()
+                self._watched = windows.next_watched(self)
                 if self._watched:
                     phase_patches.install(self, self._window)
                 self._set_forward_hooks()
@@ -158,21 +165,15 @@ class Watch:
         elif window == "layers":
             self.tape.step_ends()
             self.device_syncs.step = self.tape.steps
-            if self.tape.steps >= self.steps:
-                self._open("done")
+            if self.tape.steps >= windows.round_target(self):
+                self._open(windows.after_round(self))
         self._t = time.perf_counter()
-
-    def _next_watched(self) -> bool:
-        """Steps go in pairs, one bare and one watched, the order within a pair drawn at random (seeded):
-        work that comes every even number of steps (an epoch's end and its evaluation every 6 steps) lands
-        on either side, where strict turns would put it on the same side every time."""
-        self._second_of_pair = not self._second_of_pair
-        return not self._watched if self._second_of_pair else self._order.random() < 0.5
 
     def _open(self, window: str) -> None:
         self._close_window()
         self.window = window
         if window == "phases":
+            self.rounds += 1
             windows.open_phases(self)
         elif window == "layers":
             windows.open_layers(self)
@@ -217,7 +218,7 @@ class Watch:
 
     # -- hooks --------------------------------------------------------------------------------------
     def _forward_starts(self, module, args):
-        if not self._ours():
+        if torch.compiler.is_compiling() or not self._ours():  # see _forward_ends
             return None
         if self._compiled or (self._fstack and self.window != "layers"):
             self._fstack.append((module, False))  # inside a top-level call: only the layer window times it
@@ -250,7 +251,11 @@ class Watch:
             self._out_fns[id(out.grad_fn)] = (out.grad_fn, module)
 
     def _forward_ends(self, module, args, output):
-        if not self._ours() or not self._fstack or self._fstack[-1][0] is not module:
+        # while dynamo traces a torch.compile'd module's inner calls, the module hooks are nothing in its
+        # graph (no graph break, no guard on the watcher): the compiled module is timed as one block
+        if torch.compiler.is_compiling() or not self._ours():
+            return
+        if not self._fstack or self._fstack[-1][0] is not module:
             return
         _, training = self._fstack.pop()
         top = not self._fstack
@@ -281,6 +286,10 @@ class Watch:
 
     def _watched_backward(self, original):
         def backward(tensors, *args, **kwargs):
+            if (
+                torch.compiler.is_compiling()
+            ):  # torch.compile tracing a backward (AOTAutograd): not the program's
+                return original(tensors, *args, **kwargs)
             if self._idle and self._ours():  # measured, and nothing can restart the count: all off
                 self._always.undo()
             if self._idle or self._backward_depth or not self._ours():  # full speed once measured
@@ -293,7 +302,7 @@ class Watch:
                 self._backward_depth -= 1
                 self._backward_ends()
 
-        return backward
+        return torch.compiler.disable(backward)  # as the step hooks (__enter__)
 
     def _backward_starts(self, tensors) -> None:
         loss = first_tensor(tensors)

@@ -35,6 +35,11 @@ def format_watch_header(report) -> str:
             optimizers=optimizers,
             warmup=report.warmup,
             steps=report.steps,
+        )
+        + (
+            _(", in rounds of {round} (phases, layers, phases, ...)").format(round=report.round_steps)
+            if report.round_steps and report.round_steps < report.steps
+            else ""
         ),
     ]
     if report.step_s is not None:
@@ -162,5 +167,5 @@ def format_watch(report) -> str:
             )
         )
     if report.notes:
-        parts.append("\n".join(_("Note: {note}").format(note=n) for n in report.notes))
+        parts.append("\n".join(_("Note: {note}").format(note=_(n)) for n in report.notes))
     return "\n\n".join(p for p in parts if p)
