@@ -105,7 +105,7 @@ class Kwargs(nn.Module):
 
 
 class ReturnsTuple(nn.Module):
-    """Returns (logits, hidden): no single prediction tensor."""
+    """Returns (logits, hidden): trained on the first, as skorch reads a tuple."""
 
     def __init__(self):
         super().__init__()
@@ -117,9 +117,19 @@ class ReturnsTuple(nn.Module):
 
 
 class ReturnsDict(ReturnsTuple):
+    """Returns {"logits": ..., "hidden": ...}, as a Hugging Face model does: trained on "logits"."""
+
     def forward(self, x):
         h = F.relu(self.fc1(x))
-        return {"logits": self.fc2(h)}
+        return {"logits": self.fc2(h), "hidden": h}
+
+
+class TwoHeads(ReturnsTuple):
+    """A dict of two outputs, neither called "logits": which one is the prediction is not said."""
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        return {"species": self.fc2(h), "hidden": h}
 
 
 class Standardises(nn.Module):
@@ -247,8 +257,9 @@ EXPECT = {
     "Embedded": ("eager", "embedding"),
     "Softmaxed": ("eager", "softmax"),
     "Frozen": ("eager", "frozen"),
-    "ReturnsTuple": ("refused", "returns a tuple"),
-    "ReturnsDict": ("refused", "returns a dict"),
+    "ReturnsTuple": ("eager", "output is not the last layer's"),  # trained on its first output
+    "ReturnsDict": ("eager", "output is not the last layer's"),  # trained on its "logits"
+    "TwoHeads": ("refused", "none of them is 'logits'"),
     "RawEmbedding": ("eager", "embedding"),  # given integer codes (INTEGER_CODES)
     "float64_mlp": ("eager", "float32"),
     "Logit": ("eager", "BinaryLogitLoss"),  # on a two-class target (BINARY)
@@ -276,7 +287,12 @@ def plain_loop(model: nn.Module, x, y, epochs: int, lr: float = 0.1, loss_fn=Non
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     losses = []
     for _ in range(epochs):
-        loss = loss_fn(model(x), y)
+        out = model(x)
+        if isinstance(out, tuple):  # return logits, hidden: the user's loop takes the first
+            out = out[0]
+        elif isinstance(out, dict):  # {"logits": ..., ...}: the user's loop takes out["logits"]
+            out = out["logits"]
+        loss = loss_fn(out, y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

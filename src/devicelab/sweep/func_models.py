@@ -18,6 +18,7 @@ from torch import nn
 
 from devicelab.sweep.layouts import BmmModels, Buffers, _adam, _sgd
 from devicelab.training.config import TrainConfig
+from devicelab.training.outputs import prediction
 from devicelab.training.setup import make_loss
 
 # a vmapped step's group of models on the CPU: their largest layer output about this size (chunks())
@@ -84,7 +85,7 @@ class LoopModels(BmmModels):
         for model, params, lrs, first, second in zip(
             self.models, self._per_model, self._lrs, self._first, self._second, strict=True
         ):
-            loss = self._loss(model(x), y)
+            loss = self._loss(prediction(model(x)), y)
             trained = [p for p, fixed in zip(params, self._frozen, strict=True) if not fixed]
             grads = iter(torch.autograd.grad(loss, trained))
             with torch.no_grad():
@@ -108,7 +109,7 @@ class LoopModels(BmmModels):
             for model in self.models:
                 was = model.training
                 model.eval()
-                outs.append(model(x))
+                outs.append(prediction(model(x)))
                 model.train(was)
         return torch.stack(outs)
 
@@ -169,7 +170,8 @@ def functional(models: list[nn.Module], device: torch.device):
     names = [name for name, _ in models[0].named_parameters()]
 
     def call(params, model_buffers, x):
-        return functional_call(base, ({**dict(zip(names, params, strict=True)), **model_buffers}), (x,))
+        tensors = {**dict(zip(names, params, strict=True)), **model_buffers}
+        return prediction(functional_call(base, tensors, (x,)))
 
     call.base = base  # type: ignore[attr-defined]
     return call, buffers

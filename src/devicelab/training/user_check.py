@@ -12,7 +12,7 @@ from torch import nn
 from devicelab.data import Dataset
 from devicelab.errors import DevicelabWarning, UserError
 from devicelab.i18n import N_
-from devicelab.training.outputs import single_logit
+from devicelab.training.outputs import prediction, single_logit
 from devicelab.training.user_inputs import check_codes, check_devices, integer_rows, rows_for
 
 SOFTMAX_WARNING = N_(
@@ -53,11 +53,7 @@ def check_user_model(
         module.train(was_training)
     if dataset.x_train.dtype.kind in "iu":  # the two rows ran: every code in range, not just theirs
         check_codes(module, dataset, where)
-    if not isinstance(out, torch.Tensor):
-        raise UserError(
-            f"the model returns a {type(out).__name__}, not a tensor",
-            hint="its forward must return the predictions as one tensor",
-        )
+    out = prediction(out)  # (logits, hidden): the first; {"logits": ...}: that (training/outputs.py)
     if loss_fn is None:  # devicelab's loss for the task: its shape rule is known
         _check_shape(tuple(out.shape), dataset)
     else:  # the user's loss: tried on the probe's output, so that a mismatch is one line, not a traceback
