@@ -1,0 +1,87 @@
+"""Data as users hand it to ``devicelab.fit`` that the earlier tests did not: a DataFrame with its own index,
+bool and nullable columns and class names; a Dataset of dicts; labels as whole floats; NaN and infinite
+cells; one class. Each one trains as the user's own loop on the same numbers would, or is one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+import devicelab
+import user_models
+from seed_lesson import lesson_data
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+EPOCHS = 20
+
+
+def _mlp(inputs: int = 4, outputs: int = 3) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(inputs, 8), nn.ReLU(), nn.Linear(8, outputs))
+
+
+def _same_as_plain_loop(model_inputs: int, X, y, x_ref: torch.Tensor, y_ref: torch.Tensor, **kwargs):
+    model, reference = _mlp(model_inputs), _mlp(model_inputs)
+    result = devicelab.fit(model, X, y, epochs=EPOCHS, lr=0.1, threads=1, **kwargs)
+    expected = user_models.plain_loop(reference, x_ref, y_ref, EPOCHS, 0.1)
+    np.testing.assert_allclose(result.losses, expected, atol=1e-5)
+    return result
+
+
+def test_a_dataframe_with_its_own_index_bool_and_nullable_columns_and_class_names():
+    X, y, _, _ = lesson_data("cpu")
+    frame = pd.DataFrame(X.numpy(), columns=list("abcd"), index=np.arange(100, 100 + len(X)))
+    frame["long"] = frame["a"] > 0.5  # bool: 0/1
+    frame["n"] = pd.array(np.arange(len(X)) % 3, dtype="Int64")  # a nullable integer column
+    names = pd.Series(np.array(["setosa", "versicolor", "virginica"])[y.numpy()], index=frame.index)
+    rows = torch.tensor(frame.astype("float32").to_numpy())  # what the user's loop would train on
+    result = _same_as_plain_loop(6, frame, names, rows, y)
+    assert result.dataset.classes == ("setosa", "versicolor", "virginica")
+    assert result.dataset.feature_names == ("a", "b", "c", "d", "long", "n")
+
+    frame["species"] = names  # a text column among the features: named, not "object values"
+    with pytest.raises(devicelab.UserError, match=r"X's column 'species' holds (object|str|string)"):
+        devicelab.fit(_mlp(7), frame, y, epochs=1)
+
+
+def test_a_dataset_of_dicts_and_labels_as_whole_floats():
+    X, y, _, _ = lesson_data("cpu")
+
+    class Rows(Dataset):
+        def __len__(self):
+            return len(X)
+
+        def __getitem__(self, i):
+            return {"features": X[i], "label": y[i]}
+
+    _same_as_plain_loop(4, Rows(), None, X, y)
+    # 0., 2. as np.loadtxt reads labels: class ids as given (the user's loop: y.long()), as integers are
+    gap = (y == 1).long() * 2
+    _same_as_plain_loop(4, X.numpy(), gap.double().numpy(), X, gap)
+
+    class Unnamed(Rows):
+        def __getitem__(self, i):
+            return {"a": X[i], "b": y[i]}
+
+    with pytest.raises(devicelab.UserError, match=r"keys 'a', 'b', and devicelab cannot tell the features"):
+        devicelab.fit(_mlp(), Unnamed(), epochs=1)
+
+
+def test_nan_and_infinite_cells_and_a_single_class_are_one_line_naming_where():
+    X, y, _, _ = lesson_data("cpu")
+    frame = pd.DataFrame(X.numpy(), columns=list("abcd"), index=np.arange(100, 100 + len(X)))
+    frame.iloc[7, 2] = np.nan
+    with pytest.raises(
+        devicelab.UserError, match=r"^X has 1 NaN .*\(NaN\) at row 7 \(index 107\), column 'c'"
+    ):
+        devicelab.fit(_mlp(), frame, y, epochs=1)
+    target = np.linspace(0, 1, len(X), dtype=np.float32)
+    target[3] = np.inf
+    with pytest.raises(devicelab.UserError, match=r"^y has 1 NaN .*\(an infinite value\) at row 3 \("):
+        devicelab.fit(_mlp(outputs=1), X, target, epochs=1)
+    with pytest.raises(devicelab.UserError, match=r"^y has one class \(0\) in all its rows \(1\)"):
+        devicelab.fit(_mlp(), X[:1], y[:1], epochs=1)
