@@ -57,7 +57,8 @@ def test_a_compiled_module_is_said_to_be_compiled():
 
 
 @pytest.mark.parametrize(
-    "name", ["Frozen", "ListOfLinears", "Masked", "WithDropout.eval()", "Scaled", "ReturnsTuple", "ReturnsDict"]
+    "name",
+    ["Frozen", "ListOfLinears", "Masked", "WithDropout.eval()", "Scaled", "ReturnsTuple", "ReturnsDict"],
 )
 def test_fit_equals_the_users_plain_loop(name):
     X, y, X_test, y_test = lesson_data("cpu")

@@ -85,3 +85,87 @@ def test_nan_and_infinite_cells_and_a_single_class_are_one_line_naming_where():
         devicelab.fit(_mlp(outputs=1), X, target, epochs=1)
     with pytest.raises(devicelab.UserError, match=r"^y has one class \(0\) in all its rows \(1\)"):
         devicelab.fit(_mlp(), X[:1], y[:1], epochs=1)
+
+
+HELPERS = """
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.LazyLinear(width)  # shaped by the first forward
+
+    def forward(self, x):
+        return self.fc(x).tanh()
+"""
+
+NET = """
+from torch import nn
+
+from helpers import Block  # a module next to this file, as `python net.py` finds it
+
+
+class Net(nn.Module):
+    def __init__(self, hidden):  # required: --model-args
+        super().__init__()
+        self.block = Block(hidden)
+        self.head = nn.Linear(hidden, 3)
+
+    def forward(self, x):
+        h = self.block(x)
+        return self.head(h), h  # (logits, hidden): trained on the first
+"""
+
+
+def test_a_lazy_module_with_a_helper_file_and_required_arguments_through_the_cli(
+    tmp_path, monkeypatch, capsys
+):
+    """train --model, then predict, --resume (equal to one longer run), report and sweep on its run folder:
+    the lazy layer is shaped from the saved weights or by a first forward, the tuple read as its logits."""
+    import csv
+
+    from csv_files import iris_csv
+    from devicelab.cli import main
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "helpers.py").write_text(HELPERS)
+    (tmp_path / "model" / "net.py").write_text(NET)
+    rows = iris_csv(tmp_path / "iris.csv")
+    monkeypatch.chdir(tmp_path)  # not the model's folder: its helper is found next to it
+    model = ["--model", "model/net.py:Net", "--data", str(rows), "--target", "species", "--optimizer", "adam"]
+    model += ["--scaler", "none"]
+    quiet = ["--quiet", "--threads", "1", "--log-every", "10"]
+    assert main(["train", *model, *quiet, "--epochs", "20", "--name", "a"]) == 2
+    assert "needs the argument(s) hidden" in capsys.readouterr().err
+    model += ["--model-args", '{"hidden": 6}']
+    assert main(["train", *model, *quiet, "--epochs", "20", "--name", "a"]) == 0
+    assert main(["train", *model, *quiet, "--epochs", "40", "--name", "b"]) == 0
+    assert main(["train", "--resume", "runs/a", "--epochs", "40", *quiet]) == 0
+    np.testing.assert_allclose(np.load("runs/a-resumed/losses.npy"), np.load("runs/b/losses.npy"), atol=1e-6)
+
+    assert main(["predict", "runs/b", "--data", str(rows), "--out", "out.csv"]) == 0
+    with open("out.csv") as f:
+        predicted = [r["predicted_species"] for r in csv.DictReader(f)]
+    # the reference: the user's own class, its weights loaded from the run, on the file's rows (--scaler none)
+    import importlib.util
+    import sys
+
+    from safetensors.torch import load_file
+
+    from csv_files import SPECIES, iris_arrays
+
+    spec = importlib.util.spec_from_file_location("unseen_net", tmp_path / "model" / "net.py")
+    net = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(net)  # (helpers is in sys.modules already: devicelab imported it)
+    monkeypatch.delitem(sys.modules, "helpers")  # not left to other tests
+    reference = net.Net(hidden=6)
+    reference(torch.zeros(1, 4))  # the lazy layer's shape
+    reference.load_state_dict(load_file("runs/b/model.safetensors"))
+    with torch.no_grad():
+        logits, _ = reference(torch.tensor(iris_arrays()[0], dtype=torch.float32))
+    assert predicted == [SPECIES[i] for i in logits.argmax(dim=1).tolist()]
+    assert main(["report", "runs/b", "--out", "b.html"]) == 0
+    sweep = [*model, "--seeds", "0-1", "--epochs", "20", "--quiet", "--runs-dir", "sweeps"]
+    assert main(["sweep", *sweep]) == 0
+    capsys.readouterr()

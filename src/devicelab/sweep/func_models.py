@@ -246,9 +246,10 @@ def user_models(models, lrs, config: TrainConfig, x, y, task, generator, n_epoch
     return FuncModels(models, lrs, config, x, y, task, generator, n_epochs), ("vmap", together)
 
 
-def seeded_user_model(source: dict, seed: int) -> nn.Module:
-    """The user's module built as ``devicelab train --model ... --seed SEED`` builds it."""
-    from devicelab.training.user_model import build
+def seeded_user_model(source: dict, seed: int, rows: torch.Tensor | None = None) -> nn.Module:
+    """The user's module built as ``devicelab train --model ... --seed SEED`` builds it; ``rows``: lazy
+    layers shaped by a forward on them, as train's probe of two rows shapes them."""
+    from devicelab.training.user_model import build, materialize
 
     torch.manual_seed(seed)
-    return build(source)
+    return materialize(build(source), rows)

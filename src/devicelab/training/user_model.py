@@ -131,6 +131,14 @@ def build(source: dict, run_dir: Path | None = None) -> nn.Module:
             "constructor's arguments are unknown",
             hint="pass model_args= to devicelab.fit (or train with --model FILE.py:Class --model-args JSON)",
         )
+    missing = _missing_arguments(target, args)
+    if missing:
+        example = json.dumps(dict.fromkeys(missing, 8) | args)
+        raise UserError(
+            f"{source['name']} from {_where(source)} needs the argument(s) {', '.join(missing)}, and the "
+            f"model's arguments ({json.dumps(args)}) do not give them",
+            hint=f"pass them as --model-args '{example}' (the value yours), or model_args= to devicelab.fit",
+        )
     try:
         module = target(**args)
     except Exception as error:
@@ -145,6 +153,31 @@ def build(source: dict, run_dir: Path | None = None) -> nn.Module:
             f"{source['name']} from {_where(source)} returned a {type(module).__name__}, not an nn.Module",
             hint="--model names a torch.nn.Module class or a function that returns one",
         )
+    return module
+
+
+def materialize(module: nn.Module, rows: torch.Tensor | None = None, saved: dict | None = None) -> nn.Module:
+    """``module`` with its lazy layers (``nn.LazyLinear`` & co., parameters without a shape until the
+    first forward) given their shapes: by one forward on ``rows`` (eval mode, no gradients; the first
+    forward of a run, the probe, does the same, so a seed draws the same weights), or from the ``saved``
+    tensors of a run folder (then loaded over them). A module without lazy layers is left as it is."""
+    from torch.nn.parameter import is_lazy
+
+    lazy = [(n, t) for n, t in (*module.named_parameters(), *module.named_buffers()) if is_lazy(t)]
+    if not lazy:
+        return module
+    if saved is not None:
+        for name, tensor in lazy:
+            if name in saved:  # (a name not saved: the shape check after says which)
+                tensor.materialize(saved[name].shape, dtype=saved[name].dtype)
+    elif rows is not None:
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                module(rows)
+        finally:
+            module.train(was_training)
     return module
 
 
@@ -228,6 +261,16 @@ def _import_file(source: dict, run_dir: Path | None):
         sys.path.remove(str(Path(source["path"]).parent))
     sys.modules[key] = module  # (also what pickling and torch.func's deep copies look the class up by)
     return module
+
+
+def _missing_arguments(target, args: dict) -> list[str]:
+    """The parameters of ``target`` (a class or a factory) that have no default and are not in ``args``."""
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call itself says
+        return []
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in parameters if p.kind in keyword and p.default is p.empty and p.name not in args]
 
 
 def _show_user_traceback(error: BaseException) -> None:
