@@ -71,6 +71,21 @@ def test_a_dataset_of_dicts_and_labels_as_whole_floats():
         devicelab.fit(_mlp(), Unnamed(), epochs=1)
 
 
+@pytest.mark.parametrize("y_shape", ["(n,)", "(n, 1)"])
+def test_the_users_own_regression_loss_compares_row_with_row(y_shape):
+    """An (n, 1) output and the user's L1Loss: devicelab holds y as (n,), and the loss must not broadcast the
+    two to (n, n) (it did: every output against every target, a torch warning and other losses)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    y = (X @ rng.normal(size=4)).astype(np.float32)
+    model, reference = _mlp(outputs=1), _mlp(outputs=1)
+    given = y if y_shape == "(n,)" else y[:, None]
+    result = devicelab.fit(model, X, given, loss=nn.L1Loss(), epochs=EPOCHS, lr=0.1, threads=1)
+    loss = lambda out, target: nn.functional.l1_loss(out, target[:, None])  # noqa: E731  (the user's (n, 1))
+    expected = user_models.plain_loop(reference, torch.from_numpy(X), torch.from_numpy(y), EPOCHS, 0.1, loss)
+    np.testing.assert_allclose(result.losses, expected, atol=1e-5)
+
+
 def test_nan_and_infinite_cells_and_a_single_class_are_one_line_naming_where():
     X, y, _, _ = lesson_data("cpu")
     frame = pd.DataFrame(X.numpy(), columns=list("abcd"), index=np.arange(100, 100 + len(X)))

@@ -62,6 +62,22 @@ def class_scores(out: torch.Tensor, class_dim: int = 1) -> torch.Tensor:
     return torch.cat([torch.zeros_like(out), out], dim=class_dim)
 
 
+class FlatTargetLoss(nn.Module):
+    """The user's own regression loss (``L1Loss``, ``HuberLoss``, a function) on an ``(n, 1)`` output against
+    the ``(n,)`` target devicelab holds (a ``y`` of shape ``(n, 1)`` is kept as ``(n,)``): the output
+    flattened first, so the loss compares row with row, as the user's loop did, and never broadcasts to
+    ``(n, n)``."""
+
+    def __init__(self, inner) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if out.ndim == y.ndim + 1 and out.shape[-1] == 1:  # (n, 1) against (n,)
+            out = out.squeeze(-1)
+        return self.inner(out, y)
+
+
 class BinaryLogitLoss(nn.Module):
     """Binary cross-entropy on one logit a row against class ids 0/1 (``BCEWithLogitsLoss`` after the
     output is flattened to the targets' shape and the ids made floats); ``inner``: the user's own
