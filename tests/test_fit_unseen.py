@@ -63,6 +63,11 @@ def test_a_dataset_of_dicts_and_labels_as_whole_floats():
     gap = (y == 1).long() * 2
     _same_as_plain_loop(4, X.numpy(), gap.double().numpy(), X, gap)
 
+    # one-hot rows (Keras' to_categorical): classes, trained as the user's cross_entropy(out, y_one_hot)
+    one_hot = nn.functional.one_hot(y, 3).float()
+    result = _same_as_plain_loop(4, X.numpy(), one_hot.numpy(), X, one_hot)
+    assert result.dataset.task == "classification" and result.dataset.classes == (0, 1, 2)
+
     class Unnamed(Rows):
         def __getitem__(self, i):
             return {"a": X[i], "b": y[i]}

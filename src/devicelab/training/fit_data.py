@@ -78,9 +78,17 @@ def dataset_from_arrays(
 
 
 def _target(values: np.ndarray, task: str | None):
+    if values.ndim == 2 and task != "regression" and _one_hot(values):
+        # one-hot rows (Keras' to_categorical, pandas.get_dummies): the class of each row is where its 1 is;
+        # cross-entropy on those ids is the user's cross_entropy(out, y_one_hot) to the last digit
+        ids = values.argmax(axis=1).astype(np.int64)
+        return _Multi(ids, "classification", tuple(range(values.shape[1])))
     if values.ndim > 1:  # several numbers a row: regression on all of them
         if task == "classification":
-            raise UserError(f"classification takes one label a row, and y has shape {values.shape}")
+            raise UserError(
+                f"classification takes one label a row, and y has shape {values.shape}",
+                hint="pass the class of each row (y.argmax(axis=1) of one-hot rows), or task='regression'",
+            )
         return _Multi(values.astype(np.float32))
     whole = values.dtype.kind in "iu" or (
         values.dtype.kind == "f" and bool(np.all(values == np.floor(values)))
@@ -101,18 +109,26 @@ def _target(values: np.ndarray, task: str | None):
     return found
 
 
-class _Multi:
-    task, classes = "regression", None
+def _one_hot(values: np.ndarray) -> bool:
+    """Each row one 1 and otherwise 0 (bools or numbers), two columns or more."""
+    if values.shape[1] < 2 or values.dtype.kind not in "biuf":
+        return False
+    return bool(np.isin(values, (0, 1)).all() and (values.sum(axis=1) == 1).all())
 
-    def __init__(self, values: np.ndarray) -> None:
-        self.values = values
+
+class _Multi:
+    """A target ``encode_target`` does not read: several numbers a row, or one-hot rows as class ids."""
+
+    def __init__(self, values: np.ndarray, task: str = "regression", classes: tuple | None = None) -> None:
+        self.values, self.task, self.classes = values, task, classes
 
 
 def _features(data, what: str) -> np.ndarray:
     array = _numpy(data, what)
     if array.ndim < 2:
         raise UserError(
-            f"{what} has shape {array.shape}: one row a sample is needed", hint=f"{what}.reshape(-1, 1)"
+            f"{what} has shape {array.shape}: one row a sample is needed",
+            hint=f"one feature: {what}.reshape(-1, 1); one sample: {what}.reshape(1, -1)",
         )
     if array.dtype.kind not in "fiub":
         raise UserError(f"{what} holds {array.dtype} values, not numbers", hint="encode text columns first")
