@@ -39,7 +39,7 @@ def test_a_dataframe_with_its_own_index_bool_and_nullable_columns_and_class_name
     frame["n"] = pd.array(np.arange(len(X)) % 3, dtype="Int64")  # a nullable integer column
     names = pd.Series(np.array(["setosa", "versicolor", "virginica"])[y.numpy()], index=frame.index)
     rows = torch.tensor(frame.astype("float32").to_numpy())  # what the user's loop would train on
-    result = _same_as_plain_loop(6, frame, names, rows, y)
+    result = _same_as_plain_loop(6, frame, names.to_frame("species"), rows, y)  # y: a one-column frame
     assert result.dataset.classes == ("setosa", "versicolor", "virginica")
     assert result.dataset.feature_names == ("a", "b", "c", "d", "long", "n")
 

@@ -142,15 +142,15 @@ def _features(data, what: str) -> np.ndarray:
 
 
 def _values(data, what: str) -> np.ndarray:
-    array = _numpy(data, what)
+    array = _numpy(data, what, features=False)  # (a DataFrame's labels may be text)
     return array.reshape(-1) if array.ndim == 2 and array.shape[1] == 1 else array
 
 
-def _numpy(data, what: str) -> np.ndarray:
+def _numpy(data, what: str, features: bool = True) -> np.ndarray:
     if hasattr(data, "detach"):  # a torch tensor
         # sync: a device tensor is copied to the host once, before training, to be checked and split
         return data.detach().cpu().numpy()
-    if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas DataFrame
+    if features and hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas DataFrame
         return _frame_numbers(data, what)
     if hasattr(data, "to_numpy"):  # a pandas Series
         return data.to_numpy()
