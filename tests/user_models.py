@@ -223,6 +223,28 @@ class Logit(nn.Module):
         return self.fc2(F.relu(self.fc1(x)))
 
 
+class LazyFirst(nn.Module):
+    """A LazyLinear first layer: its weights have no shape until the first forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.LazyLinear(10), nn.Linear(10, 3)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class NeedsHidden(nn.Module):
+    """A constructor argument without a default (``--model-args '{"hidden": 8}'``)."""
+
+    def __init__(self, hidden):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, hidden), nn.Linear(hidden, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.tanh(self.fc1(x)))
+
+
 def make_mlp(num_classes: int = 3, width: int = 8, depth: int = 1, **kwargs) -> nn.Module:
     """A torchvision-like factory: keyword arguments, some ignored (``**kwargs``)."""
     layers: list[nn.Module] = [nn.Linear(4, width), nn.ReLU()]
@@ -237,7 +259,7 @@ def float64_mlp() -> nn.Module:
 
 
 # constructor keyword arguments (fit's model_args=, the CLI's --model-args), where a module takes some
-ARGS = {"make_mlp": {"width": 12, "depth": 2, "weights": None}}
+ARGS = {"make_mlp": {"width": 12, "depth": 2, "weights": None}, "NeedsHidden": {"hidden": 8}}
 
 # name -> (what fit must do: "mlp", "eager" (a fragment of the reason), or "refused" (of the error))
 EXPECT = {
@@ -246,6 +268,8 @@ EXPECT = {
     "SharedGelu": ("mlp", ""),
     "UnusedBuffer": ("mlp", ""),
     "make_mlp": ("mlp", ""),
+    "LazyFirst": ("mlp", ""),  # shaped by the probe's forward, then a Linear like any other
+    "NeedsHidden": ("mlp", ""),
     "Masked": ("mlp", ""),
     "Leaky": ("eager", "LeakyReLU"),
     "WithDropout": ("eager", "dropout"),
