@@ -281,8 +281,8 @@ EXPECT = {
     "Embedded": ("eager", "embedding"),
     "Softmaxed": ("eager", "softmax"),
     "Frozen": ("eager", "frozen"),
-    "ReturnsTuple": ("eager", "output is not the last layer's"),  # trained on its first output
-    "ReturnsDict": ("eager", "output is not the last layer's"),  # trained on its "logits"
+    "ReturnsTuple": ("eager", "returns a tuple of outputs"),  # trained on its first output
+    "ReturnsDict": ("eager", "returns a dict of outputs"),  # trained on its "logits"
     "TwoHeads": ("refused", "none of them is 'logits'"),
     "RawEmbedding": ("eager", "embedding"),  # given integer codes (INTEGER_CODES)
     "float64_mlp": ("eager", "float32"),
