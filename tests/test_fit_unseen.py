@@ -48,7 +48,7 @@ def test_a_dataframe_with_its_own_index_bool_and_nullable_columns_and_class_name
         devicelab.fit(_mlp(7), frame, y, epochs=1)
 
 
-def test_a_dataset_of_dicts_and_labels_as_whole_floats():
+def test_datasets_of_dicts_sparse_rows_one_hot_and_whole_float_labels():
     X, y, _, _ = lesson_data("cpu")
 
     class Rows(Dataset):
@@ -63,6 +63,10 @@ def test_a_dataset_of_dicts_and_labels_as_whole_floats():
     gap = (y == 1).long() * 2
     _same_as_plain_loop(4, X.numpy(), gap.double().numpy(), X, gap)
 
+    # a scipy sparse matrix (TF-IDF features): dense rows, as the user's torch.tensor(X.toarray())
+    from scipy.sparse import csr_matrix
+
+    _same_as_plain_loop(4, csr_matrix(X.numpy()), y, X, y)
     # one-hot rows (Keras' to_categorical): classes, trained as the user's cross_entropy(out, y_one_hot)
     one_hot = nn.functional.one_hot(y, 3).float()
     result = _same_as_plain_loop(4, X.numpy(), one_hot.numpy(), X, one_hot)

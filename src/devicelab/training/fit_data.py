@@ -154,6 +154,8 @@ def _numpy(data, what: str, features: bool = True) -> np.ndarray:
         return _frame_numbers(data, what)
     if hasattr(data, "to_numpy"):  # a pandas Series
         return data.to_numpy()
+    if hasattr(data, "toarray") and hasattr(data, "nnz"):  # a scipy sparse matrix (TF-IDF, one-hot features)
+        return data.toarray()  # dense rows, as the user's torch.tensor(X.toarray()) makes them
     try:
         return np.asarray(data)
     except (TypeError, ValueError) as error:
