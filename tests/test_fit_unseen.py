@@ -193,3 +193,54 @@ def test_a_lazy_module_with_a_helper_file_and_required_arguments_through_the_cli
     sweep = [*model, "--seeds", "0-1", "--epochs", "20", "--quiet", "--runs-dir", "sweeps"]
     assert main(["sweep", *sweep]) == 0
     capsys.readouterr()
+
+
+class _Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(5, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def test_predict_on_a_fit_run_reads_a_bool_column_as_pandas_writes_it(tmp_path, capsys):
+    """A frame with a bool column, trained by fit into a run folder, then written by pandas (True/False) and
+    given to devicelab predict: the rows read as 1/0, as fit trained on them (it was a KeyError traceback);
+    an empty cell, which the run has nothing to fill with, is one line naming the column and the row."""
+    from devicelab.cli import main
+
+    X, y, _, _ = lesson_data("cpu")
+    frame = pd.DataFrame(X.numpy(), columns=list("abcd"))
+    frame["long"] = frame["c"] > 0.5
+    names = pd.Series(np.array(["setosa", "versicolor", "virginica"])[y.numpy()])
+    torch.manual_seed(0)
+    model = _Small()
+    result = devicelab.fit(
+        model,
+        frame,
+        names,
+        epochs=EPOCHS,
+        lr=0.1,
+        threads=1,
+        runs_dir=tmp_path / "runs",
+        name="f",
+        model_args={},
+    )
+    rows, out = tmp_path / "rows.csv", tmp_path / "out.csv"
+    frame.assign(species=names).to_csv(rows, index=False)
+    assert "False" in rows.read_text()
+    assert main(["predict", str(result.folder), "--data", str(rows), "--out", str(out)]) == 0
+    with torch.no_grad():
+        expected = model(torch.tensor(frame.to_numpy(dtype=np.float32))).argmax(dim=1).numpy()
+    predicted = pd.read_csv(out)["predicted_y"].to_numpy()
+    assert list(predicted) == list(np.array(["setosa", "versicolor", "virginica"])[expected])
+
+    gap = frame.assign(species=names).astype({"a": object})
+    gap.loc[2, "a"] = None  # an empty cell in the third data row
+    gap.to_csv(rows, index=False)
+    capsys.readouterr()
+    assert main(["predict", str(result.folder), "--data", str(rows), "--out", str(out)]) == 2
+    assert (
+        "the column a has 1 empty or unreadable cell(s), the first in data row 3" in capsys.readouterr().err
+    )
