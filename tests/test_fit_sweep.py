@@ -42,6 +42,12 @@ class LazyPair(nn.Module):  # a lazy first layer (shaped by the first forward), 
         return self.fc2(h), h
 
 
+class Spare(Net):  # a layer the forward never uses: no gradient, left as it is (as torch.optim leaves it)
+    def __init__(self):
+        super().__init__()
+        self.spare = nn.Linear(6, 6)
+
+
 class Reads(Net):  # reads a value to the host in its forward: vmap cannot batch it
     def forward(self, x):
         scale = 1.0 if float(self.fc1.weight.detach().abs().max()) >= 0 else 2.0
@@ -52,7 +58,9 @@ class Reads(Net):  # reads a value to the host in its forward: vmap cannot batch
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.mark.parametrize(("name", "layout"), [("Net", "vmap"), ("Reads", "one-by-one"), ("LazyPair", "vmap")])
+@pytest.mark.parametrize(
+    ("name", "layout"), [("Net", "vmap"), ("Reads", "one-by-one"), ("LazyPair", "vmap"), ("Spare", "vmap")]
+)
 def test_each_seed_trains_as_its_own_plain_loop(tmp_path, name, layout):
     (tmp_path / "net.py").write_text(MODULES)
     source = record(f"{tmp_path / 'net.py'}:{name}", {})

@@ -80,6 +80,40 @@ def test_datasets_of_dicts_sparse_rows_one_hot_and_whole_float_labels():
         devicelab.fit(_mlp(), Unnamed(), epochs=1)
 
 
+class _Spare(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2, self.spare = (
+            nn.Linear(4, 8),
+            nn.Linear(8, 3),
+            nn.Linear(8, 8),
+        )  # spare: never used
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+@pytest.mark.parametrize("batch_size", [None, 32])
+def test_a_layer_the_forward_never_uses_and_a_model_with_nothing_to_train(batch_size):
+    """A layer defined and not used (no gradient): the plain-SGD step raised autograd's "appears to not have
+    been used in the graph"; now it is left alone, as torch.optim.SGD leaves it. Nothing to train: one line."""
+    X, y, _, _ = lesson_data("cpu")
+    model, reference = _Spare(), _Spare()
+    spare = model.spare.weight.clone()
+    result = devicelab.fit(model, X, y, epochs=EPOCHS, lr=0.1, threads=1, batch_size=batch_size)
+    if batch_size is None:
+        np.testing.assert_allclose(
+            result.losses, user_models.plain_loop(reference, X, y, EPOCHS, 0.1), atol=1e-5
+        )
+    assert torch.equal(model.spare.weight, spare)
+    frozen = _mlp().requires_grad_(False)
+    with pytest.raises(
+        devicelab.UserError, match=r"nothing to train: its 4 parameter tensor\(s\) are all frozen"
+    ):
+        devicelab.fit(frozen, X, y, epochs=1)
+
+
 @pytest.mark.parametrize("y_shape", ["(n,)", "(n, 1)"])
 def test_the_users_own_regression_loss_compares_row_with_row(y_shape):
     """An (n, 1) output and the user's L1Loss: devicelab holds y as (n,), and the loss must not broadcast the

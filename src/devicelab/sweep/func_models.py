@@ -50,8 +50,9 @@ class FuncModels(BmmModels):
                 for p, g, lr, first, second, fixed in zip(
                     params, grads, self.lr, self.first, self.second, self._frozen, strict=True
                 ):
-                    # a frozen parameter (requires_grad=False) stays as it is, as torch.optim leaves it
-                    if not fixed:
+                    # a frozen parameter (requires_grad=False), or one the forward did not use (no gradient),
+                    # stays as it is, as torch.optim leaves it
+                    if not fixed and g is not None:
                         update(self.config, p, g, lr[part], first[part], second[part], self.steps)
             losses.append(loss.detach())
         return torch.cat(losses)
@@ -87,11 +88,12 @@ class LoopModels(BmmModels):
         ):
             loss = self._loss(prediction(model(x)), y)
             trained = [p for p, fixed in zip(params, self._frozen, strict=True) if not fixed]
-            grads = iter(torch.autograd.grad(loss, trained))
+            grads = iter(torch.autograd.grad(loss, trained, allow_unused=True))
             with torch.no_grad():
                 for p, lr, a, b, fixed in zip(params, lrs, first, second, self._frozen, strict=True):
-                    if not fixed:
-                        update(self.config, p, next(grads), lr, a, b, self.steps)
+                    grad = None if fixed else next(grads)
+                    if grad is not None:  # frozen, or a layer the forward did not use: left as it is
+                        update(self.config, p, grad, lr, a, b, self.steps)
             losses.append(loss.detach())
         return torch.stack(losses)
 
@@ -194,7 +196,7 @@ def _vmapped_grad(call, loss_fn, fixed: list[bool]):
         params = tuple(p.detach().requires_grad_(not f) for p, f in zip(params, fixed, strict=True))
         losses = forward(params, model_buffers, x, y)
         trained = [p for p in params if p.requires_grad]
-        grads = iter(torch.autograd.grad(losses.sum(), trained) if trained else ())
+        grads = iter(torch.autograd.grad(losses.sum(), trained, allow_unused=True) if trained else ())
         return [None if f else next(grads) for f in fixed], losses.detach()
 
     return step

@@ -42,9 +42,15 @@ def make_plain_sgd_step(model: nn.Module, loss_fn: nn.Module, lr: float) -> Step
 
     def step(x: torch.Tensor, y: torch.Tensor, losses: torch.Tensor, i: int) -> None:
         loss = loss_fn(prediction(model(x)), y)
-        grads = torch.autograd.grad(loss, params)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
         with torch.no_grad():
-            torch._foreach_add_(params, grads, alpha=-lr)  # what torch.optim.SGD itself calls
+            if any(
+                g is None for g in grads
+            ):  # a layer the forward did not use: left as torch.optim.SGD leaves it
+                used = [i for i, g in enumerate(grads) if g is not None]
+                torch._foreach_add_([params[i] for i in used], [grads[i] for i in used], alpha=-lr)
+            else:
+                torch._foreach_add_(params, grads, alpha=-lr)  # what torch.optim.SGD itself calls
         losses[i] = loss.detach()  # a device-side copy: no sync
 
     return step
