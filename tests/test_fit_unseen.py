@@ -141,6 +141,11 @@ def test_nan_and_infinite_cells_and_a_single_class_are_one_line_naming_where():
     target[3] = np.inf
     with pytest.raises(devicelab.UserError, match=r"^y has 1 NaN .*\(an infinite value\) at row 3 \("):
         devicelab.fit(_mlp(outputs=1), X, target, epochs=1)
+    names = pd.Series(np.array(["setosa", "versicolor", "virginica"])[y.numpy()]).where(
+        lambda s: s.index != 5
+    )
+    with pytest.raises(devicelab.UserError, match=r"^y has 1 missing label\(s\), the first at row 5"):
+        devicelab.fit(_mlp(), X, names, epochs=1)  # (pandas' NaN in a str column: a pyarrow TypeError before)
     with pytest.raises(devicelab.UserError, match=r"^y has one class \(0\) in all its rows \(1\)"):
         devicelab.fit(_mlp(), X[:1], y[:1], epochs=1)
 

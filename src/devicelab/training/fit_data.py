@@ -101,6 +101,11 @@ def _target(values: np.ndarray, task: str | None):
             hint="give rows of two classes or more, or pass task='regression' for a number to predict",
         )
     found = encode_target(values, "y", task)
+    if found.n_missing:  # empty labels (None, "") among text ones (NaN and inf: said by _finite already)
+        row = int(np.argmin(found.present))
+        raise UserError(
+            f"y has {found.n_missing} missing label(s), the first at row {row}", hint="drop those rows first"
+        )
     if found.task == "classification" and whole and values.min() >= 0:
         # integer labels (or whole floats, 0. 1. 2. as np.loadtxt reads them) are the class indices the user's
         # own loop gives cross-entropy (``y.long()``): kept as they are (labels 0, 1, 2, 4 stay 4, not 3), the
@@ -143,6 +148,12 @@ def _features(data, what: str) -> np.ndarray:
 
 def _values(data, what: str) -> np.ndarray:
     array = _numpy(data, what, features=False)  # (a DataFrame's labels may be text)
+    if (
+        array.dtype == object
+    ):  # text labels: a missing one (pandas' NaN in a str column) as None, as pyarrow reads it
+        array = np.array([None if v is None or v != v else v for v in array.reshape(-1)], object).reshape(
+            array.shape
+        )
     return array.reshape(-1) if array.ndim == 2 and array.shape[1] == 1 else array
 
 
