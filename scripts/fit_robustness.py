@@ -109,6 +109,7 @@ def data_cases():
     """name -> (fit's X, y, keyword arguments, the model's inputs and outputs, the user's loop's x, y and
     loss: None where fit must refuse). The user's loop trains on what the user would have made of the data."""
     import pandas as pd
+    from scipy.sparse import csr_matrix
     from torch.utils.data import Dataset, TensorDataset
 
     X, y, _, _ = lesson_data("cpu")
@@ -156,6 +157,8 @@ def data_cases():
         "one row, one class": (X[:1], y[:1], {}, (4, 3), None, None, None),
         "epochs=0": (X, y, {"epochs": 0}, (4, 3), None, None, None),
         "NaN in X": (nan, y, {}, (4, 3), None, None, None),
+        "y class names, one missing": (X, pd.Series(names).where(lambda s: s.index != 5), {}, (4, 3), None, None, None),
+        "X scipy sparse": (csr_matrix(X.numpy()), y, {}, (4, 3), X, y, None),
         "inf in y": (xr, np.where(np.arange(50) == 3, np.inf, yr[:, 0]), {}, (4, 1), None, None, None),
     }  # fmt: skip
 

@@ -245,6 +245,17 @@ class NeedsHidden(nn.Module):
         return self.fc2(torch.tanh(self.fc1(x)))
 
 
+class Spare(nn.Module):
+    """A layer defined and never used in forward (left from an experiment): it gets no gradient."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(4, 10), nn.Linear(10, 3), nn.Linear(10, 10)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
 def make_mlp(num_classes: int = 3, width: int = 8, depth: int = 1, **kwargs) -> nn.Module:
     """A torchvision-like factory: keyword arguments, some ignored (``**kwargs``)."""
     layers: list[nn.Module] = [nn.Linear(4, width), nn.ReLU()]
@@ -270,6 +281,10 @@ EXPECT = {
     "make_mlp": ("mlp", ""),
     "LazyFirst": ("mlp", ""),  # shaped by the probe's forward, then a Linear like any other
     "NeedsHidden": ("mlp", ""),
+    "Spare": (
+        "eager",
+        "not the Linear layers'",
+    ),  # an MLP to the matcher; its unused fc3 keeps it off the kernel
     "Masked": ("mlp", ""),
     "Leaky": ("eager", "LeakyReLU"),
     "WithDropout": ("eager", "dropout"),
@@ -293,7 +308,7 @@ EXPECT = {
 INTEGER_CODES = {"Embedded", "RawEmbedding"}
 
 # MLPs to the matcher that the fused kernel still leaves to the eager step (it trains float32 only)
-KERNEL_ONLY = {"float64_mlp", "Logit"}
+KERNEL_ONLY = {"float64_mlp", "Logit", "Spare"}
 
 # modules the robustness survey trains on a two-class target (versicolor or not), with binary cross-entropy
 BINARY = {"Logit"}
