@@ -283,3 +283,34 @@ def test_predict_on_a_fit_run_reads_a_bool_column_as_pandas_writes_it(tmp_path, 
     assert (
         "the column a has 1 empty or unreadable cell(s), the first in data row 3" in capsys.readouterr().err
     )
+
+
+SCRIPT = """
+import torch.nn as nn
+
+for _ in range(2):  # a training script's top level, which importing the file runs
+    print("the script trained")
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+
+def test_a_model_file_that_runs_code_when_imported_is_said_before_it_runs(tmp_path, monkeypatch, capsys):
+    from devicelab.cli import main
+
+    (tmp_path / "script.py").write_text(SCRIPT)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--model", "script.py:Net", "--epochs", "5", "--quiet", "--threads", "1"]) == 0
+    captured = capsys.readouterr()
+    warning = (
+        "devicelab: warning: script.py runs code when it is imported (line 4: for _ in range(2):), and devicelab "
+        'imports it to build the model, so that runs too; put it under if __name__ == "__main__":'
+    )
+    assert captured.err.count(warning) == 1 and captured.out.startswith("the script trained")

@@ -246,6 +246,7 @@ def _import_file(source: dict, run_dir: Path | None):
     key = f"devicelab_user_model_{_sha(path)[:16]}"
     if key in sys.modules:  # loaded once: every model built from it is of one class (vmap needs that)
         return sys.modules[key]
+    _warn_top_level_code(path)
     spec = importlib.util.spec_from_file_location(key, path)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(Path(source["path"]).parent))  # its own imports, as `python FILE.py` finds them
@@ -271,6 +272,33 @@ def _missing_arguments(target, args: dict) -> list[str]:
         return []
     keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     return [p.name for p in parameters if p.kind in keyword and p.default is p.empty and p.name not in args]
+
+
+def _warn_top_level_code(path: Path) -> None:
+    """A warning, before the import, when ``path`` loops at its top level (``for``, ``while``, a ``with``
+    block) outside ``if __name__ == "__main__":``: a training script with the model class in it (the lesson's)
+    would train, and show its plots, while devicelab imports it. One-off calls (``torch.manual_seed(0)``,
+    ``print``) are left unsaid: a module file may make them."""
+    import ast
+    import warnings
+
+    from devicelab.errors import DevicelabWarning
+
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError):  # the import says so, with the user's traceback
+        return
+    work = (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith)
+    for node in tree.body:
+        if isinstance(node, work):
+            code = ast.unparse(node).splitlines()[0][:60]  # its first line, without comments
+            warnings.warn(
+                f"{path.name} runs code when it is imported (line {node.lineno}: {code}), and devicelab imports "
+                'it to build the model, so that runs too; put it under if __name__ == "__main__":',
+                DevicelabWarning,
+                stacklevel=2,
+            )
+            return
 
 
 def _show_user_traceback(error: BaseException) -> None:
