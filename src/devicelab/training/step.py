@@ -44,11 +44,10 @@ def make_plain_sgd_step(model: nn.Module, loss_fn: nn.Module, lr: float) -> Step
         loss = loss_fn(prediction(model(x)), y)
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         with torch.no_grad():
-            if any(
-                g is None for g in grads
-            ):  # a layer the forward did not use: left as torch.optim.SGD leaves it
-                used = [i for i, g in enumerate(grads) if g is not None]
-                torch._foreach_add_([params[i] for i in used], [grads[i] for i in used], alpha=-lr)
+            # a layer the forward did not use has no gradient: left as it is, as torch.optim.SGD leaves it
+            if any(g is None for g in grads):
+                used = [k for k, g in enumerate(grads) if g is not None]
+                torch._foreach_add_([params[k] for k in used], [grads[k] for k in used], alpha=-lr)
             else:
                 torch._foreach_add_(params, grads, alpha=-lr)  # what torch.optim.SGD itself calls
         losses[i] = loss.detach()  # a device-side copy: no sync
