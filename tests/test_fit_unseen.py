@@ -43,6 +43,8 @@ def test_a_dataframe_with_its_own_index_bool_and_nullable_columns_and_class_name
     assert result.dataset.classes == ("setosa", "versicolor", "virginica")
     assert result.dataset.feature_names == ("a", "b", "c", "d", "long", "n")
 
+    with pytest.raises(devicelab.UserError, match=r"X_test's columns are not X's: column 0 is 'b' in X_test"):
+        devicelab.fit(_mlp(6), frame, names, X_test=frame[["b", "a", "c", "d", "long", "n"]], y_test=names)
     frame["species"] = names  # a text column among the features: named, not "object values"
     with pytest.raises(devicelab.UserError, match=r"X's column 'species' holds (object|str|string)"):
         devicelab.fit(_mlp(7), frame, y, epochs=1)

@@ -42,6 +42,21 @@ def dataset_from_arrays(
         _finite(labels_test, "y_test", y_test)
         if x_test.shape[1:] != x.shape[1:]:
             raise UserError(f"X_test's rows have shape {x_test.shape[1:]}, X's {x.shape[1:]}")
+        test_names = _column_names(X_test)
+        if (
+            names and test_names and test_names != names
+        ):  # the same columns in another order: mixed up silently
+            first = next(i for i, (a, b) in enumerate(zip(names, test_names, strict=True)) if a != b)
+            raise UserError(
+                f"X_test's columns are not X's: column {first} is {test_names[first]!r} in X_test and "
+                f"{names[first]!r} in X",
+                hint="X_test = X_test[X.columns] puts them in X's order",
+            )
+        if labels_test.shape[1:] != labels.shape[1:]:  # (n,) labels and one-hot test rows, say
+            raise UserError(
+                f"y_test's rows have shape {labels_test.shape[1:]}, y's {labels.shape[1:]}",
+                hint="give y and y_test in one form (class labels, or one-hot rows, in both)",
+            )
     else:
         x_test, labels_test = x[:0], labels[:0]
     n_train = len(labels)
