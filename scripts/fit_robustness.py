@@ -3,8 +3,10 @@ the user's own plain loop on the same rows, from the same initial weights) and t
 (``train --model user_models.py:NAME``, then ``predict``, ``--resume`` and ``sweep --seeds`` on the run).
 Prints one row per module: the step taken and why, the largest loss difference from the plain loop, and
 the exit status of each CLI command (2: refused in one line, as it should be for a module that does not fit).
+Then one row per way of handing over the data (``DATA_CASES``: DataFrames, Datasets, dtypes, target shapes,
+optimizers, edge sizes, NaN): fit against the user's loop on the same numbers, or the one line it refuses with.
 
-    python scripts/fit_robustness.py [--epochs 60] [--no-cli]
+    python scripts/fit_robustness.py [--epochs 60] [--no-cli] [--no-data]
 """
 
 from __future__ import annotations
@@ -98,6 +100,83 @@ def iris_rows(path: Path) -> None:
         writer.writerows([*r, t] for r, t in zip(iris.data[::10], iris.target[::10], strict=True))
 
 
+def _mlp(inputs: int = 4, outputs: int = 3) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(inputs, 10), nn.ReLU(), nn.Linear(10, outputs))
+
+
+def data_cases():
+    """name -> (fit's X, y, keyword arguments, the model's inputs and outputs, the user's loop's x, y and
+    loss: None where fit must refuse). The user's loop trains on what the user would have made of the data."""
+    import pandas as pd
+    from scipy.sparse import csr_matrix
+    from torch.utils.data import Dataset, TensorDataset
+
+    X, y, _, _ = lesson_data("cpu")
+    names = np.array(["setosa", "versicolor", "virginica"])[y.numpy()]
+    rng = np.random.default_rng(0)
+    xr = rng.normal(size=(50, 4)).astype(np.float32)
+    yr = xr @ rng.normal(size=(4, 2)).astype(np.float32)
+    xr_t, mse, l1 = torch.from_numpy(xr), nn.functional.mse_loss, nn.functional.l1_loss
+    frame = pd.DataFrame(X.numpy(), columns=list("abcd"), index=np.arange(100, 100 + len(X)))
+    frame["long"] = frame["a"] > 0.5
+    frame["n"] = pd.array(np.arange(len(X)) % 3, dtype="Int64")
+    framed = torch.tensor(frame.astype("float32").to_numpy())
+    nan = X.numpy().copy()
+    nan[7, 2] = np.nan
+
+    class Pairs(Dataset):
+        def __len__(self):
+            return len(X)
+
+        def __getitem__(self, i):
+            return X[i].numpy(), int(y[i])
+
+    class Dicts(Pairs):
+        def __getitem__(self, i):
+            return {"features": X[i], "label": y[i]}
+
+    col = lambda t: t[:, None]  # noqa: E731
+    return {
+        "y (n,) regression": (xr, yr[:, 0], {}, (4, 1), xr_t, torch.from_numpy(yr[:, :1]), mse),
+        "y (n,1) regression": (xr, yr[:, :1], {}, (4, 1), xr_t, torch.from_numpy(yr[:, :1]), mse),
+        "y (n,k) regression": (xr, yr, {}, (4, 2), xr_t, torch.from_numpy(yr), mse),
+        "y (n,1), L1Loss": (xr, yr[:, :1], {"loss": nn.L1Loss()}, (4, 1), xr_t, torch.from_numpy(yr[:, :1]), l1),
+        "y floats 0./1./2.": (X.numpy(), y.numpy().astype(float), {}, (4, 3), X, y, None),
+        "y class names": (X.numpy(), names, {}, (4, 3), X, y, None),
+        "y one-hot": (X, nn.functional.one_hot(y, 3).float(), {}, (4, 3), X, nn.functional.one_hot(y, 3).float(), None),
+        "y 1-column DataFrame": (X, pd.DataFrame({"species": names}), {}, (4, 3), X, y, None),
+        "X DataFrame idx/bool/Int64": (frame, pd.Series(names, index=frame.index), {}, (6, 3), framed, y, None),
+        "X float64 numpy": (X.numpy().astype(np.float64), y.numpy(), {}, (4, 3), X, y, None),
+        "X float16 numpy": (X.numpy().astype(np.float16), y, {}, (4, 3), X.half().float(), y, None),
+        "TensorDataset": (TensorDataset(X, y), None, {}, (4, 3), X, y, None),
+        "Dataset of (x, y)": (Pairs(), None, {}, (4, 3), X, y, None),
+        "Dataset of dicts": (Dicts(), None, {}, (4, 3), X, y, None),
+        "batch_size > rows": (X, y, {"batch_size": 1000}, (4, 3), X, y, None),
+        "one row, regression": (xr[:1], yr[:1, 0], {}, (4, 1), xr_t[:1], col(torch.from_numpy(yr[:1, 0])), mse),
+        "one row, one class": (X[:1], y[:1], {}, (4, 3), None, None, None),
+        "epochs=0": (X, y, {"epochs": 0}, (4, 3), None, None, None),
+        "NaN in X": (nan, y, {}, (4, 3), None, None, None),
+        "y class names, one missing": (X, pd.Series(names).where(lambda s: s.index != 5), {}, (4, 3), None, None, None),
+        "X scipy sparse": (csr_matrix(X.numpy()), y, {}, (4, 3), X, y, None),
+        "inf in y": (xr, np.where(np.arange(50) == 3, np.inf, yr[:, 0]), {}, (4, 1), None, None, None),
+    }  # fmt: skip
+
+
+def through_data(epochs: int, lr: float) -> None:
+    print(f"\n{'data':28}{'fit path':9}{'max |Δloss|':>13}  refused with")
+    for name, (X, y, kwargs, shape, x_ref, y_ref, loss) in data_cases().items():
+        model, reference = _mlp(*shape), _mlp(*shape)
+        try:
+            result = devicelab.fit(model, X, y, **{"epochs": epochs, "lr": lr, "threads": 1, **kwargs})
+        except devicelab.UserError as error:
+            print(f"{name:28}{'refused':9}{'-':>13}  {str(error).splitlines()[0]}")
+            continue
+        expected = user_models.plain_loop(reference, x_ref, y_ref, epochs, lr, loss)
+        diff = float(np.max(np.abs(result.losses - np.asarray(expected))))
+        print(f"{name:28}{result.path:9}{diff:>13.1e}")
+
+
 def main_() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -105,6 +184,7 @@ def main_() -> int:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--no-cli", action="store_true")
+    parser.add_argument("--no-data", action="store_true")
     parser.add_argument("--only", nargs="*")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -133,6 +213,8 @@ def main_() -> int:
             f"{name:20}{want:10}{found['path']:9}{diff_text:>13}  {codes:30} {'' if ok else '!! '}{found['reason']}"
         )
     shutil.rmtree(folder, ignore_errors=True)
+    if not args.no_data:
+        through_data(args.epochs, args.lr)
     return 0
 
 

@@ -16,6 +16,7 @@ import devicelab
 import user_models
 from devicelab.errors import DevicelabWarning
 from devicelab.fast.match import MlpMatch, match_mlp
+from devicelab.training.user_model import materialize
 from seed_lesson import lesson_data
 
 EPOCHS = 30
@@ -44,7 +45,8 @@ def _plain_loop(model: nn.Module, x, y, epochs: int = EPOCHS, lr: float = 0.1) -
 )
 def test_the_matcher_takes_the_mlps_and_says_why_not_for_the_rest(name):
     want, fragment = user_models.EXPECT[name]
-    found = match_mlp(_build(name))
+    # (a lazy layer is shaped first, as fit's probe shapes it before the matcher looks)
+    found = match_mlp(materialize(_build(name), torch.zeros(2, 4)))
     if want == "mlp":
         assert isinstance(found, MlpMatch), found
     else:
@@ -56,11 +58,15 @@ def test_a_compiled_module_is_said_to_be_compiled():
     assert isinstance(found, str) and "torch.compile'd" in found
 
 
-@pytest.mark.parametrize("name", ["Frozen", "ListOfLinears", "Masked", "WithDropout.eval()", "Scaled"])
+@pytest.mark.parametrize(
+    "name",
+    ["Frozen", "ListOfLinears", "Masked", "WithDropout.eval()", "Scaled", "ReturnsTuple", "ReturnsDict"],
+)
 def test_fit_equals_the_users_plain_loop(name):
     X, y, X_test, y_test = lesson_data("cpu")
     model, reference = _build(name), _build(name)
     frozen_before = copy.deepcopy(model.fc1.weight) if name == "Frozen" else None
+    returned = type(model(X[:2]))
     torch.manual_seed(1)  # the same dropout draws in both
     result = devicelab.fit(model, X, y, X_test=X_test, y_test=y_test, epochs=EPOCHS, lr=0.1, threads=1)
     torch.manual_seed(1)
@@ -70,9 +76,19 @@ def test_fit_equals_the_users_plain_loop(name):
     if frozen_before is not None:  # the fused kernel would have trained it: the matcher sends it eager
         torch.testing.assert_close(model.fc1.weight, frozen_before, rtol=0, atol=0)
     assert model.training == (not name.endswith(".eval()"))  # handed back in the mode it came in
+    assert type(model(X[:2])) is returned  # and returning what it returned (a tuple stays a tuple)
 
 
-def test_a_softmax_before_cross_entropy_is_warned_and_a_tuple_refused(tmp_path, monkeypatch, capsys):
+class _NoReturn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        self.fc(x)
+
+
+def test_a_softmax_before_cross_entropy_is_warned_and_an_unnamed_dict_refused(tmp_path, monkeypatch, capsys):
     import shutil
 
     from devicelab.cli import main
@@ -80,8 +96,8 @@ def test_a_softmax_before_cross_entropy_is_warned_and_a_tuple_refused(tmp_path, 
     X, y, _, _ = lesson_data("cpu")
     with pytest.warns(DevicelabWarning, match="a softmax at its end"):
         devicelab.fit(_build("Softmaxed"), X, y, epochs=5, threads=1)
-    with pytest.raises(devicelab.UserError, match="returns a tuple, not a tensor"):
-        devicelab.fit(_build("ReturnsTuple"), X, y, epochs=5)
+    with pytest.raises(devicelab.UserError, match="returns a NoneType, not a tensor"):
+        devicelab.fit(_NoReturn(), X, y, epochs=5)  # a forward that forgot its return
     with pytest.raises(devicelab.UserError, match=r"torch.bfloat16, .*pass model.float\(\)"):
         devicelab.fit(_build("float64_mlp").bfloat16(), X, y, epochs=5)
     binary = nn.Linear(4, 1)  # binary cross-entropy on three classes: one line, before training
@@ -98,10 +114,11 @@ def test_a_softmax_before_cross_entropy_is_warned_and_a_tuple_refused(tmp_path, 
     assert (
         err.count("devicelab: warning: the model's outputs are probabilities") == 1 and "Traceback" not in err
     )
-    assert main([*base, "--model", "mine.py:ReturnsDict"]) == 2
+    assert main([*base, "--model", "mine.py:TwoHeads"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "devicelab: error: the model returns a dict, not a tensor (its forward must return the predictions "
-        "as one tensor)"
+        "devicelab: error: the model returns a dict with the keys 'species', 'hidden' and none of them is "
+        "'logits', so devicelab cannot tell which is the prediction (return the prediction under the key "
+        "'logits', or as the first item of a tuple)"
     ]
 
 

@@ -31,6 +31,23 @@ class Net(nn.Module):
         return self.fc2(torch.tanh(self.fc1(x)))
 
 
+class LazyPair(nn.Module):  # a lazy first layer (shaped by the first forward), returns (logits, hidden)
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.LazyLinear(6)
+        self.fc2 = nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = torch.tanh(self.fc1(x))
+        return self.fc2(h), h
+
+
+class Spare(Net):  # a layer the forward never uses: no gradient, left as it is (as torch.optim leaves it)
+    def __init__(self):
+        super().__init__()
+        self.spare = nn.Linear(6, 6)
+
+
 class Reads(Net):  # reads a value to the host in its forward: vmap cannot batch it
     def forward(self, x):
         scale = 1.0 if float(self.fc1.weight.detach().abs().max()) >= 0 else 2.0
@@ -41,7 +58,9 @@ class Reads(Net):  # reads a value to the host in its forward: vmap cannot batch
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.mark.parametrize(("name", "layout"), [("Net", "vmap"), ("Reads", "one-by-one")])
+@pytest.mark.parametrize(
+    ("name", "layout"), [("Net", "vmap"), ("Reads", "one-by-one"), ("LazyPair", "vmap"), ("Spare", "vmap")]
+)
 def test_each_seed_trains_as_its_own_plain_loop(tmp_path, name, layout):
     (tmp_path / "net.py").write_text(MODULES)
     source = record(f"{tmp_path / 'net.py'}:{name}", {})
@@ -62,7 +81,8 @@ def test_each_seed_trains_as_its_own_plain_loop(tmp_path, name, layout):
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
         expected = []
         for _ in range(40):
-            loss = nn.functional.cross_entropy(model(x), y)
+            out = model(x)
+            loss = nn.functional.cross_entropy(out[0] if isinstance(out, tuple) else out, y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -105,7 +105,7 @@ class Kwargs(nn.Module):
 
 
 class ReturnsTuple(nn.Module):
-    """Returns (logits, hidden): no single prediction tensor."""
+    """Returns (logits, hidden): trained on the first, as skorch reads a tuple."""
 
     def __init__(self):
         super().__init__()
@@ -117,9 +117,19 @@ class ReturnsTuple(nn.Module):
 
 
 class ReturnsDict(ReturnsTuple):
+    """Returns {"logits": ..., "hidden": ...}, as a Hugging Face model does: trained on "logits"."""
+
     def forward(self, x):
         h = F.relu(self.fc1(x))
-        return {"logits": self.fc2(h)}
+        return {"logits": self.fc2(h), "hidden": h}
+
+
+class TwoHeads(ReturnsTuple):
+    """A dict of two outputs, neither called "logits": which one is the prediction is not said."""
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        return {"species": self.fc2(h), "hidden": h}
 
 
 class Standardises(nn.Module):
@@ -213,6 +223,39 @@ class Logit(nn.Module):
         return self.fc2(F.relu(self.fc1(x)))
 
 
+class LazyFirst(nn.Module):
+    """A LazyLinear first layer: its weights have no shape until the first forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.LazyLinear(10), nn.Linear(10, 3)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class NeedsHidden(nn.Module):
+    """A constructor argument without a default (``--model-args '{"hidden": 8}'``)."""
+
+    def __init__(self, hidden):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, hidden), nn.Linear(hidden, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.tanh(self.fc1(x)))
+
+
+class Spare(nn.Module):
+    """A layer defined and never used in forward (left from an experiment): it gets no gradient."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(4, 10), nn.Linear(10, 3), nn.Linear(10, 10)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
 def make_mlp(num_classes: int = 3, width: int = 8, depth: int = 1, **kwargs) -> nn.Module:
     """A torchvision-like factory: keyword arguments, some ignored (``**kwargs``)."""
     layers: list[nn.Module] = [nn.Linear(4, width), nn.ReLU()]
@@ -227,7 +270,7 @@ def float64_mlp() -> nn.Module:
 
 
 # constructor keyword arguments (fit's model_args=, the CLI's --model-args), where a module takes some
-ARGS = {"make_mlp": {"width": 12, "depth": 2, "weights": None}}
+ARGS = {"make_mlp": {"width": 12, "depth": 2, "weights": None}, "NeedsHidden": {"hidden": 8}}
 
 # name -> (what fit must do: "mlp", "eager" (a fragment of the reason), or "refused" (of the error))
 EXPECT = {
@@ -236,6 +279,12 @@ EXPECT = {
     "SharedGelu": ("mlp", ""),
     "UnusedBuffer": ("mlp", ""),
     "make_mlp": ("mlp", ""),
+    "LazyFirst": ("mlp", ""),  # shaped by the probe's forward, then a Linear like any other
+    "NeedsHidden": ("mlp", ""),
+    "Spare": (
+        "eager",
+        "not the Linear layers'",
+    ),  # an MLP to the matcher; its unused fc3 keeps it off the kernel
     "Masked": ("mlp", ""),
     "Leaky": ("eager", "LeakyReLU"),
     "WithDropout": ("eager", "dropout"),
@@ -247,8 +296,9 @@ EXPECT = {
     "Embedded": ("eager", "embedding"),
     "Softmaxed": ("eager", "softmax"),
     "Frozen": ("eager", "frozen"),
-    "ReturnsTuple": ("refused", "returns a tuple"),
-    "ReturnsDict": ("refused", "returns a dict"),
+    "ReturnsTuple": ("eager", "returns a tuple of outputs"),  # trained on its first output
+    "ReturnsDict": ("eager", "returns a dict of outputs"),  # trained on its "logits"
+    "TwoHeads": ("refused", "none of them is 'logits'"),
     "RawEmbedding": ("eager", "embedding"),  # given integer codes (INTEGER_CODES)
     "float64_mlp": ("eager", "float32"),
     "Logit": ("eager", "BinaryLogitLoss"),  # on a two-class target (BINARY)
@@ -258,7 +308,7 @@ EXPECT = {
 INTEGER_CODES = {"Embedded", "RawEmbedding"}
 
 # MLPs to the matcher that the fused kernel still leaves to the eager step (it trains float32 only)
-KERNEL_ONLY = {"float64_mlp", "Logit"}
+KERNEL_ONLY = {"float64_mlp", "Logit", "Spare"}
 
 # modules the robustness survey trains on a two-class target (versicolor or not), with binary cross-entropy
 BINARY = {"Logit"}
@@ -276,7 +326,12 @@ def plain_loop(model: nn.Module, x, y, epochs: int, lr: float = 0.1, loss_fn=Non
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     losses = []
     for _ in range(epochs):
-        loss = loss_fn(model(x), y)
+        out = model(x)
+        if isinstance(out, tuple):  # return logits, hidden: the user's loop takes the first
+            out = out[0]
+        elif isinstance(out, dict):  # {"logits": ..., ...}: the user's loop takes out["logits"]
+            out = out["logits"]
+        loss = loss_fn(out, y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -115,6 +115,13 @@ class FillMissing:
         gaps = np.isnan(values)
         if not gaps.any():
             return values, (np.zeros(len(values), np.float32) if name in self.indicators else None)
+        if name not in self.medians:  # a run of devicelab.fit's arrays: its rows had no gaps to fill
+            raise UserError(
+                f"the column {name} has {int(gaps.sum())} empty or unreadable cell(s), the first in data row "
+                f"{int(np.argmax(gaps)) + 1}, and the run has no value to fill them with (it was trained on "
+                "arrays without gaps)",
+                hint="fill those cells in the file with numbers (True/False read as 1/0)",
+            )
         filled = np.where(gaps, self.medians[name], values)
         return filled, (gaps.astype(np.float32) if name in self.indicators else None)
 
@@ -311,7 +318,7 @@ class Preprocessor:
             # as the training file wrote them; any cell that does not read so is missing
             saved = self.number_formats.get(name)
             fmt = NumberFormat.from_dict(saved) if saved else NumberFormat(decimal=decimal)
-            return parse(normalize(text_values(column, na_values)), fmt)[0]
+            return parse(_bools_as_numbers(normalize(text_values(column, na_values))), fmt)[0]
         if kind == "datetime":
             fmt = self.dates.columns[name]["format"]
             return (
@@ -320,6 +327,12 @@ class Preprocessor:
                 else parse_dates(text_values(column, na_values), fmt)
             )
         return text_values(column, na_values)
+
+
+def _bools_as_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    """True/False cells (as pandas writes a bool column, which devicelab.fit trained on as 1/0) as 1 and 0."""
+    lowered = pc.utf8_lower(text)
+    return pc.if_else(pc.equal(lowered, "true"), "1", pc.if_else(pc.equal(lowered, "false"), "0", text))
 
 
 def _is_text(column: pa.ChunkedArray) -> bool:

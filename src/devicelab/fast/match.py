@@ -137,6 +137,9 @@ def _chain(model: nn.Module, nodes: list[torch.fx.Node]) -> MlpMatch | str:
         if node.op == "placeholder":
             continue
         if node.op == "output":
+            if isinstance(node.args[0], tuple | list | dict):  # (logits, hidden): trained on the prediction
+                kind = "a dict" if isinstance(node.args[0], dict) else f"a {type(node.args[0]).__name__}"
+                return f"its forward returns {kind} of outputs, not one tensor"
             if node.args[0] is not previous:
                 return "its output is not the last layer's"
             break

@@ -35,6 +35,10 @@ TEMPLATES = (
         "{values} values unless that is meant"
     ),
     N_("torch.func cannot vmap the module ({error})"),
+    N_(  # devicelab.training.user_model: a --model file with a training script's top level
+        "{file} runs code when it is imported (line {line}: {code}), and devicelab imports it to build the "
+        'model, so that runs too; put it under if __name__ == "__main__":'
+    ),
     # hardware probes: why a field could not be read; doctor findings
     N_("this torch {version} is a CPU-only build and no NVIDIA driver was found"),
     N_("with an NVIDIA GPU and driver, install a CUDA build: {command} (pick the CUDA version at {url})"),

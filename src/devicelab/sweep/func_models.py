@@ -18,6 +18,7 @@ from torch import nn
 
 from devicelab.sweep.layouts import BmmModels, Buffers, _adam, _sgd
 from devicelab.training.config import TrainConfig
+from devicelab.training.outputs import prediction
 from devicelab.training.setup import make_loss
 
 # a vmapped step's group of models on the CPU: their largest layer output about this size (chunks())
@@ -49,8 +50,9 @@ class FuncModels(BmmModels):
                 for p, g, lr, first, second, fixed in zip(
                     params, grads, self.lr, self.first, self.second, self._frozen, strict=True
                 ):
-                    # a frozen parameter (requires_grad=False) stays as it is, as torch.optim leaves it
-                    if not fixed:
+                    # a frozen parameter (requires_grad=False), or one the forward did not use (no gradient),
+                    # stays as it is, as torch.optim leaves it
+                    if not fixed and g is not None:
                         update(self.config, p, g, lr[part], first[part], second[part], self.steps)
             losses.append(loss.detach())
         return torch.cat(losses)
@@ -84,13 +86,14 @@ class LoopModels(BmmModels):
         for model, params, lrs, first, second in zip(
             self.models, self._per_model, self._lrs, self._first, self._second, strict=True
         ):
-            loss = self._loss(model(x), y)
+            loss = self._loss(prediction(model(x)), y)
             trained = [p for p, fixed in zip(params, self._frozen, strict=True) if not fixed]
-            grads = iter(torch.autograd.grad(loss, trained))
+            grads = iter(torch.autograd.grad(loss, trained, allow_unused=True))
             with torch.no_grad():
                 for p, lr, a, b, fixed in zip(params, lrs, first, second, self._frozen, strict=True):
-                    if not fixed:
-                        update(self.config, p, next(grads), lr, a, b, self.steps)
+                    grad = None if fixed else next(grads)
+                    if grad is not None:  # frozen, or a layer the forward did not use: left as it is
+                        update(self.config, p, grad, lr, a, b, self.steps)
             losses.append(loss.detach())
         return torch.stack(losses)
 
@@ -108,7 +111,7 @@ class LoopModels(BmmModels):
             for model in self.models:
                 was = model.training
                 model.eval()
-                outs.append(model(x))
+                outs.append(prediction(model(x)))
                 model.train(was)
         return torch.stack(outs)
 
@@ -169,7 +172,8 @@ def functional(models: list[nn.Module], device: torch.device):
     names = [name for name, _ in models[0].named_parameters()]
 
     def call(params, model_buffers, x):
-        return functional_call(base, ({**dict(zip(names, params, strict=True)), **model_buffers}), (x,))
+        tensors = {**dict(zip(names, params, strict=True)), **model_buffers}
+        return prediction(functional_call(base, tensors, (x,)))
 
     call.base = base  # type: ignore[attr-defined]
     return call, buffers
@@ -192,7 +196,7 @@ def _vmapped_grad(call, loss_fn, fixed: list[bool]):
         params = tuple(p.detach().requires_grad_(not f) for p, f in zip(params, fixed, strict=True))
         losses = forward(params, model_buffers, x, y)
         trained = [p for p in params if p.requires_grad]
-        grads = iter(torch.autograd.grad(losses.sum(), trained) if trained else ())
+        grads = iter(torch.autograd.grad(losses.sum(), trained, allow_unused=True) if trained else ())
         return [None if f else next(grads) for f in fixed], losses.detach()
 
     return step
@@ -244,9 +248,10 @@ def user_models(models, lrs, config: TrainConfig, x, y, task, generator, n_epoch
     return FuncModels(models, lrs, config, x, y, task, generator, n_epochs), ("vmap", together)
 
 
-def seeded_user_model(source: dict, seed: int) -> nn.Module:
-    """The user's module built as ``devicelab train --model ... --seed SEED`` builds it."""
-    from devicelab.training.user_model import build
+def seeded_user_model(source: dict, seed: int, rows: torch.Tensor | None = None) -> nn.Module:
+    """The user's module built as ``devicelab train --model ... --seed SEED`` builds it; ``rows``: lazy
+    layers shaped by a forward on them, as train's probe of two rows shapes them."""
+    from devicelab.training.user_model import build, materialize
 
     torch.manual_seed(seed)
-    return build(source)
+    return materialize(build(source), rows)

@@ -134,7 +134,8 @@ class SweepResult:
             threads=self.threads, name=None,
         )  # fmt: skip
         source = config.extra.get("model")
-        model = seeded_user_model(source, spec.seed) if source else build_model(config, self.dataset)
+        rows = torch.from_numpy(self.dataset.x_train[:2])  # a lazy layer's shapes, as trained
+        model = seeded_user_model(source, spec.seed, rows) if source else build_model(config, self.dataset)
         with torch.no_grad():
             for p, stacked in zip(model.parameters(), group.params, strict=True):
                 p.copy_(stacked[i])

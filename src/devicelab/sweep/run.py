@@ -131,8 +131,9 @@ def sweep_device(spec: str) -> torch.device:
 def _train_group(config, dataset, device, layout, specs: list[ModelSpec], number, n_groups, flag, on_log):
     hidden, total, task = specs[0].hidden, config.epochs, dataset.task
     source = config.extra.get("model")  # the user's own module (--model), built with each seed
+    first_rows = torch.from_numpy(dataset.x_train[:2])  # a lazy layer's shapes, as train's probe gives them
     models = [
-        seeded_user_model(source, s.seed)
+        seeded_user_model(source, s.seed, first_rows)
         if source
         else build_model(dataclasses.replace(config, hidden=hidden, init_seed=s.seed), dataset)
         for s in specs

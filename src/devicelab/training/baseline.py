@@ -129,13 +129,13 @@ def predict_rows(model, x: np.ndarray, task: str) -> np.ndarray:
     """The network's predictions for rows ``x`` (class ids, or values in scaled units), on the host."""
     import torch
 
-    from devicelab.training.outputs import class_scores
+    from devicelab.training.outputs import class_scores, prediction
 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     with torch.inference_mode():
-        out = model(torch.from_numpy(x).to(device))
+        out = prediction(model(torch.from_numpy(x).to(device)))
         out = class_scores(out).argmax(dim=1) if task == "classification" else out.squeeze(-1)
         host = out.cpu().numpy()  # sync: once, after training, for a comparison or an estimate
     model.train(was_training)

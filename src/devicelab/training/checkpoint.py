@@ -58,9 +58,9 @@ def build_checked_model(path: Path, spec: dict, tensors: dict[str, torch.Tensor]
     from devicelab.models import build_mlp
 
     if "user_model" in spec:  # the user's own module: imported and constructed again (or a UserError why not)
-        from devicelab.training.user_model import build
+        from devicelab.training.user_model import build, materialize
 
-        model = build(spec["user_model"], path.parent)
+        model = materialize(build(spec["user_model"], path.parent), saved=tensors)  # lazy layers: as saved
     else:
         model = None
     try:

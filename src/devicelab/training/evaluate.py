@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from devicelab.i18n import N_
-from devicelab.training.outputs import class_scores
+from devicelab.training.outputs import class_scores, prediction
 
 # a run without test rows (devicelab.fit without X_test) has no test metrics, rather than NaN ones; said once
 NO_TEST_ROWS = N_("none: no test rows (pass X_test and y_test, or test_size)")
@@ -36,7 +36,7 @@ def evaluate(
     was_training = model.training
     model.eval()  # dropout off while measuring
     with torch.inference_mode():
-        out = model(x)
+        out = prediction(model(x))  # (logits, ...) or {"logits": ...}: the prediction
         loss = loss_fn(out, y).float()
         if task == "classification":
             accuracy = (class_scores(out).argmax(dim=1) == y).float().mean()  # one logit: z > 0

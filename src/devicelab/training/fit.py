@@ -26,7 +26,7 @@ from devicelab.models import FlatMSE
 from devicelab.training.config import TrainConfig
 from devicelab.training.fit_data import dataset_from_arrays
 from devicelab.training.loop import train
-from devicelab.training.outputs import BinaryLogitLoss
+from devicelab.training.outputs import BinaryLogitLoss, FlatTargetLoss
 from devicelab.training.result import RunResult
 from devicelab.training.setup import make_loss
 from devicelab.training.user_model import UserModel, record_of
@@ -156,4 +156,6 @@ def _loss(loss, dataset) -> nn.Module | None:
         return FlatMSE()  # an (n, 1) output against an (n,) target, without broadcasting to (n, n)
     if not callable(loss):
         raise UserError(f"loss must be a name or a callable loss module, not a {type(loss).__name__}")
+    if dataset.task == "regression" and dataset.y_train.ndim == 1:
+        return FlatTargetLoss(loss)  # the same for any other loss (L1, Huber, a function)
     return loss

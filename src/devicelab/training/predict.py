@@ -18,7 +18,7 @@ import torch
 from devicelab.data import Frame, Preprocessor, Scaler, TargetScaling, encode_target
 from devicelab.errors import UserError
 from devicelab.training.checkpoint import load_model
-from devicelab.training.outputs import class_scores
+from devicelab.training.outputs import class_scores, prediction
 from devicelab.training.resume import check_run_folder, damaged, read_json
 from devicelab.training.run_folder import MODEL, PREPROCESSING
 from devicelab.training.user_inputs import input_rows
@@ -117,7 +117,7 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
     (x,) = prep.encode(columns, [None])
     x = input_rows(x, saved.model, saved.input_dtype)  # a user's module: its dtype, or integer codes
     with torch.inference_mode():
-        out = saved.model(torch.from_numpy(x))
+        out = prediction(saved.model(torch.from_numpy(x)))
     column = f"predicted_{saved.target}"
     if saved.task == "classification":
         # a score per class (a single logit z: (0, z)); scores beyond the classes (a user's module may have

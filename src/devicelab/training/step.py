@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from devicelab.training.outputs import prediction
+
 Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], None]
 
 
@@ -21,7 +23,7 @@ def make_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optim
     ``losses[i]`` on the device. Nothing here waits for the device."""
 
     def step(x: torch.Tensor, y: torch.Tensor, losses: torch.Tensor, i: int) -> None:
-        loss = loss_fn(model(x), y)
+        loss = loss_fn(prediction(model(x)), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -39,10 +41,15 @@ def make_plain_sgd_step(model: nn.Module, loss_fn: nn.Module, lr: float) -> Step
     params = [p for p in model.parameters() if p.requires_grad]
 
     def step(x: torch.Tensor, y: torch.Tensor, losses: torch.Tensor, i: int) -> None:
-        loss = loss_fn(model(x), y)
-        grads = torch.autograd.grad(loss, params)
+        loss = loss_fn(prediction(model(x)), y)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
         with torch.no_grad():
-            torch._foreach_add_(params, grads, alpha=-lr)  # what torch.optim.SGD itself calls
+            # a layer the forward did not use has no gradient: left as it is, as torch.optim.SGD leaves it
+            if any(g is None for g in grads):
+                used = [k for k, g in enumerate(grads) if g is not None]
+                torch._foreach_add_([params[k] for k in used], [grads[k] for k in used], alpha=-lr)
+            else:
+                torch._foreach_add_(params, grads, alpha=-lr)  # what torch.optim.SGD itself calls
         losses[i] = loss.detach()  # a device-side copy: no sync
 
     return step

@@ -12,7 +12,7 @@ from torch import nn
 from devicelab.data import Dataset
 from devicelab.errors import DevicelabWarning, UserError
 from devicelab.i18n import N_
-from devicelab.training.outputs import single_logit
+from devicelab.training.outputs import prediction, single_logit
 from devicelab.training.user_inputs import check_codes, check_devices, integer_rows, rows_for
 
 SOFTMAX_WARNING = N_(
@@ -36,6 +36,7 @@ def check_user_model(
     ``device`` asks (or on several, or on meta), cannot take the rows, or gives outputs that do not fit
     the targets (and the loss). ``inputs="int"``: the rows as integers, asked for (``--model-inputs``)."""
     where = check_devices(module, device)
+    _check_trainable(module)
     dataset = rows_for(module, integer_rows(dataset) if inputs == "int" else dataset, where, inputs == "int")
     x = torch.from_numpy(dataset.x_train[:2]).to(where or "cpu")
     was_training = module.training
@@ -53,11 +54,7 @@ def check_user_model(
         module.train(was_training)
     if dataset.x_train.dtype.kind in "iu":  # the two rows ran: every code in range, not just theirs
         check_codes(module, dataset, where)
-    if not isinstance(out, torch.Tensor):
-        raise UserError(
-            f"the model returns a {type(out).__name__}, not a tensor",
-            hint="its forward must return the predictions as one tensor",
-        )
+    out = prediction(out)  # (logits, hidden): the first; {"logits": ...}: that (training/outputs.py)
     if loss_fn is None:  # devicelab's loss for the task: its shape rule is known
         _check_shape(tuple(out.shape), dataset)
     else:  # the user's loss: tried on the probe's output, so that a mismatch is one line, not a traceback
@@ -66,6 +63,21 @@ def check_user_model(
     if dataset.task == "classification" and cross_entropy and _probabilities(out):
         warnings.warn(SOFTMAX_WARNING, DevicelabWarning, stacklevel=4)  # at the fit() call
     return Checked(dataset, tuple(out.shape))
+
+
+def _check_trainable(module: nn.Module) -> None:
+    """A module with no parameter that a step would change (none at all, or every one frozen) is one line."""
+    n = sum(1 for _ in module.parameters())
+    if not any(p.requires_grad for p in module.parameters()):
+        what = (
+            f"its {n} parameter tensor(s) are all frozen (requires_grad=False)"
+            if n
+            else "it has no parameters"
+        )
+        raise UserError(
+            f"the model has nothing to train: {what}",
+            hint="unfreeze the layers to train (layer.requires_grad_(True)), or use the model without training it",
+        )
 
 
 def _check_loss(loss_fn, out: torch.Tensor, dataset: Dataset) -> None:

@@ -131,6 +131,14 @@ def build(source: dict, run_dir: Path | None = None) -> nn.Module:
             "constructor's arguments are unknown",
             hint="pass model_args= to devicelab.fit (or train with --model FILE.py:Class --model-args JSON)",
         )
+    missing = _missing_arguments(target, args)
+    if missing:
+        example = json.dumps(dict.fromkeys(missing, 8) | args)
+        raise UserError(
+            f"{source['name']} from {_where(source)} needs the argument(s) {', '.join(missing)}, and the "
+            f"model's arguments ({json.dumps(args)}) do not give them",
+            hint=f"pass them as --model-args '{example}' (the value yours), or model_args= to devicelab.fit",
+        )
     try:
         module = target(**args)
     except Exception as error:
@@ -145,6 +153,31 @@ def build(source: dict, run_dir: Path | None = None) -> nn.Module:
             f"{source['name']} from {_where(source)} returned a {type(module).__name__}, not an nn.Module",
             hint="--model names a torch.nn.Module class or a function that returns one",
         )
+    return module
+
+
+def materialize(module: nn.Module, rows: torch.Tensor | None = None, saved: dict | None = None) -> nn.Module:
+    """``module`` with its lazy layers (``nn.LazyLinear`` & co., parameters without a shape until the
+    first forward) given their shapes: by one forward on ``rows`` (eval mode, no gradients; the first
+    forward of a run, the probe, does the same, so a seed draws the same weights), or from the ``saved``
+    tensors of a run folder (then loaded over them). A module without lazy layers is left as it is."""
+    from torch.nn.parameter import is_lazy
+
+    lazy = [(n, t) for n, t in (*module.named_parameters(), *module.named_buffers()) if is_lazy(t)]
+    if not lazy:
+        return module
+    if saved is not None:
+        for name, tensor in lazy:
+            if name in saved:  # (a name not saved: the shape check after says which)
+                tensor.materialize(saved[name].shape, dtype=saved[name].dtype)
+    elif rows is not None:
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                module(rows)
+        finally:
+            module.train(was_training)
     return module
 
 
@@ -213,6 +246,7 @@ def _import_file(source: dict, run_dir: Path | None):
     key = f"devicelab_user_model_{_sha(path)[:16]}"
     if key in sys.modules:  # loaded once: every model built from it is of one class (vmap needs that)
         return sys.modules[key]
+    _warn_top_level_code(path)
     spec = importlib.util.spec_from_file_location(key, path)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(Path(source["path"]).parent))  # its own imports, as `python FILE.py` finds them
@@ -228,6 +262,43 @@ def _import_file(source: dict, run_dir: Path | None):
         sys.path.remove(str(Path(source["path"]).parent))
     sys.modules[key] = module  # (also what pickling and torch.func's deep copies look the class up by)
     return module
+
+
+def _missing_arguments(target, args: dict) -> list[str]:
+    """The parameters of ``target`` (a class or a factory) that have no default and are not in ``args``."""
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call itself says
+        return []
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in parameters if p.kind in keyword and p.default is p.empty and p.name not in args]
+
+
+def _warn_top_level_code(path: Path) -> None:
+    """A warning, before the import, when ``path`` loops at its top level (``for``, ``while``, a ``with``
+    block) outside ``if __name__ == "__main__":``: a training script with the model class in it (the lesson's)
+    would train, and show its plots, while devicelab imports it. One-off calls (``torch.manual_seed(0)``,
+    ``print``) are left unsaid: a module file may make them."""
+    import ast
+    import warnings
+
+    from devicelab.errors import DevicelabWarning
+
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError):  # the import says so, with the user's traceback
+        return
+    work = (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith)
+    for node in tree.body:
+        if isinstance(node, work):
+            code = ast.unparse(node).splitlines()[0][:60]  # its first line, without comments
+            warnings.warn(
+                f"{path.name} runs code when it is imported (line {node.lineno}: {code}), and devicelab imports "
+                'it to build the model, so that runs too; put it under if __name__ == "__main__":',
+                DevicelabWarning,
+                stacklevel=2,
+            )
+            return
 
 
 def _show_user_traceback(error: BaseException) -> None:
