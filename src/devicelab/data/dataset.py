@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from devicelab.data.builtin import builtin_class_names, load_builtin
-from devicelab.data.checks import class_warnings, extreme_warning
+from devicelab.data.checks import check_trainable_target, class_warnings, extreme_warning
 from devicelab.data.columns import ColumnRole, infer_role
 from devicelab.data.describe import dropped_summary, target_role, with_encoding
 from devicelab.data.read import NA_MARKERS, Frame, read_frame
@@ -283,6 +283,7 @@ def _build(spec: DataSpec, name, columns, features, target, target_name, roles, 
     else:
         asked = spec.target_transform if a_file or spec.target_transform != "auto" else "standard"
         target_scaler = TargetScaling.fit(asked, y[fit_rows])
+        check_trainable_target(target_name, y, target_scaler.kind == "log", rows, source.get("path"))
         y_train, y_val, y_test = (target_scaler.transform(y[rows]) for rows in (train, val, test))
         warnings += extreme_warning(target_name, y, rows)
         roles = _with_target_scaling(roles, target_scaler)
