@@ -61,9 +61,8 @@ def check_trainable_target(name: str, y: np.ndarray, log: bool, rows: np.ndarray
     numbers = (rows[far] if rows is not None else far) + 1
     shown = ", ".join(f"{n} ({y[i]:g})" for n, i in zip(numbers[:5].tolist(), far[:5].tolist(), strict=True))
     more = f" and {far.size - 5} more" if far.size > 5 else ""
-    where = f" in {path}" if path else ""
     raise UserError(
-        f"target {name!r}{where} has {far.size} value(s) too far from the others to train on (more than "
+        f"target {name!r} in {path or 'the rows given'} has {far.size} value(s) too far from the others to train on (more than "
         f"{TRAINABLE_SPREADS:.3g} interquartile ranges from the median): data row(s) {shown}{more}",
         hint="fix or remove those rows, or name their cells in --na-values to take them as missing",
     )

@@ -1,0 +1,83 @@
+"""Malformed and unusual files found by scripts/data_robustness.py that were read wrongly or failed late:
+a delimiter ending every data line (not the header), Excel's ``sep=`` line, JSON given as CSV, and a regression
+target too far from the others for float32 training. Each against a reference (pandas' reading, the plain file)
+or as one line with exit status 2, through ``devicelab.cli.main`` in this process."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csv_files import COLUMNS, iris_csv, iris_rows
+from devicelab.cli import main
+from devicelab.data import DataSpec, load_dataset, read_frame
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_a_delimiter_ending_every_data_line_is_an_empty_last_column_not_row_names(tmp_path):
+    """Header ``a,b,c,species`` and rows ``5.1,3.5,1.4,0.2,setosa,``: taking the extra cell for R's row names
+    (as for ``write.table``) shifted every name one column right and left the target empty."""
+    path = tmp_path / "trailing.csv"
+    rows = iris_rows()
+    path.write_text(",".join((*COLUMNS, "species")) + "\n" + "".join(",".join(r) + ",\n" for r in rows))
+    frame = read_frame(path)
+    reference = pd.read_csv(path, index_col=False)  # pandas: the header names the first cells
+    assert frame.columns[:5] == (*COLUMNS, "species")
+    for name in (*COLUMNS, "species"):
+        assert frame.table.column(name).to_pylist() == reference[name].tolist()
+    data = load_dataset(DataSpec(data=str(path), target="species"))
+    roles = {r.name: r.role for r in data.roles}
+    assert roles == {**dict.fromkeys(COLUMNS, "numeric"), "unnamed_6": "dropped", "species": "target"}
+    assert data.x_train.shape[1] == 4 and data.classes == ("setosa", "versicolor", "virginica")
+
+
+def test_excels_sep_line_names_the_delimiter_and_is_skipped(tmp_path):
+    plain = iris_csv(tmp_path / "plain.csv", delimiter=";")
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes(b"sep=;\r\n" + plain.read_bytes())
+    frame, reference = read_frame(excel), read_frame(plain)
+    assert frame.delimiter == ";" and frame.columns == reference.columns
+    assert frame.table.equals(reference.table)
+
+
+def test_json_given_as_csv_is_named_json_in_one_line(tmp_path, capsys):
+    path = tmp_path / "rows.csv"
+    path.write_text(json.dumps([dict(zip((*COLUMNS, "species"), r, strict=True)) for r in iris_rows()[:5]]))
+    assert (
+        main(["train", "--data", str(path), "--target", "species", "--runs-dir", str(tmp_path / "runs")]) == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is JSON, not CSV" in err[0] and "pandas.read_json" in err[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def regression_file(path, value: str):
+    x = np.random.default_rng(0).normal(size=(40, 2)).round(3)
+    y = [repr(round(float(a * 3 + b), 3)) for a, b in x]
+    y[6] = value
+    path.write_text("a,b,price\n" + "".join(f"{a},{b},{t}\n" for (a, b), t in zip(x, y, strict=True)))
+    return path
+
+
+@pytest.mark.parametrize("value", ["1e15", "-1e39"])
+def test_a_target_too_far_from_the_others_is_refused_naming_its_row(tmp_path, capsys, value):
+    """1e15 among values of about ±5 trained to a test R² of -6 with a warning; from 1e20 (1e39: beyond
+    float32) the loss overflowed at epoch 1 and the error blamed the learning rate."""
+    path = regression_file(tmp_path / "prices.csv", value)
+    argv = ["train", "--data", str(path), "--target", "price", "--runs-dir", str(tmp_path / "runs")]
+    assert main([*argv, "--epochs", "5", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "too far from the others" in err[0]
+    assert f"data row(s) 7 ({float(value):g})" in err[0] and str(path) in err[0]
+    assert not (tmp_path / "runs").exists()
+    assert main([*argv, "--lang", "zh"]) == 2
+    assert "离其他值太远" in capsys.readouterr().err
+
+
+def test_an_outlier_a_float32_model_can_hold_still_trains_with_its_warning(tmp_path):
+    data = load_dataset(DataSpec(data=str(regression_file(tmp_path / "p.csv", "1e6")), target="price"))
+    assert any("extreme value" in w and "7 (1e+06)" in w for w in data.warnings)
