@@ -81,3 +81,38 @@ def test_a_target_too_far_from_the_others_is_refused_naming_its_row(tmp_path, ca
 def test_an_outlier_a_float32_model_can_hold_still_trains_with_its_warning(tmp_path):
     data = load_dataset(DataSpec(data=str(regression_file(tmp_path / "p.csv", "1e6")), target="price"))
     assert any("extreme value" in w and "7 (1e+06)" in w for w in data.warnings)
+
+
+def test_a_file_with_2000_columns_names_a_few_of_them_when_the_target_is_missing(tmp_path, capsys):
+    path = tmp_path / "wide.csv"
+    header = [f"f{i}" for i in range(2000)] + ["label"]
+    path.write_text(",".join(header) + "\n" + "\n".join(",".join(["1"] * 2000 + [c]) for c in "abab") + "\n")
+    assert main(["train", "--data", str(path), "--target", "lable", "--runs-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "did you mean 'label'?" in err[0] and "f11, … (+1989)" in err[0]
+    assert len(err[0]) < 400  # was 13,000 characters: every column named
+
+
+def test_predict_refuses_to_write_over_its_own_data_file(tmp_path, capsys):
+    data = iris_csv(tmp_path / "rows.csv")
+    before = data.read_bytes()
+    assert main(["predict", str(tmp_path / "any-run"), "--data", str(data), "--out", str(data)]) == 2
+    assert "is the --data file" in capsys.readouterr().err and data.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("summary.json", b"[]"), ("metrics.csv", b"epoch,train_loss\nx,0.5\n"), ("losses.npy", None)],
+)
+def test_report_on_a_damaged_run_folder_says_which_file_in_one_line(tmp_path, capsys, name, content):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,train_loss\n1,0.5\n")
+    if content is None:  # an .npy of Python objects, which numpy refuses to unpickle
+        np.save(run / name, np.array([{"loss": 1}], dtype=object), allow_pickle=True)
+    else:
+        (run / name).write_bytes(content)
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0] and "Traceback" not in err[0]
+    assert not (run / "report.html").exists()

@@ -26,7 +26,7 @@ from devicelab.data.split import check_split_size, split, split_ok, stratified_s
 from devicelab.data.target import encode_target
 from devicelab.data.target_scaling import TargetScaling
 from devicelab.data.transforms import Preprocessor, Scaler
-from devicelab.errors import UserError
+from devicelab.errors import UserError, listed
 
 if TYPE_CHECKING:  # torch is imported where tensors are made, so bad files fail fast
     import torch
@@ -348,5 +348,5 @@ def find_column(frame: Frame, name: str, what: str = "target column") -> str:
     )
     suggestion = f"did you mean {close[0]!r}? " if close else ""
     raise UserError(
-        f"{what} {name!r} is not in {frame.path}", hint=f"{suggestion}columns: {', '.join(frame.columns)}"
+        f"{what} {name!r} is not in {frame.path}", hint=f"{suggestion}columns: {listed(frame.columns)}"
     )

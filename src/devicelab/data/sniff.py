@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from devicelab.errors import UserError
+from devicelab.errors import UserError, listed
 
 DELIMITERS = (",", ";", "\t", "|")
 SPACES = " "  # the delimiter recorded for files whose columns are separated by runs of spaces
@@ -105,7 +105,7 @@ def _unquote(cell: str, quotes: str = "\"'") -> str:
 def check_header(path: Path, header: tuple[str, ...]) -> None:
     seen = {name for name in header if header.count(name) > 1}
     if seen:
-        raise UserError(f"{path} has duplicate column names: {', '.join(sorted(seen))}", hint="rename them")
+        raise UserError(f"{path} has duplicate column names: {listed(sorted(seen))}", hint="rename them")
 
 
 def parse_error(path: Path, raw: bytes | None, encoding: str, layout: Layout, error: Exception) -> UserError:
