@@ -14,6 +14,7 @@ import pytest
 from csv_files import COLUMNS, iris_csv, iris_rows
 from devicelab.cli import main
 from devicelab.data import DataSpec, load_dataset, read_frame
+from devicelab.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -116,3 +117,33 @@ def test_report_on_a_damaged_run_folder_says_which_file_in_one_line(tmp_path, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and name in err[0] and "Traceback" not in err[0]
     assert not (run / "report.html").exists()
+
+
+def test_a_delimiter_ending_only_the_header_names_no_column(tmp_path):
+    plain = iris_csv(tmp_path / "plain.csv")
+    lines = plain.read_text().splitlines(keepends=True)
+    ended = tmp_path / "ended.csv"
+    ended.write_text(lines[0].rstrip("\n") + ",\n" + "".join(lines[1:]))
+    frame = read_frame(ended)
+    assert frame.columns == read_frame(plain).columns and frame.table.equals(read_frame(plain).table)
+
+
+def numbers_with_a_typo(path, labels):
+    x = np.random.default_rng(1).normal(size=(40, 2)).round(3)
+    path.write_text("a,b,y\n" + "".join(f"{a},{b},{t}\n" for (a, b), t in zip(x, labels, strict=True)))
+    return path
+
+
+def test_a_numeric_target_with_a_stray_text_cell_is_refused_naming_the_cell_and_row(tmp_path):
+    """One "12a" among 40 prices made the target 40 classes of one row each, with no test row."""
+    labels = [f"{v:.3f}" for v in np.linspace(1, 9, 40)]
+    labels[4] = "12a"
+    path = numbers_with_a_typo(tmp_path / "prices.csv", labels)
+    with pytest.raises(UserError, match=r"holds numbers except 1 cell\(s\) such as '12a' in data row 5"):
+        load_dataset(DataSpec(data=str(path), target="y"))
+    data = load_dataset(DataSpec(data=str(path), target="y", na_values=("12a",)))  # the fix it names
+    assert data.task == "regression" and data.source["rows_target_missing"] == 1
+    classes = [str(i % 3) for i in range(40)]
+    classes[7] = "unknown"  # classes 0, 1, 2 and a text class stay classes
+    data = load_dataset(DataSpec(data=str(numbers_with_a_typo(tmp_path / "c.csv", classes)), target="y"))
+    assert data.classes == (0, 1, 2, "unknown")

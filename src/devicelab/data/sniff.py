@@ -58,13 +58,16 @@ def sniff(path: Path, sample: str) -> Layout:
         rows = [_split(line, delimiter, quote) for line in body]
         header, widths = len(rows[0]), {len(r) for r in rows[1:]} or {len(rows[0])}
         width = widths.pop() if len(widths) == 1 else 0  # every data line splits the same way
-        if width in (header, header + 1) and width > best_width:
+        ends_empty = header > 2 and not rows[0][-1].strip()  # "a,b,c," : a delimiter ending the header only
+        if width in (header - ends_empty, header, header + 1) and width > best_width:
             best, best_width = (delimiter, rows), width
         if delimiter == DELIMITERS[-1] and best_width > 1:
             break  # a real delimiter found: spaces are only the last resort
     delimiter, rows = best
     header = [_unquote(cell) for cell in rows[0]]
     raw_header = [_unquote(cell, "\"'" if quote == '"' else "'") for cell in rows[0]]
+    if len(rows) > 1 and len(rows[1]) == len(header) - 1:  # the header's empty last name names no cell
+        header, raw_header = header[:-1], raw_header[:-1]
     if len(rows) > 1 and len(rows[1]) == len(header) + 1:
         if all(not row[-1].strip() for row in rows[1:]) and any(row[0].strip() for row in rows[1:]):
             # a delimiter at the end of every data line but not the header: an empty last column, where
