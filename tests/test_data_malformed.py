@@ -34,6 +34,10 @@ def test_a_delimiter_ending_every_data_line_is_an_empty_last_column_not_row_name
     roles = {r.name: r.role for r in data.roles}
     assert roles == {**dict.fromkeys(COLUMNS, "numeric"), "unnamed_6": "dropped", "species": "target"}
     assert data.x_train.shape[1] == 4 and data.classes == ("setosa", "versicolor", "virginica")
+    r_export = tmp_path / "r.csv"  # R's numbered row names and an empty last column stay R's reading
+    r_export.write_text('a,b,c\n"1",0.5,0.7,\n"2",0.1,0.3,\n"3",0.2,0.9,\n')
+    assert read_frame(r_export).columns == ("unnamed_1", "a", "b", "c")
+    assert read_frame(r_export).table.column("a").to_pylist() == [0.5, 0.1, 0.2]
 
 
 def test_excels_sep_line_names_the_delimiter_and_is_skipped(tmp_path):
@@ -98,7 +102,7 @@ def test_predict_refuses_to_write_over_its_own_data_file(tmp_path, capsys):
     data = iris_csv(tmp_path / "rows.csv")
     before = data.read_bytes()
     assert main(["predict", str(tmp_path / "any-run"), "--data", str(data), "--out", str(data)]) == 2
-    assert "is the --data file" in capsys.readouterr().err and data.read_bytes() == before
+    assert "is a file this command reads" in capsys.readouterr().err and data.read_bytes() == before
 
 
 @pytest.mark.parametrize(
@@ -147,3 +151,25 @@ def test_a_numeric_target_with_a_stray_text_cell_is_refused_naming_the_cell_and_
     classes[7] = "unknown"  # classes 0, 1, 2 and a text class stay classes
     data = load_dataset(DataSpec(data=str(numbers_with_a_typo(tmp_path / "c.csv", classes)), target="y"))
     assert data.classes == (0, 1, 2, "unknown")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "{run}", "-o", "{run}/summary.json"],
+        ["report", "{run}", "-o", "{data}"],  # a report written over the user's CSV
+        ["predict", "{run}", "--data", "{data}", "--out", "{run}/preprocessing.json"],
+    ],
+)
+def test_an_output_path_never_replaces_a_runs_files_or_the_users_data(tmp_path, capsys, argv):
+    """report -o RUN/summary.json wrote HTML over the run's summary; predict --out RUN/preprocessing.json
+    replaced the run's preprocessing with predictions (the run could no longer predict)."""
+    run, data = tmp_path / "run", iris_csv(tmp_path / "rows.csv")
+    run.mkdir()
+    for name in ("summary.json", "preprocessing.json"):
+        (run / name).write_text('{"status": "completed"}')
+    (run / "metrics.csv").write_text("epoch,train_loss\n1,0.5\n")
+    before = {p: p.read_bytes() for p in (*run.iterdir(), data)}
+    assert main([a.format(run=run, data=data) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "writing there would" in err and {p: p.read_bytes() for p in before} == before

@@ -69,7 +69,9 @@ def sniff(path: Path, sample: str) -> Layout:
     if len(rows) > 1 and len(rows[1]) == len(header) - 1:  # the header's empty last name names no cell
         header, raw_header = header[:-1], raw_header[:-1]
     if len(rows) > 1 and len(rows[1]) == len(header) + 1:
-        if all(not row[-1].strip() for row in rows[1:]) and any(row[0].strip() for row in rows[1:]):
+        firsts = [_unquote(row[0]) for row in rows[1:]]
+        numbered = firsts == [str(i) for i in range(1, len(firsts) + 1)]  # R's default row names
+        if all(not row[-1].strip() for row in rows[1:]) and any(firsts) and not numbered:
             # a delimiter at the end of every data line but not the header: an empty last column, where
             # taking it for R's row names would shift every name one column to the right
             header, raw_header = [*header, ""], [*raw_header, ""]
