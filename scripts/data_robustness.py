@@ -63,11 +63,11 @@ def text(header, body, sep=",", end="\n") -> str:
 
 # what a refusal's line must name (the file's kind, the cell, the row), beyond exit status 2
 SAYS = {
-    "duplicate_names": "duplicate column names: x1", "header_only": "no data rows", "one_row": "single class",
+    "duplicate_names": "duplicate column names: x1", "header_only": "no data rows", "one_row": "1 rows are too few",
     "one_class": "single class", "xlsx_as_csv": "Excel", "json_as_csv": "is JSON", "directory": "not a file",
     "target_missing": "did you mean 'label'", "stray_text_in_target": "'12a' in data row 5",
     "2000_columns_target_missing": "did you mean 'label'", "no_header": "'label' is not in",
-    "huge_target": "data row(s) 4 (1e+39)", "constant_target": "(5)", "two_rows": "too few",
+    "huge_target": "data row(s) 4 (1e+39)", "constant_target": "same value (5) in every row", "two_rows": "too few",
     "only_target": "no feature column", "predict_missing_column": "lacks the feature column(s) x2",
     "predict_decimal_comma": "line 2 has 6 cells", "predict_header_only": "no data rows",
 }  # fmt: skip

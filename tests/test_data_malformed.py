@@ -173,3 +173,13 @@ def test_an_output_path_never_replaces_a_runs_files_or_the_users_data(tmp_path, 
     assert main([a.format(run=run, data=data) for a in argv]) == 2
     err = capsys.readouterr().err
     assert "writing there would" in err and {p: p.read_bytes() for p in before} == before
+
+
+def test_one_data_row_is_too_few_rows_and_a_constant_number_is_no_class(tmp_path):
+    one = iris_csv(tmp_path / "one.csv")
+    one.write_text("".join(one.read_text().splitlines(keepends=True)[:2]))
+    with pytest.raises(UserError, match=r"1 rows are too few for --test-size 0\.2"):  # was "a single class"
+        load_dataset(DataSpec(data=str(one), target="species"))
+    constant = numbers_with_a_typo(tmp_path / "c.csv", ["5"] * 40)
+    with pytest.raises(UserError, match=r"'y' has the same value \(5\) in every row"):
+        load_dataset(DataSpec(data=str(constant), target="y"))

@@ -149,6 +149,7 @@ def load_file(spec: DataSpec) -> Dataset:
         raise UserError(
             f"{', '.join(both)} given both to --numeric and to --categorical", hint="give each column to one"
         )
+    check_split_size(frame.table.num_rows, spec.test_size)  # one row: "too few", not "a single class"
     target = encode_target(
         frame.table.column(target_name), target_name, spec.task, where=str(frame.path),
         na_values=spec.na_values, decimal=frame.decimal,

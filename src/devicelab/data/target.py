@@ -205,6 +205,11 @@ def _label(text: str, decimal: str) -> int | float | str:
 def _classes(
     name: str, labels: tuple, ids: np.ndarray, present: np.ndarray, where: str, how: str = ""
 ) -> Target:
+    if len(labels) < 2 and isinstance(labels[0], int | float):  # a constant number: not a class question
+        raise UserError(
+            f"target {name!r} has the same value ({labels[0]!r}) in every row{where}",
+            hint="there is nothing to learn from it; check --target",
+        )
     if len(labels) < 2:
         raise UserError(
             f"target {name!r} has a single class ({labels[0]!r}){where}",
