@@ -183,3 +183,13 @@ def test_one_data_row_is_too_few_rows_and_a_constant_number_is_no_class(tmp_path
     constant = numbers_with_a_typo(tmp_path / "c.csv", ["5"] * 40)
     with pytest.raises(UserError, match=r"'y' has the same value \(5\) in every row"):
         load_dataset(DataSpec(data=str(constant), target="y"))
+
+
+def test_a_text_target_with_about_one_row_per_value_is_refused_unless_asked_for(tmp_path):
+    """Numbers with more stray text than the 5% above (or names) became one class per row, no test row."""
+    labels = [f"{v:.3f}" for v in np.linspace(1, 9, 40)]
+    labels[1:6] = ["x"] * 5
+    path = numbers_with_a_typo(tmp_path / "p.csv", labels)
+    with pytest.raises(UserError, match="36 different values in 40 rows"):
+        load_dataset(DataSpec(data=str(path), target="y"))
+    assert len(load_dataset(DataSpec(data=str(path), target="y", task="classification")).classes) == 36

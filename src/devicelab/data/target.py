@@ -90,7 +90,8 @@ def encode_target(
         labels = tuple(int(c) if whole else float(c) for c in classes.tolist())  # numpy: no sync
         return _classes(name, labels, ids, present, where, how)
     # text: labels as written; numbers among them read as numbers (1, 2, "NA" -> 1, 2, "NA")
-    if task is None:
+    inferred = task is None
+    if inferred:
         _refuse_stray_text(name, text, present, decimal, where)
     task = task or "classification"
     kept = pc.filter(text, pa.array(present))
@@ -101,6 +102,14 @@ def encode_target(
     rank[order] = np.arange(len(order))
     ids = rank[encoded.indices.to_numpy(zero_copy_only=False)]
     labels = tuple(_label(dictionary[i], decimal) for i in order)
+    if inferred and len(labels) > MAX_INFERRED_CLASSES and 2 * len(labels) > len(ids):
+        shown = ", ".join(repr(label) for label in labels[:3])
+        raise UserError(
+            f"target {name!r}{where} has {len(labels)} different values in {len(ids)} rows (such as {shown}): "
+            "most classes would have one row and none to test them on",
+            hint="check --target (is it a name or an ID?); for numbers, fix the cells that are not one; "
+            "--task classification keeps them as classes",
+        )
     return _classes(name, labels, ids, present, where)
 
 
