@@ -66,6 +66,7 @@ SAYS = {
     "duplicate_names": "duplicate column names: x1", "header_only": "no data rows", "one_row": "1 rows are too few",
     "one_class": "single class", "xlsx_as_csv": "Excel", "json_as_csv": "is JSON", "directory": "not a file",
     "target_missing": "did you mean 'label'", "stray_text_in_target": "'12a' in data row 5",
+    "much_stray_text_in_target": "60 different values in 60 rows",
     "2000_columns_target_missing": "did you mean 'label'", "no_header": "'label' is not in",
     "huge_target": "data row(s) 4 (1e+39)", "constant_target": "same value (5) in every row", "two_rows": "too few",
     "only_target": "no feature column", "predict_missing_column": "lacks the feature column(s) x2",
@@ -256,6 +257,12 @@ def cases() -> list[Case]:
         Case(
             "stray_text_in_target",
             put("typo.csv", regression(lambda b: _set(b, 4, 3, "12a"))),
+            target="price",
+            expect="refuse",
+        ),
+        Case(
+            "much_stray_text_in_target",
+            put("typos.csv", regression(lambda b: [_set(b, i, 3, f"x{i}") for i in range(1, 6)])),
             target="price",
             expect="refuse",
         ),
