@@ -17,7 +17,7 @@ import numpy as np
 
 from devicelab.data.builtin import builtin_class_names, load_builtin
 from devicelab.data.checks import check_trainable_target, class_warnings, extreme_warning
-from devicelab.data.columns import ColumnRole, infer_role
+from devicelab.data.columns import ColumnRole, find_column, infer_role
 from devicelab.data.describe import dropped_summary, target_role, with_encoding
 from devicelab.data.read import NA_MARKERS, Frame, read_frame
 from devicelab.data.sniff import delimiter_name
@@ -26,7 +26,7 @@ from devicelab.data.split import check_split_size, split, split_ok, stratified_s
 from devicelab.data.target import encode_target
 from devicelab.data.target_scaling import TargetScaling
 from devicelab.data.transforms import Preprocessor, Scaler
-from devicelab.errors import UserError, listed
+from devicelab.errors import UserError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made, so bad files fail fast
     import torch
@@ -335,19 +335,3 @@ def require_two_columns(frame: Frame) -> None:
             hint="a file to train on needs feature columns and a target column, separated by , ; tab | or spaces"
             f" (read with delimiter {delimiter_name(frame.delimiter)})",
         )
-
-
-def find_column(frame: Frame, name: str, what: str = "target column") -> str:
-    """``name`` if the file has it; otherwise a UserError listing the columns and the closest match."""
-    from difflib import get_close_matches
-
-    if name in frame.columns:
-        return name
-    by_lower = {c.lower(): c for c in frame.columns}
-    close = (
-        [by_lower[name.lower()]] if name.lower() in by_lower else get_close_matches(name, frame.columns, 1)
-    )
-    suggestion = f"did you mean {close[0]!r}? " if close else ""
-    raise UserError(
-        f"{what} {name!r} is not in {frame.path}", hint=f"{suggestion}columns: {listed(frame.columns)}"
-    )
