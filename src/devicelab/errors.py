@@ -32,3 +32,11 @@ def one_line(error: BaseException, limit: int = 120) -> str:
     """``error`` as one line for a reason: its type and the first line of its message, cut at ``limit``."""
     first = (str(error).strip().splitlines() or [""])[0][:limit]
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def listed(names, limit: int = 12) -> str:
+    """``names`` joined for a message, at most ``limit`` of them and the count of the rest (a file with 2,000
+    columns must not make the one error line 20,000 characters long); no words, so it reads in any language."""
+    names = [str(n) for n in names]
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown}, … (+{len(names) - limit})"

@@ -43,6 +43,14 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+# the files train and sweep write in a run folder (training/, sweep/): what predict --out and report -o never replace
+RUN_FILES = frozenset(
+    {
+        "config.json", "hardware.json", "summary.json", "preprocessing.json", "metrics.csv", "results.csv",
+        "losses.npy", "loss.png", "sweep.png", "profile.png", "profile.json", "model.safetensors",
+        "state.safetensors", "last.ckpt",
+    }
+)  # fmt: skip
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -64,3 +72,33 @@ def new_run_dir(root: str | os.PathLike, name: str | None = None) -> Path:
         except FileExistsError:
             n += 1
             candidate = root / f"{base}-{n}"
+
+
+def check_output(
+    out: str | os.PathLike, option: str, *, inputs=(), run_dir=None, suffixes: tuple[str, ...] = ()
+) -> None:
+    """Refuse, before anything is written, an output path that would replace what a command reads
+    (``inputs``), a file devicelab wrote in the run folder it was given (``run_dir``: RUN_FILES; its
+    report.html and the user's own files aside), or an existing file of another kind than ``suffixes`` (a
+    report written over a CSV)."""
+    from devicelab.errors import UserError
+
+    path = Path(out)
+    target = path.resolve()
+    if any(target == Path(source).resolve() for source in inputs):
+        raise UserError(
+            f"{option} {path} is a file this command reads: writing there would replace it",
+            hint=f"give {option} another file name",
+        )
+    if not path.is_file():
+        return
+    if run_dir is not None and target.parent == Path(run_dir).resolve() and path.name in RUN_FILES:
+        raise UserError(
+            f"{option} {path} is a file of run {run_dir}: writing there would damage the run",
+            hint=f"give {option} a path outside the run folder",
+        )
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise UserError(
+            f"{option} {path} exists and is not a {suffixes[0]} file: writing there would replace it",
+            hint=f"give {option} a {suffixes[0]} path",
+        )

@@ -113,11 +113,15 @@ def _given(args: argparse.Namespace, name: str):
     return getattr(_DEFAULTS, name) if value is None else value
 
 
-def _names(text: str) -> list[str]:
+def _names(text: str, what: str = "column names like A or A,B") -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     if not names:
-        raise argparse.ArgumentTypeError(f"expected column names like A or A,B, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return names
+
+
+def _cells(text: str) -> list[str]:
+    return _names(text, "cell values like NA or NA,-999 (empty cells are missing already)")
 
 
 def _add_column_options(data: argparse._ArgumentGroup) -> None:
@@ -141,7 +145,7 @@ def _add_column_options(data: argparse._ArgumentGroup) -> None:
     )
     data.add_argument(
         "--na-values",
-        **{**columns, "metavar": "X,Y"},
+        **{**columns, "type": _cells, "metavar": "X,Y"},
         help="cells that mean missing, also in the target (where only empty cells are missing otherwise)",
     )
     data.add_argument(

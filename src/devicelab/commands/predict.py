@@ -28,7 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from devicelab.data import read_frame
+    from devicelab.fsutil import check_output
 
+    if args.out:
+        check_output(args.out, "--out", inputs=[args.data], run_dir=args.run_dir)
     frame = read_frame(args.data, text=True)  # bad files fail before torch is imported
     from devicelab.fsutil import atomic_write_text
     from devicelab.i18n import _

@@ -35,7 +35,7 @@ def default_output(path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devicelab.fsutil import atomic_write_text
+    from devicelab.fsutil import atomic_write_text, check_output
     from devicelab.i18n import _
     from devicelab.report.html import build_report
 
@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             _("-o {output}: is a folder").format(output=output), hint=_("give a file name, e.g. report.html")
         )
+    run_dir = path if path.is_dir() else None
+    check_output(
+        output, "-o", inputs=[] if path.is_dir() else [path], run_dir=run_dir, suffixes=(".html", ".htm")
+    )
     html = build_report(path)  # bad input fails here, before anything is written
     try:
         atomic_write_text(output, html)

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from devicelab.data.numbers import NumberFormat, find_format, normalize, parse
-from devicelab.data.read import NA_MARKERS
+from devicelab.data.read import NA_MARKERS, Frame
+from devicelab.errors import UserError, listed
 
 _ROW_NAME_HEADERS = {"rownames", "row.names", "row_names", "unnamed: 0", "unnamed_1", "unnamed"}
 _ID_NAME = re.compile(
@@ -265,3 +266,19 @@ def _looks_like_id(name: str, text: pa.ChunkedArray) -> bool:
 
 def _row_name_header(name: str) -> bool:
     return name.lower() in _ROW_NAME_HEADERS or name == "" or name.lower().startswith("unnamed")
+
+
+def find_column(frame: Frame, name: str, what: str = "target column") -> str:
+    """``name`` if the file has it; otherwise a UserError listing the columns and the closest match."""
+    from difflib import get_close_matches
+
+    if name in frame.columns:
+        return name
+    by_lower = {c.lower(): c for c in frame.columns}
+    close = (
+        [by_lower[name.lower()]] if name.lower() in by_lower else get_close_matches(name, frame.columns, 1)
+    )
+    suggestion = f"did you mean {close[0]!r}? " if close else ""
+    raise UserError(
+        f"{what} {name!r} is not in {frame.path}", hint=f"{suggestion}columns: {listed(frame.columns)}"
+    )

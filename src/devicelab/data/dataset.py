@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from devicelab.data.builtin import builtin_class_names, load_builtin
-from devicelab.data.checks import class_warnings, extreme_warning
-from devicelab.data.columns import ColumnRole, infer_role
+from devicelab.data.checks import check_trainable_target, class_warnings, extreme_warning
+from devicelab.data.columns import ColumnRole, find_column, infer_role
 from devicelab.data.describe import dropped_summary, target_role, with_encoding
 from devicelab.data.read import NA_MARKERS, Frame, read_frame
 from devicelab.data.sniff import delimiter_name
@@ -149,6 +149,7 @@ def load_file(spec: DataSpec) -> Dataset:
         raise UserError(
             f"{', '.join(both)} given both to --numeric and to --categorical", hint="give each column to one"
         )
+    check_split_size(frame.table.num_rows, spec.test_size)  # one row: "too few", not "a single class"
     target = encode_target(
         frame.table.column(target_name), target_name, spec.task, where=str(frame.path),
         na_values=spec.na_values, decimal=frame.decimal,
@@ -283,6 +284,7 @@ def _build(spec: DataSpec, name, columns, features, target, target_name, roles, 
     else:
         asked = spec.target_transform if a_file or spec.target_transform != "auto" else "standard"
         target_scaler = TargetScaling.fit(asked, y[fit_rows])
+        check_trainable_target(target_name, y, target_scaler.kind == "log", rows, source.get("path"))
         y_train, y_val, y_test = (target_scaler.transform(y[rows]) for rows in (train, val, test))
         warnings += extreme_warning(target_name, y, rows)
         roles = _with_target_scaling(roles, target_scaler)
@@ -333,19 +335,3 @@ def require_two_columns(frame: Frame) -> None:
             hint="a file to train on needs feature columns and a target column, separated by , ; tab | or spaces"
             f" (read with delimiter {delimiter_name(frame.delimiter)})",
         )
-
-
-def find_column(frame: Frame, name: str, what: str = "target column") -> str:
-    """``name`` if the file has it; otherwise a UserError listing the columns and the closest match."""
-    from difflib import get_close_matches
-
-    if name in frame.columns:
-        return name
-    by_lower = {c.lower(): c for c in frame.columns}
-    close = (
-        [by_lower[name.lower()]] if name.lower() in by_lower else get_close_matches(name, frame.columns, 1)
-    )
-    suggestion = f"did you mean {close[0]!r}? " if close else ""
-    raise UserError(
-        f"{what} {name!r} is not in {frame.path}", hint=f"{suggestion}columns: {', '.join(frame.columns)}"
-    )

@@ -13,6 +13,7 @@ import codecs
 import gzip
 import hashlib
 import io
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ _BOMS = (  # UTF-32 before UTF-16, whose little-endian mark begins UTF-32's
 )
 _COMPRESSED = {b"\x1f\x8b": ("gzip", gzip.decompress), b"BZh": ("bz2", bz2.decompress)}
 _ZSTD = b"\x28\xb5\x2f\xfd"
+_JSON = re.compile(r'\s*(\{\s*["}]|\[\s*[\[{"\]])')  # an object, or an array of objects, arrays, strings
 _NOT_TABLE = {
     b"PK\x03\x04": ("a zip archive or an Excel workbook", "export it as CSV (File > Save As > CSV UTF-8)")
 }
@@ -131,6 +133,11 @@ def read_frame(
             raw = _recode(path, raw if raw is not None else path.read_bytes(), "cp1252")
             head = raw[:SAMPLE_BYTES]
     sample = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if _JSON.match(sample):
+        raise UserError(
+            f"{path} is JSON, not CSV (it starts with {sample.lstrip()[:1]!r})",
+            hint="convert it to CSV, e.g. pandas.read_json(path).to_csv('rows.csv', index=False)",
+        )
     layout = sniff(path, sample)
     try:
         table = _read_csv(raw if raw is not None else path, layout, target, text, na_values)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from devicelab.errors import UserError
+from devicelab.errors import UserError, listed
 
 DELIMITERS = (",", ";", "\t", "|")
 SPACES = " "  # the delimiter recorded for files whose columns are separated by runs of spaces
@@ -31,35 +31,52 @@ class Layout:
 
 _NUMBER_DOT = re.compile(r"^[+-]?\d*\.\d+([eE][+-]?\d+)?$")
 _NUMBER_COMMA = re.compile(r"^[+-]?\d*,\d+([eE][+-]?\d+)?$")
+_SEP_LINE = re.compile(r"""^["']?sep=([,;\t|])["']?$""")
 SPACE_TOKEN = re.compile(r'"(?:[^"]|"")*"|\'[^\']*\'|\S+')
 
 
 def sniff(path: Path, sample: str) -> Layout:
     """The delimiter among ``, ; tab |`` that splits the sample into the most columns, the same number on
-    every line (a data row may have one more cell than the header: R's row names); else runs of spaces."""
+    every line (a data row may have one more cell than the header: R's row names, or a delimiter ending every
+    data line); else runs of spaces. A first line ``sep=;`` (Excel's) names the delimiter and is skipped."""
     lines = re.split(r"\r\n|\n|\r", sample)  # not splitlines(): a quoted cell may hold \x0c or \u2028
     if len(sample) >= SAMPLE_BYTES - 4 and len(lines) > 1:
         lines = lines[:-1]  # the last line of a cut sample is partial
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise UserError(f"{path} is empty", hint="a CSV needs a header row and at least one data row")
+    declared = _SEP_LINE.match(lines[first].strip())  # Excel's "sep=;" line before the header
+    if declared:
+        first = next((i for i in range(first + 1, len(lines)) if lines[i].strip()), None)
+        if first is None:
+            raise UserError(f"{path} has only a sep= line", hint="a CSV needs a header row and data rows")
     body = [line for line in lines[first : first + _SAMPLE_LINES] if line.strip()]
     quote = _quote_char(body)
     best: tuple[str, list[list[str]]] = (",", [_split(line, ",", quote) for line in body[:1]])
     best_width = 1
-    for delimiter in (*DELIMITERS, SPACES):
+    for delimiter in (declared.group(1),) if declared else (*DELIMITERS, SPACES):
         rows = [_split(line, delimiter, quote) for line in body]
         header, widths = len(rows[0]), {len(r) for r in rows[1:]} or {len(rows[0])}
         width = widths.pop() if len(widths) == 1 else 0  # every data line splits the same way
-        if width in (header, header + 1) and width > best_width:
+        ends_empty = header > 2 and not rows[0][-1].strip()  # "a,b,c," : a delimiter ending the header only
+        if width in (header - ends_empty, header, header + 1) and width > best_width:
             best, best_width = (delimiter, rows), width
         if delimiter == DELIMITERS[-1] and best_width > 1:
             break  # a real delimiter found: spaces are only the last resort
     delimiter, rows = best
     header = [_unquote(cell) for cell in rows[0]]
     raw_header = [_unquote(cell, "\"'" if quote == '"' else "'") for cell in rows[0]]
-    if len(rows) > 1 and len(rows[1]) == len(header) + 1:  # R's write.table: no name for the row names
-        header, raw_header = ["", *header], ["", *raw_header]
+    if len(rows) > 1 and len(rows[1]) == len(header) - 1:  # the header's empty last name names no cell
+        header, raw_header = header[:-1], raw_header[:-1]
+    if len(rows) > 1 and len(rows[1]) == len(header) + 1:
+        firsts = [_unquote(row[0]) for row in rows[1:]]
+        numbered = firsts == [str(i) for i in range(1, len(firsts) + 1)]  # R's default row names
+        if all(not row[-1].strip() for row in rows[1:]) and any(firsts) and not numbered:
+            # a delimiter at the end of every data line but not the header: an empty last column, where
+            # taking it for R's row names would shift every name one column to the right
+            header, raw_header = [*header, ""], [*raw_header, ""]
+        else:  # R's write.table: no name for the row names
+            header, raw_header = ["", *header], ["", *raw_header]
     columns = tuple(name or f"unnamed_{i + 1}" for i, name in enumerate(header))
     check_header(path, columns)
     cells = [cell for row in rows[1:] for cell in row]
@@ -93,7 +110,7 @@ def _unquote(cell: str, quotes: str = "\"'") -> str:
 def check_header(path: Path, header: tuple[str, ...]) -> None:
     seen = {name for name in header if header.count(name) > 1}
     if seen:
-        raise UserError(f"{path} has duplicate column names: {', '.join(sorted(seen))}", hint="rename them")
+        raise UserError(f"{path} has duplicate column names: {listed(sorted(seen))}", hint="rename them")
 
 
 def parse_error(path: Path, raw: bytes | None, encoding: str, layout: Layout, error: Exception) -> UserError:

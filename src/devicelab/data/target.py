@@ -75,9 +75,8 @@ def encode_target(
         kept = numbers[present]
         whole = bool(np.all(kept == np.floor(kept)))
         n_distinct = np.unique(kept).size
-        if task is None:  # few whole numbers, each value shared by several rows: classes
-            few = n_distinct <= MAX_INFERRED_CLASSES and (n_distinct <= 2 or n_distinct * 3 <= kept.size)
-            task = "classification" if whole and few else "regression"
+        if task is None:
+            task = "classification" if _like_classes(kept) else "regression"
         if task == "regression":
             return Target(kept, task, None, present, how)
         if n_distinct > MAX_NUMERIC_CLASSES:
@@ -91,6 +90,9 @@ def encode_target(
         labels = tuple(int(c) if whole else float(c) for c in classes.tolist())  # numpy: no sync
         return _classes(name, labels, ids, present, where, how)
     # text: labels as written; numbers among them read as numbers (1, 2, "NA" -> 1, 2, "NA")
+    inferred = task is None
+    if inferred:
+        _refuse_stray_text(name, text, present, decimal, where)
     task = task or "classification"
     kept = pc.filter(text, pa.array(present))
     encoded = kept.dictionary_encode().combine_chunks()
@@ -100,7 +102,43 @@ def encode_target(
     rank[order] = np.arange(len(order))
     ids = rank[encoded.indices.to_numpy(zero_copy_only=False)]
     labels = tuple(_label(dictionary[i], decimal) for i in order)
+    if inferred and len(labels) > MAX_INFERRED_CLASSES and 2 * len(labels) > len(ids):
+        shown = ", ".join(repr(label) for label in labels[:3])
+        raise UserError(
+            f"target {name!r}{where} has {len(labels)} different values in {len(ids)} rows (such as {shown}): "
+            "most classes would have one row and none to test them on",
+            hint="check --target (is it a name or an ID?); for numbers, fix the cells that are not one; "
+            "--task classification keeps them as classes",
+        )
     return _classes(name, labels, ids, present, where)
+
+
+def _like_classes(kept: np.ndarray) -> bool:
+    """Few whole numbers, each value shared by several rows: classes (else a regression target)."""
+    n_distinct = np.unique(kept).size
+    few = n_distinct <= MAX_INFERRED_CLASSES and (n_distinct <= 2 or n_distinct * 3 <= kept.size)
+    return few and bool(np.all(kept == np.floor(kept)))
+
+
+def _refuse_stray_text(name: str, text, present: np.ndarray, decimal: str, where: str) -> None:
+    """A column of measurements with a few cells that are no number ("12a", "n.a."): read as text it would
+    be one class per value and no test row; refused, naming the first such cell and its data row."""
+    kept = normalize(pc.filter(text, pa.array(present)))
+    fmt, _share = find_format(kept, decimal)
+    values, ok = parse(kept, fmt)
+    ok = pc.fill_null(ok, False).to_numpy(zero_copy_only=False).astype(bool)
+    bad = np.flatnonzero(~ok)
+    if bad.size == 0 or bad.size * 20 > ok.size:  # more than 5% text: a text column
+        return
+    numbers = pc.filter(values, pa.array(ok)).to_numpy(zero_copy_only=False).astype(np.float64)
+    if _like_classes(numbers):  # classes 0, 1, 2 and a text class ("unknown") are labels
+        return
+    example, row = kept[int(bad[0])].as_py(), int(np.flatnonzero(present)[bad[0]]) + 1
+    raise UserError(
+        f"target {name!r}{where} holds numbers except {bad.size} cell(s) such as {example!r} in data row {row}",
+        hint=f"fix them, pass --na-values {example} to take them as missing, or --task classification to "
+        "keep each value as a class",
+    )
 
 
 def _read(
@@ -176,6 +214,11 @@ def _label(text: str, decimal: str) -> int | float | str:
 def _classes(
     name: str, labels: tuple, ids: np.ndarray, present: np.ndarray, where: str, how: str = ""
 ) -> Target:
+    if len(labels) < 2 and isinstance(labels[0], int | float):  # a constant number: not a class question
+        raise UserError(
+            f"target {name!r} has the same value ({labels[0]!r}) in every row{where}",
+            hint="there is nothing to learn from it; check --target",
+        )
     if len(labels) < 2:
         raise UserError(
             f"target {name!r} has a single class ({labels[0]!r}){where}",

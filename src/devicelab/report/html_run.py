@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
-from devicelab.errors import UserError
+from devicelab.errors import UserError, one_line
 from devicelab.i18n import N_, _, ngettext, translate
 from devicelab.i18n.labels import metric_label, role_label, status_text
 from devicelab.report.html_page import Code, Page, figure, kv_table, render_page, table
@@ -22,7 +22,7 @@ METRIC_KINDS = {"accuracy": N_("accuracy"), "rmse": "RMSE", "r2": "R²"}  # the 
 
 def _read_json(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:
@@ -30,13 +30,24 @@ def _read_json(path: Path) -> dict | None:
             _("cannot read {path}: {error}").format(path=path, error=error),
             hint=_("is this a devicelab run folder?"),
         ) from None
+    if not isinstance(record, dict):  # valid JSON, but not the record devicelab wrote (edited, replaced)
+        raise UserError(
+            _("{path} holds a JSON {kind}, not the record devicelab writes").format(
+                path=path, kind=type(record).__name__
+            ),
+            hint=_("is this a devicelab run folder?"),
+        )
+    return record
 
 
 def _read_metrics(path: Path) -> list[dict[str, float]]:
     if not path.is_file():
         return []
-    with path.open(newline="", encoding="utf-8") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+    except (OSError, ValueError, TypeError, AttributeError) as error:  # a cell no number, a ragged row
+        raise _damaged(path, error) from None
 
 
 def _read_losses(path: Path):
@@ -44,7 +55,20 @@ def _read_losses(path: Path):
         return None
     import numpy as np
 
-    return np.load(path)
+    try:
+        losses = np.asarray(np.load(path), dtype=np.float64)
+        if losses.ndim != 1:
+            raise ValueError(f"{losses.ndim}-d array, not one loss per epoch")
+    except (OSError, ValueError, TypeError) as error:  # not an .npy of numbers (pickles are refused)
+        raise _damaged(path, error) from None
+    return losses
+
+
+def _damaged(path: Path, error: Exception) -> UserError:
+    return UserError(
+        _("cannot read {path}: {error}").format(path=path, error=one_line(error)),
+        hint=_("is this a devicelab run folder?"),
+    )
 
 
 def run_banner(summary: Mapping | None, folder: Path) -> tuple[str, str] | None:

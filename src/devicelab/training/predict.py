@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import torch
 
 from devicelab.data import Frame, Preprocessor, Scaler, TargetScaling, encode_target
-from devicelab.errors import UserError
+from devicelab.errors import UserError, listed
 from devicelab.training.checkpoint import load_model
 from devicelab.training.outputs import class_scores, prediction
 from devicelab.training.resume import check_run_folder, damaged, read_json
@@ -107,9 +107,9 @@ def predict_table(saved: SavedModel, frame: Frame) -> Predictions:
         close = get_close_matches(missing[0], unused, n=1)
         suggestion = f"rename {close[0]!r} to {missing[0]!r}? " if close else ""
         raise UserError(
-            f"{frame.path} lacks the feature column(s) {', '.join(missing)} that run {saved.run_dir} was "
+            f"{frame.path} lacks the feature column(s) {listed(missing)} that run {saved.run_dir} was "
             "trained on",
-            hint=f"{suggestion}it has: {', '.join(frame.columns)}",
+            hint=f"{suggestion}it has: {listed(frame.columns)}",
         )
     prep = saved.preprocessor
     columns = {name: prep.prepare(name, frame.table.column(name), frame.decimal) for name in prep.inputs}
