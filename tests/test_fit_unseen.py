@@ -4,6 +4,8 @@ cells; one class. Each one trains as the user's own loop on the same numbers wou
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,8 +185,16 @@ class Net(nn.Module):
 """
 
 
+@pytest.fixture
+def forget_helpers():
+    yield
+    # the model's helper module, imported by name: not left in sys.modules for other tests' own "helpers"
+    # (monkeypatch.delitem would put it back at teardown)
+    sys.modules.pop("helpers", None)
+
+
 def test_a_lazy_module_with_a_helper_file_and_required_arguments_through_the_cli(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, forget_helpers
 ):
     """train --model, then predict, --resume (equal to one longer run), report and sweep on its run folder:
     the lazy layer is shaped from the saved weights or by a first forward, the tuple read as its logits."""
@@ -214,7 +224,6 @@ def test_a_lazy_module_with_a_helper_file_and_required_arguments_through_the_cli
         predicted = [r["predicted_species"] for r in csv.DictReader(f)]
     # the reference: the user's own class, its weights loaded from the run, on the file's rows (--scaler none)
     import importlib.util
-    import sys
 
     from safetensors.torch import load_file
 
@@ -223,7 +232,6 @@ def test_a_lazy_module_with_a_helper_file_and_required_arguments_through_the_cli
     spec = importlib.util.spec_from_file_location("unseen_net", tmp_path / "model" / "net.py")
     net = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(net)  # (helpers is in sys.modules already: devicelab imported it)
-    monkeypatch.delitem(sys.modules, "helpers")  # not left to other tests
     reference = net.Net(hidden=6)
     reference(torch.zeros(1, 4))  # the lazy layer's shape
     reference.load_state_dict(load_file("runs/b/model.safetensors"))
