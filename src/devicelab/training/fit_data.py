@@ -109,6 +109,7 @@ def _target(values: np.ndarray, task: str | None):
         values.dtype.kind == "f" and bool(np.all(values == np.floor(values)))
     )
     if task != "regression" and (whole or values.dtype.kind not in "f") and bool(np.all(values == values[0])):
+        # a numpy scalar on the host (.item(): no device, no sync)
         first = values[0].item() if isinstance(values[0], np.generic) else values[0]
         raise UserError(
             f"y has one class ({first!r}) in all its rows ({len(values)}): classification needs rows of at "
@@ -220,7 +221,8 @@ def _finite(array: np.ndarray, what: str, data) -> None:
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     index = getattr(data, "index", None)
     label = index[first[0]] if index is not None else None
-    label = label.item() if isinstance(label, np.generic) else label  # numpy's 107, said as 107
+    # numpy's 107, said as 107 (a host scalar: no device, no sync)
+    label = label.item() if isinstance(label, np.generic) else label
     row = f"row {first[0]}" + (f" (index {label!r})" if index is not None else "")
     columns = _column_names(data)
     cell = (
