@@ -16,9 +16,10 @@ import copy
 import torch
 from torch import nn
 
+from devicelab.errors import one_line
 from devicelab.sweep.layouts import BmmModels, Buffers, _adam, _sgd
 from devicelab.training.config import TrainConfig
-from devicelab.training.outputs import prediction
+from devicelab.training.outputs import BinaryLogitLoss, prediction, single_logit
 from devicelab.training.setup import make_loss
 
 # a vmapped step's group of models on the CPU: their largest layer output about this size (chunks())
@@ -36,7 +37,7 @@ class FuncModels(BmmModels):
         self._params = [p.detach() for p in self._params]
         self._call, self._buffers = functional(models, x.device)
         self._frozen = frozen(models[0])
-        self._grad = _vmapped_grad(self._call, user_loss(task), self._frozen)
+        self._grad = _vmapped_grad(self._call, user_loss(task, models[0], x), self._frozen)
         self.chunks = chunks(len(models), self.batch, x, models[0])
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -71,7 +72,7 @@ class LoopModels(BmmModels):
         super().__init__(models, lrs, config, x, y, task, generator, n_epochs)
         device = x.device
         self.models = [m.to(device) for m in models]
-        self._loss = user_loss(task)
+        self._loss = user_loss(task, self.models[0], x)
         self._per_model = [[p for p in m.parameters()] for m in self.models]
         self._frozen = frozen(models[0])
         # optimizer state per model, viewed from the stacked buffers so that buffers() needs no copy
@@ -144,16 +145,18 @@ def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     return largest // max(1, rows)
 
 
-def user_loss(task: str):
-    """``loss(out, y)`` as ``devicelab.fit`` trains the user's module: cross-entropy over a score per class,
-    binary cross-entropy where the module gives one logit a row (two classes), the squared error."""
-    from devicelab.training.outputs import BinaryLogitLoss, single_logit
-
-    loss, binary = make_loss(task), BinaryLogitLoss()
+def user_loss(task: str, model: nn.Module, x: torch.Tensor):
+    """``loss(out, y)`` as ``devicelab.fit`` trains the user's module, chosen once from its output on two
+    rows: cross-entropy over a score per class, binary cross-entropy where the module gives one logit a row
+    (two classes), the squared error."""
+    loss = make_loss(task)
     if task != "classification":
         return loss
+    probe = copy.deepcopy(model).to(x.device).eval()  # no dropout draw, no batch-norm statistics changed
+    with torch.no_grad():
+        shape = tuple(prediction(probe(x[:2])).shape)
     # a module with one logit a row reached here only on a two-class target (check_user_model)
-    return lambda out, y: binary(out, y) if single_logit(tuple(out.shape), 2) else loss(out, y)
+    return BinaryLogitLoss() if single_logit(shape, 2) else loss
 
 
 def frozen(model: nn.Module) -> list[bool]:
@@ -225,11 +228,10 @@ def vmap_reason(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, task:
             torch.stack([p.detach() for p in ps]).to(x.device)
             for ps in zip(*(m.parameters() for m in copies), strict=True)
         )
-        _vmapped_grad(call, user_loss(task), frozen(copies[0]))(params, buffers, x[:2], y[:2])
+        _vmapped_grad(call, user_loss(task, copies[0], x), frozen(copies[0]))(params, buffers, x[:2], y[:2])
         _eval_forward(call, params, buffers, x[:2])
     except Exception as error:  # an in-place buffer update, a host read, an op vmap has no rule for
-        first = (str(error).strip().splitlines() or [""])[0][:100]
-        return f"torch.func cannot vmap the module ({type(error).__name__}: {first})"
+        return f"torch.func cannot vmap the module ({one_line(error, 100)})"
     return ""
 
 

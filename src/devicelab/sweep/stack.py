@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from devicelab.training.outputs import class_scores
+from devicelab.training.outputs import class_scores, single_logit
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
 
@@ -60,7 +60,7 @@ def per_row_loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
     """``(M, n)``: each model's loss on each row (cross-entropy, binary cross-entropy where a user's module
     gives one logit a row for two classes, or the squared error)."""
     n_models, n = out.shape[0], out.shape[1]
-    if task == "classification" and (out.ndim == 2 or out.shape[2] == 1):  # one logit a row: two classes
+    if task == "classification" and single_logit(tuple(out.shape[1:]), 2):  # one logit a row: two classes
         logits = out.reshape(n_models, n)
         return F.binary_cross_entropy_with_logits(
             logits, y.to(logits.dtype).expand(n_models, n), reduction="none"

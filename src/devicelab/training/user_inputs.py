@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from devicelab.data import Dataset
-from devicelab.errors import UserError
+from devicelab.errors import UserError, one_line
 
 CHECK_ROWS = 65536  # integer rows checked at a time (check_codes)
 NUMPY_FLOATS = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
@@ -127,10 +127,9 @@ def check_codes(module: nn.Module, dataset: Dataset, where: torch.device | None)
                     with torch.no_grad():
                         module(torch.from_numpy(rows).to(where or "cpu"))
                 except Exception as error:
-                    first = (str(error).splitlines() or [""])[0][:120]
                     raise UserError(
                         f"model(x) on the integer rows {start}-{start + len(rows) - 1} of {part} raised "
-                        f"{type(error).__name__}: {first}; the codes there run from {rows.min()} to {rows.max()}",
+                        f"{one_line(error)}; the codes there run from {rows.min()} to {rows.max()}",
                         hint="an embedding takes codes from 0 to num_embeddings - 1: make it larger, or map the codes",
                     ) from None
     finally:
