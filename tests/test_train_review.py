@@ -246,7 +246,16 @@ def test_progress_on_a_narrow_terminal_fits_the_line_it_redraws():
         for epoch in (100, 200):
             metrics = {"test_loss": 0.9871, "test_accuracy": 0.6333}
             bar.on_log(LogPoint(epoch, 20000, 1.005, metrics, elapsed_s=1.0, eta_s=199.0))
-    written = os.read(leader, 65536).decode()
+    chunks = []  # a pseudo-terminal's read may return one write at a time: read until the closed end
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the follower is closed and all it wrote was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    written = b"".join(chunks).decode()
     os.close(leader)
     redraws = [part for part in written.split("\r") if part.strip()]
     assert len(redraws) == 2
